@@ -1,0 +1,12 @@
+"""Host Flet web apps inside Quart, served by Hypercorn.
+
+>>> from quart import Quart
+>>> from quart_flet import flet_blueprint
+>>> app = Quart(__name__)
+>>> app.register_blueprint(flet_blueprint(main), url_prefix="/flet-app")
+"""
+
+from quart_flet.blueprint import flet_app, flet_blueprint
+from quart_flet.options import FletOptions, OptionError, resolve_options
+
+__all__ = ["FletOptions", "OptionError", "flet_app", "flet_blueprint", "resolve_options"]

@@ -1,0 +1,186 @@
+"""``flet_blueprint()``: the routes of one Flet app and the serving hooks that
+start and stop the app-wide registry. Routes only call into other modules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from flet.messaging.session import Session
+from quart import (
+    Blueprint,
+    Quart,
+    ResponseReturnValue,
+    current_app,
+    redirect,
+    request,
+    url_for,
+    websocket,
+)
+from quart.blueprints import BlueprintSetupState
+
+from quart_flet.dispatch import AppCallable
+from quart_flet.errors import json_error
+from quart_flet.options import FletOptions, OptionError, resolve_options
+from quart_flet.registry import EXTENSION_KEY, FletRegistry, client_fingerprint
+from quart_flet.transport import ClientInfo, FletConnection
+from quart_flet.webclient import WebClient
+
+
+@dataclass
+class FletMount:
+    """One Flet app registered on one Quart app: what its routes share."""
+
+    name: str
+    main: AppCallable
+    before_main: AppCallable | None
+    options: FletOptions
+    registry: FletRegistry
+    webclient: WebClient = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.webclient = WebClient(self.options)
+
+    async def prepare(self) -> None:
+        assert self.registry.temp_dir is not None
+        await self.webclient.prepare(f"{self.registry.temp_dir}/{self.name}")
+
+    # Uploads and OAuth: see quart_flet.uploads / quart_flet.oauth.
+    def upload_url(self, file_name: str, expires: int) -> str:
+        raise RuntimeError("uploads are not available in this version of quart-flet")
+
+    def store_oauth_state(self, session: Session, attrs: dict[str, Any]) -> None:
+        raise RuntimeError("OAuth is not available in this version of quart-flet")
+
+    async def take_oauth_session(self, connection: FletConnection) -> Session | None:
+        return None
+
+    async def complete_oauth(self, connection: FletConnection, session: Session) -> None:
+        return None
+
+
+def _registry_for(app: Quart, options: FletOptions) -> FletRegistry:
+    registry = app.extensions.get(EXTENSION_KEY)
+    if registry is None:
+        registry = app.extensions[EXTENSION_KEY] = FletRegistry(max_threads=options.max_threads)
+
+        @app.before_serving
+        async def start_flet() -> None:
+            await registry.start()
+            for mount in registry.mounts.values():
+                await mount.prepare()
+
+        @app.after_serving
+        async def stop_flet() -> None:
+            await registry.stop()
+
+    elif options.max_threads is not None and registry.max_threads not in (
+        None,
+        options.max_threads,
+    ):
+        raise OptionError(
+            f"quart-flet option max_threads: {options.max_threads} conflicts with "
+            f"{registry.max_threads} given by another Flet blueprint of this app (one pool per app)"
+        )
+    elif options.max_threads is not None:
+        registry.max_threads = options.max_threads
+    return registry
+
+
+def _mount(blueprint: str | None) -> FletMount:
+    registry: FletRegistry = current_app.extensions[EXTENSION_KEY]
+    return registry.mounts[blueprint or ""]
+
+
+def flet_blueprint(
+    main: AppCallable,
+    before_main: AppCallable | None = None,
+    **opts: Any,
+) -> Blueprint:
+    """A Blueprint serving the Flet app ``main``: its web client at the prefix
+    root, the WebSocket, the upload PUT and the OAuth callback.
+
+    >>> app.register_blueprint(flet_blueprint(main), url_prefix="/flet-app")
+
+    Options are those of :class:`quart_flet.FletOptions`; a bad value raises
+    :class:`quart_flet.OptionError` here, naming the option.
+    """
+    if not callable(main):
+        raise OptionError(f"quart-flet: main must be callable, got {main!r}")
+    if before_main is not None and not callable(before_main):
+        raise OptionError(f"quart-flet option before_main: {before_main!r} is not callable")
+    options = resolve_options(**opts)
+    bp = Blueprint(options.name, __name__)
+
+    @bp.record
+    def register(state: BlueprintSetupState) -> None:
+        app = cast(Quart, state.app)
+        registry = _registry_for(app, options)
+        if state.name in registry.mounts:
+            raise ValueError(
+                f"two Flet blueprints named {state.name!r} on one app: give each "
+                "flet_blueprint(..., name=...) a name of its own"
+            )
+        registry.mounts[state.name] = FletMount(state.name, main, before_main, options, registry)
+        if state.url_prefix and state.url_prefix.strip("/"):
+            # '/prefix' -> '/prefix/', even when another Flet app sits at '/'
+            state.add_url_rule("", "slash_redirect", _slash_redirect)
+
+    bp.add_url_rule("/", "index", _index)
+    bp.add_url_rule("/<path:path>", "file", _file)
+    bp.add_websocket(f"/{options.websocket_endpoint}", "websocket", _websocket)
+    bp.add_url_rule(f"/{options.upload_endpoint}", "upload", _upload, methods=["PUT"])
+    bp.add_url_rule(f"/{options.oauth_callback_endpoint}", "oauth_callback", _oauth_callback)
+    return bp
+
+
+def _base() -> str:
+    """The real mount point: ASGI root_path + url_prefix, ending in '/'."""
+    return url_for(f"{request.blueprint}.index")
+
+
+async def _slash_redirect() -> ResponseReturnValue:
+    query = request.query_string.decode("latin-1")
+    return redirect(_base() + (f"?{query}" if query else ""), 308)
+
+
+async def _index() -> ResponseReturnValue:
+    return await _mount(request.blueprint).webclient.index(_base())
+
+
+async def _file(path: str) -> ResponseReturnValue:
+    return await _mount(request.blueprint).webclient.file(path, _base())
+
+
+async def _websocket() -> None:
+    mount = _mount(websocket.blueprint)
+    base = url_for(f"{websocket.blueprint}.index")
+    user_agent = websocket.headers.get("user-agent", "")
+    scheme = "https" if websocket.scheme in ("wss", "https") else "http"
+    client = ClientInfo(
+        ip=websocket.remote_addr or "",
+        user_agent=user_agent,
+        fingerprint=client_fingerprint(user_agent),
+        page_url=f"{scheme}://{websocket.host}{base.rstrip('/')}",
+        page_name=base.strip("/"),
+        oauth_state=websocket.cookies.get("flet_oauth_state"),
+    )
+    await FletConnection(mount, websocket._get_current_object(), client).serve()  # type: ignore[attr-defined]
+
+
+async def _upload() -> ResponseReturnValue:
+    return json_error(501, "uploads are not implemented in this version of quart-flet")
+
+
+async def _oauth_callback() -> ResponseReturnValue:
+    return json_error(501, "OAuth is not implemented in this version of quart-flet")
+
+
+def flet_app(main: AppCallable, before_main: AppCallable | None = None, **opts: Any) -> Quart:
+    """A ready Quart app serving ``main`` at '/': ``hypercorn module:app``.
+
+    The app has no ``/static`` route (it would shadow the Flet client's files).
+    """
+    app = Quart("quart_flet", static_folder=None)
+    app.register_blueprint(flet_blueprint(main, before_main, **opts))
+    return app

@@ -1,0 +1,132 @@
+"""Where user code runs: async callables as tasks on the loop, sync ones
+through Quart's ``run_sync`` on the app's bounded thread pool.
+
+Flet 1.0 calls sync handlers inline on the event loop, so one ``time.sleep``
+stalls every user of the worker. We keep flet's own path for async handlers and
+run sync ones (plain and generator) in a thread. That means re-doing the small
+part of ``BaseControl._trigger_event`` that builds the event object; it relies on
+flet internals pinned in pyproject (flet 1.0.x) and covered by
+tests/test_handlers.py.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from flet.controls.base_control import BaseControl
+from flet.controls.context import _context_page, context
+from flet.controls.control_event import ControlEvent, get_event_field_type
+from flet.controls.exceptions import FletPageDisconnectedException
+from flet.messaging.session import Session
+from flet.utils.from_dict import from_dict
+from flet.utils.object_model import get_param_count
+from quart.utils import run_sync
+
+logger = logging.getLogger("quart_flet")
+
+AppCallable = Callable[..., Any]
+
+
+def runs_in_thread(func: Any) -> bool:
+    """True for a sync callable (plain or generator), which must leave the loop."""
+    return (
+        callable(func)
+        and not inspect.iscoroutinefunction(func)
+        and not inspect.isasyncgenfunction(func)
+        and not inspect.iscoroutinefunction(type(func).__call__)
+    )
+
+
+async def call_user(func: AppCallable, session: Session, *args: Any) -> None:
+    """Call ``func(*args)`` in whatever way it needs, pushing an update to the
+    client after each ``yield`` of a generator and after it returns."""
+    if inspect.isasyncgenfunction(func):
+        async for _ in func(*args):
+            await session.after_event(session.page)
+    elif runs_in_thread(func):
+        result = await run_sync(func)(*args)
+        if inspect.isasyncgen(result):  # a sync generator, stepped in threads
+            async for _ in result:
+                await session.after_event(session.page)
+    else:
+        await func(*args)
+
+
+async def run_before_main(before_main: AppCallable, session: Session) -> str:
+    """Run ``before_main``; return an error text for the client, or ''."""
+    _context_page.set(session.page)
+    context.reset_auto_update()
+    try:
+        await call_user(before_main, session, session.page)
+    except Exception as error:
+        logger.error("Unhandled error in before_main()", exc_info=True)
+        return f"{error}\n{traceback.format_exc()}"
+    return ""
+
+
+async def run_main(main: AppCallable, session: Session) -> None:
+    """Run ``main(page)`` for a new session; a crash goes to that session only."""
+    _context_page.set(session.page)
+    context.reset_auto_update()
+    try:
+        await call_user(main, session, session.page)
+        await session.after_event(session.page)
+    except FletPageDisconnectedException:
+        logger.debug("main() updated a disconnected page: %s", session.id)
+    except Exception as error:
+        logger.error("Unhandled error in main() of session %s", session.id, exc_info=True)
+        session.error(f"{error}\n{traceback.format_exc()}")
+
+
+def _live_control(session: Session, control_id: int) -> BaseControl | None:
+    control = session.index.get(control_id)
+    try:
+        return control if control is not None and control.page is session.page else None
+    except RuntimeError:  # detached control: let flet find the live one
+        return None
+
+
+async def dispatch_event(session: Session, target: int, name: str, data: Any) -> None:
+    """Deliver one control event; a sync handler runs on the thread pool."""
+    control = _live_control(session, target)
+    handler = getattr(control, f"on_{name}", None) if control is not None else None
+    if control is None or handler is None or not runs_in_thread(handler):
+        # async handlers, unknown or stale controls: flet's own path
+        await session.dispatch_event(target, name, data)
+        return
+    _context_page.set(session.page)
+    try:
+        await _trigger_in_thread(session, control, name, data, handler)
+    except FletPageDisconnectedException:
+        logger.debug("on_%s updated a disconnected page: %s", name, session.id)
+    except Exception as error:
+        logger.error("Unhandled error in 'on_%s' handler", name, exc_info=True)
+        session.error(f"{error}\n{traceback.format_exc()}")
+
+
+async def _trigger_in_thread(
+    session: Session, control: BaseControl, name: str, data: Any, handler: AppCallable
+) -> None:
+    # mirrors BaseControl._trigger_event (flet 1.0) for sync handlers
+    event_type = get_event_field_type(control, f"on_{name}")
+    if event_type is None:
+        return
+    if event_type == ControlEvent or not isinstance(data, dict):
+        event: Any = ControlEvent(control=control, name=name, data=data)
+    else:
+        event = from_dict(event_type, {"control": control, "name": name, **data})
+    proceed = control.before_event(event)
+    if proceed is not None and not proceed:
+        return
+    _context_page.set(control.page)
+    context.reset_auto_update()
+    args = () if get_param_count(handler) == 0 else (event,)
+    result = await run_sync(handler)(*args)
+    if inspect.isasyncgen(result):
+        async for _ in result:
+            await session.after_event(session.index.get(control._i))
+    await session.after_event(session.index.get(control._i))

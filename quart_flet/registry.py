@@ -1,0 +1,177 @@
+"""Per-app state: live sessions and their expiry, the thread pool, pubsub
+hubs and temporary files. One registry per Quart app, in
+``app.extensions["quart_flet"]``, started once by the first Flet blueprint's
+``before_app_serving`` hook however many Flet blueprints the app has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from flet.messaging.session import Session
+from flet.pubsub.pubsub_hub import PubSubHub
+from quart import Quart
+
+if TYPE_CHECKING:
+    from quart_flet.blueprint import FletMount
+    from quart_flet.transport import FletConnection
+
+logger = logging.getLogger("quart_flet")
+
+EXTENSION_KEY = "quart_flet"
+
+
+def client_fingerprint(user_agent: str) -> str:
+    """What a resuming client must match. The IP is left out on purpose: it
+    changes behind proxies and on mobile networks."""
+    return hashlib.sha1(user_agent.encode("utf-8", "replace")).hexdigest()
+
+
+@dataclass
+class SessionEntry:
+    session: Session
+    fingerprint: str
+    connection: FletConnection | None = None
+    expiry: asyncio.TimerHandle | None = None
+    disconnecting: asyncio.Task[None] | None = None
+
+
+@dataclass
+class FletRegistry:
+    """Sessions of every Flet blueprint of one app, keyed by (blueprint, id)."""
+
+    max_threads: int | None = None
+    blueprints: set[str] = field(default_factory=set)
+    sessions: dict[tuple[str, str], SessionEntry] = field(default_factory=dict)
+    connections: set[FletConnection] = field(default_factory=set)
+    hubs: dict[str, PubSubHub] = field(default_factory=dict)
+    mounts: dict[str, FletMount] = field(default_factory=dict)
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    executor: ThreadPoolExecutor | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    temp_dir: str | None = None
+    started: bool = False
+
+    async def start(self) -> None:
+        if self.started:
+            return
+        self.started = True
+        self.loop = asyncio.get_running_loop()
+        self.executor = ThreadPoolExecutor(self.max_threads, thread_name_prefix="quart_flet")
+        # Quart's run_sync uses the loop's default executor: make it ours, so
+        # sync Flet handlers and sync Quart views share one bounded pool.
+        self.loop.set_default_executor(self.executor)
+        self.temp_dir = tempfile.mkdtemp(prefix="quart_flet_")
+        logger.info("quart-flet started: %s threads", self.executor._max_workers)
+
+    async def stop(self) -> None:
+        if not self.started:
+            return
+        self.started = False
+        for connection in list(self.connections):
+            connection.abort(1001, "server shutting down")
+        for key in list(self.sessions):
+            self.evict(key)
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=5)
+        for task in list(self.tasks):
+            task.cancel()
+        self.hubs.clear()
+        if self.temp_dir:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+            self.temp_dir = None
+        if self.executor:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+        logger.info("quart-flet stopped")
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        """A background task the registry keeps alive and awaits at shutdown."""
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    def hub(self, blueprint: str) -> PubSubHub:
+        hub = self.hubs.get(blueprint)
+        if hub is None:
+            hub = self.hubs[blueprint] = PubSubHub(loop=self.loop, executor=self.executor)
+        return hub
+
+    def add(
+        self, blueprint: str, session: Session, connection: FletConnection, fingerprint: str
+    ) -> None:
+        self.sessions[(blueprint, session.id)] = SessionEntry(session, fingerprint, connection)
+        logger.debug("new session %s/%s (%d live)", blueprint, session.id, len(self.sessions))
+
+    async def resume(
+        self, blueprint: str, session_id: str, connection: FletConnection, fingerprint: str
+    ) -> Session | None:
+        """The session ``session_id`` for this client, or None when it is
+        unknown, expired, held by another live connection, or another client's."""
+        entry = self.sessions.get((blueprint, session_id))
+        if entry is None:
+            logger.info(
+                "client asked to resume unknown session %s/%s: it expired, or it "
+                "lives in another process (use sticky sessions); starting a new one",
+                blueprint,
+                session_id,
+            )
+            return None
+        if entry.connection is not None or entry.fingerprint != fingerprint:
+            logger.info("refused to resume session %s/%s: not this client's", blueprint, session_id)
+            return None
+        if entry.disconnecting is not None:
+            await asyncio.shield(entry.disconnecting)
+        if self.sessions.get((blueprint, session_id)) is not entry:
+            return None  # evicted while we waited
+        if entry.expiry is not None:
+            entry.expiry.cancel()
+            entry.expiry = None
+        entry.connection = connection
+        return entry.session
+
+    def disconnect(self, blueprint: str, session: Session, timeout: float) -> None:
+        """The client of ``session`` went away: keep it ``timeout`` seconds."""
+        key = (blueprint, session.id)
+        entry = self.sessions.get(key)
+        if entry is None:
+            return
+        entry.connection = None
+        entry.disconnecting = self.spawn(self._disconnect(entry, timeout))
+        assert self.loop is not None
+        entry.expiry = self.loop.call_later(timeout, self.evict, key)
+
+    async def _disconnect(self, entry: SessionEntry, timeout: float) -> None:
+        try:
+            await entry.session.disconnect(timeout)
+        except Exception:
+            logger.exception("error in the disconnect handler of session %s", entry.session.id)
+        finally:
+            entry.disconnecting = None
+
+    def evict(self, key: tuple[str, str]) -> None:
+        entry = self.sessions.pop(key, None)
+        if entry is None:
+            return
+        if entry.expiry is not None:
+            entry.expiry.cancel()
+        logger.debug("closing session %s/%s (%d left)", *key, len(self.sessions))
+        try:
+            entry.session.close()
+        except Exception:
+            logger.exception("error closing session %s", entry.session.id)
+
+
+def get_registry(app: Quart) -> FletRegistry:
+    registry = app.extensions.get(EXTENSION_KEY)
+    if registry is None:
+        raise RuntimeError("no Flet blueprint is registered on this app")
+    assert isinstance(registry, FletRegistry)
+    return registry

@@ -1,0 +1,360 @@
+"""One WebSocket <-> one flet Session: the frame codec, the receive loop, a
+thread-safe bounded send queue, and the close codes for bad input.
+
+Frames are binary, ``[type:u8][payload]``: type 0 is msgpack ``[action, body]``,
+type 1 a data-channel frame ``[channel_id:u32 LE][bytes]``. Anything else, a
+text frame, undecodable msgpack or a message of the wrong shape closes this
+connection with a close code that says why; it never reaches other sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+from flet.controls.base_control import BaseControl
+from flet.controls.context import _context_page
+from flet.messaging.connection import Connection
+from flet.messaging.protocol import (
+    Message,
+    MessageAction,
+    RegisterClientResponseBody,
+    configure_encode_object_for_msgpack,
+    decode_ext_from_msgpack,
+)
+from flet.messaging.session import Session
+
+from quart_flet import dispatch
+
+if TYPE_CHECKING:
+    from quart_flet.blueprint import FletMount
+
+logger = logging.getLogger("quart_flet")
+
+_encode_default = configure_encode_object_for_msgpack(BaseControl)
+
+_REGISTER = MessageAction.REGISTER_CLIENT.value
+_EVENT = MessageAction.CONTROL_EVENT.value
+_PROPS = MessageAction.UPDATE_CONTROL_PROPS.value
+_INVOKE = MessageAction.INVOKE_METHOD.value
+
+# RFC 6455 close codes we use
+NORMAL, GOING_AWAY, PROTOCOL_ERROR, UNSUPPORTED_DATA = 1000, 1001, 1002, 1003
+INVALID_PAYLOAD, POLICY_VIOLATION, MESSAGE_TOO_BIG, INTERNAL_ERROR = 1007, 1008, 1009, 1011
+
+
+class ProtocolError(Exception):
+    """The client broke the protocol; close with ``code``."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def encode_message(message: Message) -> bytes:
+    packed: bytes = msgpack.packb([message.action, message.body], default=_encode_default)
+    return b"\x00" + packed
+
+
+def decode_frame(data: bytes) -> tuple[int, Any]:
+    """Split a client frame into (type, payload); raise ProtocolError if bad."""
+    kind = data[0]
+    if kind == 0:
+        try:
+            return 0, msgpack.unpackb(data[1:], ext_hook=decode_ext_from_msgpack)
+        except Exception as error:
+            raise ProtocolError(INVALID_PAYLOAD, f"undecodable msgpack: {error}") from None
+    if kind == 1:
+        if len(data) < 5:
+            raise ProtocolError(INVALID_PAYLOAD, "data-channel frame shorter than its header")
+        return 1, data
+    raise ProtocolError(UNSUPPORTED_DATA, f"unknown packet type 0x{kind:02x}")
+
+
+@dataclass
+class ClientInfo:
+    """What the transport needs to know about the WebSocket request."""
+
+    ip: str
+    user_agent: str
+    fingerprint: str
+    page_url: str
+    page_name: str
+    oauth_state: str | None = None
+
+
+def _field(body: dict[str, Any], name: str, kinds: type | tuple[type, ...]) -> Any:
+    value = body.get(name)
+    if not isinstance(value, kinds) or isinstance(value, bool) and kinds is int:
+        raise ProtocolError(PROTOCOL_ERROR, f"field {name!r} is missing or of the wrong type")
+    return value
+
+
+class FletConnection(Connection):  # type: ignore[misc]
+    """The flet ``Connection`` of one WebSocket. ``send_message`` may be called
+    from any thread; frames reach the client in the order each thread sent them."""
+
+    def __init__(self, mount: FletMount, websocket: Any, client: ClientInfo) -> None:
+        super().__init__()
+        registry = mount.registry
+        assert registry.loop is not None and registry.executor is not None
+        self.mount = mount
+        self.registry = registry
+        self.websocket = websocket
+        self.client = client
+        self.loop = registry.loop
+        self.executor = registry.executor
+        self.pubsubhub = registry.hub(mount.name)
+        self.page_url = client.page_url
+        self.page_name = client.page_name
+        self.session: Session | None = None
+        self._data_channels: dict[int, Any] = {}
+        self._loop_thread = threading.get_ident()
+        self._outbox: deque[bytes] = deque()
+        self._outbox_bytes = 0
+        self._outbox_ready = asyncio.Event()
+        self._closed = False
+        self._close_code: tuple[int, str] | None = None
+        self._handler: asyncio.Task[Any] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # ---- lifecycle -----------------------------------------------------
+
+    async def serve(self) -> None:
+        """Run until the client leaves, breaks the protocol, or we shut down."""
+        self._handler = asyncio.current_task()
+        self.registry.connections.add(self)
+        await self.websocket.accept()
+        sender = asyncio.create_task(self._send_loop())
+        close: tuple[int, str] | None = None
+        try:
+            await self._receive_loop()
+        except ProtocolError as error:
+            logger.info("closing a Flet connection (%d): %s", error.code, error.reason)
+            close = (error.code, error.reason)
+        except asyncio.CancelledError:
+            if self._close_code is None:
+                raise  # the client went away
+            close = self._close_code
+        except Exception:
+            logger.exception("error in a Flet connection")
+            close = (INTERNAL_ERROR, "internal error")
+        finally:
+            self._closed = True
+            sender.cancel()
+            self.registry.connections.discard(self)
+            if self.session is not None:
+                self.registry.disconnect(
+                    self.mount.name, self.session, self.mount.options.session_timeout_seconds
+                )
+            self._outbox.clear()
+        if close is not None:
+            await self.websocket.close(*close)
+
+    def abort(self, code: int, reason: str) -> None:
+        """Close this connection from outside its handler (loop thread only)."""
+        if self._close_code is None and self._handler is not None and not self._closed:
+            self._close_code = (code, reason)
+            self._handler.cancel()
+
+    # ---- receiving -----------------------------------------------------
+
+    async def _receive_loop(self) -> None:
+        limit = self.mount.options.max_message_size
+        receive = self.websocket.receive
+        while True:
+            data = await receive()
+            if isinstance(data, str):
+                raise ProtocolError(
+                    UNSUPPORTED_DATA, "text frames are not part of the Flet protocol"
+                )
+            if not data:
+                continue  # an empty frame carries nothing: ignored by rule
+            if len(data) > limit:
+                raise ProtocolError(
+                    MESSAGE_TOO_BIG, f"message of {len(data)} bytes exceeds {limit}"
+                )
+            kind, payload = decode_frame(data)
+            if kind == 0:
+                await self._on_message(payload)
+            else:
+                channel = self._data_channels.get(int.from_bytes(payload[1:5], "little"))
+                if channel is not None:
+                    channel._deliver(payload[5:])
+
+    async def _on_message(self, message: Any) -> None:
+        if (
+            not isinstance(message, (list, tuple))
+            or len(message) != 2
+            or not isinstance(message[1], dict)
+        ):
+            raise ProtocolError(PROTOCOL_ERROR, "a message must be [action, {body}]")
+        action, body = message
+        session = self.session
+        if action == _EVENT:
+            if session is None:
+                raise ProtocolError(PROTOCOL_ERROR, "control event before register")
+            task = asyncio.create_task(
+                dispatch.dispatch_event(
+                    session,
+                    _field(body, "target", int),
+                    _field(body, "name", str),
+                    body.get("data"),
+                )
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif action == _INVOKE:
+            if session is None:
+                raise ProtocolError(PROTOCOL_ERROR, "method result before register")
+            try:
+                session.handle_invoke_method_results(
+                    _field(body, "control_id", int),
+                    _field(body, "call_id", str),
+                    body.get("result"),
+                    body.get("error"),
+                )
+            except RuntimeError as error:  # the control is gone: nobody waits
+                logger.debug("dropped a method result: %s", error)
+        elif action == _PROPS:
+            if session is None:
+                raise ProtocolError(PROTOCOL_ERROR, "prop update before register")
+            control_id, props = _field(body, "id", int), _field(body, "props", dict)
+            try:
+                session.apply_patch(control_id, props)
+            except Exception as error:
+                raise ProtocolError(
+                    INVALID_PAYLOAD, f"bad props for control {control_id}: {error}"
+                ) from None
+        elif action == _REGISTER:
+            if session is not None:
+                raise ProtocolError(PROTOCOL_ERROR, "register sent twice")
+            await self._register(body)
+        else:
+            raise ProtocolError(PROTOCOL_ERROR, f"unknown action {action!r}")
+
+    async def _register(self, body: dict[str, Any]) -> None:
+        requested = body.get("session_id")
+        page = body.get("page") or {}
+        if not isinstance(page, dict) or not isinstance(requested, (str, type(None))):
+            raise ProtocolError(PROTOCOL_ERROR, "register body has the wrong shape")
+        mount, registry = self.mount, self.registry
+        session: Session | None = None
+        if requested:
+            session = await registry.resume(mount.name, requested, self, self.client.fingerprint)
+        oauth_session = await mount.take_oauth_session(self) if self.client.oauth_state else None
+        if oauth_session is not None:
+            session = oauth_session
+        new = session is None
+        if session is None:
+            session = Session(self)
+            registry.add(mount.name, session, self, self.client.fingerprint)
+        self.session = session
+        _context_page.set(session.page)
+        original_route = session.page.route
+        try:
+            session.apply_page_patch(page)
+        except Exception as error:
+            raise ProtocolError(INVALID_PAYLOAD, f"bad page in register: {error}") from None
+
+        failure = ""
+        if new:
+            session.page.client_ip = self.client.ip
+            session.page.client_user_agent = self.client.user_agent
+            if mount.before_main is not None:
+                failure = await dispatch.run_before_main(mount.before_main, session)
+        self.send_message(
+            Message(
+                MessageAction.REGISTER_CLIENT,
+                RegisterClientResponseBody(
+                    session_id=session.id,
+                    page_patch=session.get_page_patch() if new else session.page,
+                    error=failure,
+                ),
+            )
+        )
+        if failure:
+            session.error(failure)
+            return
+        if new:
+            self._spawn(dispatch.run_main(mount.main, session))
+            return
+        session.attach_connection(self)
+        self._spawn(session.dispatch_connect_event())
+        if session.page.route and session.page.route != original_route:
+            self._spawn(session.page._trigger_event("route_change", {"route": session.page.route}))
+        if oauth_session is not None:
+            self._spawn(mount.complete_oauth(self, session))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ---- sending -------------------------------------------------------
+
+    def send_message(self, message: Message) -> None:
+        self.send_frame(encode_message(message))
+
+    def send_frame(self, frame: bytes) -> None:
+        if self._closed:
+            return
+        if threading.get_ident() == self._loop_thread:
+            self._enqueue(frame)
+        else:
+            self.loop.call_soon_threadsafe(self._enqueue, frame)
+
+    def _enqueue(self, frame: bytes) -> None:
+        if self._closed:
+            return
+        self._outbox.append(frame)
+        self._outbox_bytes += len(frame)
+        if self._outbox_bytes > self.mount.options.max_send_buffer:
+            logger.warning("a Flet client stopped reading; disconnecting it")
+            self._outbox.clear()
+            self._outbox_bytes = 0
+            self.abort(POLICY_VIOLATION, "client is not reading its messages")
+            return
+        self._outbox_ready.set()
+
+    async def _send_loop(self) -> None:
+        outbox, ready, send = self._outbox, self._outbox_ready, self.websocket.send
+        while True:
+            await ready.wait()
+            ready.clear()
+            while outbox:
+                frame = outbox.popleft()
+                self._outbox_bytes -= len(frame)
+                await send(frame)
+
+    # ---- flet Connection API -----------------------------------------------
+
+    def send_data_channel_frame(self, channel_id: int, payload: bytes) -> None:
+        self.send_frame(b"\x01" + channel_id.to_bytes(4, "little") + payload)
+
+    def data_channel_for(self, channel_id: int) -> Any:
+        from flet.data_channel import _ProtocolMuxedDataChannel
+
+        channel = self._data_channels.get(channel_id)
+        if channel is None:
+            channel = self._data_channels[channel_id] = _ProtocolMuxedDataChannel(channel_id, self)
+        return channel
+
+    def unregister_data_channel(self, channel_id: int) -> None:
+        self._data_channels.pop(channel_id, None)
+
+    def get_upload_url(self, file_name: str, expires: int) -> str:
+        return self.mount.upload_url(file_name, expires)
+
+    def oauth_authorize(self, attrs: dict[str, Any]) -> None:
+        assert self.session is not None
+        self.mount.store_oauth_state(self.session, attrs)
+
+    def dispose(self) -> None:
+        self.session = None
