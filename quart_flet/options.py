@@ -62,6 +62,18 @@ class FletOptions:
     max_message_size: int = 4 * 1024 * 1024
     #: Bytes queued for a client that is not reading before it is disconnected.
     max_send_buffer: int = 16 * 1024 * 1024
+    #: Origins allowed to open the WebSocket besides the request's own host,
+    #: e.g. ("https://example.com",); "*" allows any (FLET_ALLOWED_ORIGINS,
+    #: comma-separated).
+    allowed_origins: tuple[str, ...] = ()
+    #: Send COOP/COEP so the page is cross-origin isolated (FLET_CROSS_ORIGIN_ISOLATION).
+    cross_origin_isolation: bool = False
+    #: Access-Control-Allow-Origin for the HTTP routes; None sends none
+    #: (FLET_CORS_ALLOW_ORIGIN).
+    cors_allow_origin: str | None = None
+    #: Share pubsub and OAuth state between processes through this Redis
+    #: (FLET_REDIS_URL); None keeps them in memory in this process.
+    redis_url: str | None = None
 
 
 # option name -> environment variable that overrides it
@@ -84,6 +96,10 @@ ENV_VARS: dict[str, str] = {
     "max_threads": "FLET_MAX_THREADS",
     "max_message_size": "FLET_MAX_MESSAGE_SIZE",
     "max_send_buffer": "FLET_MAX_SEND_BUFFER",
+    "allowed_origins": "FLET_ALLOWED_ORIGINS",
+    "cross_origin_isolation": "FLET_CROSS_ORIGIN_ISOLATION",
+    "cors_allow_origin": "FLET_CORS_ALLOW_ORIGIN",
+    "redis_url": "FLET_REDIS_URL",
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -150,6 +166,22 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _origins(value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    origins = tuple(str(item).strip().rstrip("/") for item in items if str(item).strip())
+    for origin in origins:
+        if origin != "*" and "://" not in origin:
+            raise ValueError(f"{origin!r} is not an origin like https://example.com or *")
+    return origins
+
+
+def _redis_url(value: Any) -> str:
+    text = str(value)
+    if not text.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(f"{text!r} is not a redis://, rediss:// or unix:// URL")
+    return text
+
+
 def _directory(must_exist: bool) -> Callable[[Any], Path]:
     def convert(value: Any) -> Path:
         path = Path(value).expanduser()
@@ -185,6 +217,10 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "max_threads": _optional(_number(1, integer=True)),
     "max_message_size": _number(64, integer=True),
     "max_send_buffer": _number(64 * 1024, integer=True),
+    "allowed_origins": _origins,
+    "cross_origin_isolation": _bool,
+    "cors_allow_origin": _optional(_text),
+    "redis_url": _optional(_redis_url),
 }
 
 

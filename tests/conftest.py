@@ -1,0 +1,214 @@
+"""Shared test helpers: a Flet protocol client over Quart's test client, a
+real Hypercorn server in a subprocess, and the rule for missing services
+(skip locally, fail when CI=true)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+REGISTER_CLIENT, PATCH_CONTROL, CONTROL_EVENT = 1, 2, 3
+UPDATE_CONTROL_PROPS, INVOKE_METHOD, SESSION_CRASHED = 4, 5, 6
+
+
+def require_service(name: str, found: bool, how: str) -> None:
+    """Skip when a system service is missing locally; fail under CI=true."""
+    if found:
+        return
+    message = f"{name} is not available: {how}"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def encode(action: int, body: Any) -> bytes:
+    return b"\x00" + msgpack.packb([action, body])
+
+
+def decode(frame: bytes | str) -> Any:
+    assert isinstance(frame, bytes) and frame[:1] == b"\x00", frame[:20]
+    return msgpack.unpackb(frame[1:], strict_map_key=False, ext_hook=lambda code, data: None)
+
+
+def register_frame(session_id: str | None = None, route: str = "/") -> bytes:
+    page = {"route": route, "width": 800, "height": 600, "platform": "linux", "web": True}
+    return encode(REGISTER_CLIENT, {"session_id": session_id, "page_name": "", "page": page})
+
+
+def find_controls(tree: Any, **match: Any) -> list[dict[str, Any]]:
+    """Every control dict in a page patch / patch op whose fields match."""
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "_c" in node and all(node.get(k) == v for k, v in match.items()):
+                found.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                walk(value)
+
+    walk(tree)
+    return found
+
+
+@dataclass
+class FletTestClient:
+    """Speaks the Flet protocol over a Quart test websocket."""
+
+    ws: Any
+    session_id: str | None = None
+    messages: list[Any] = field(default_factory=list)
+
+    async def receive(self, timeout: float = 10) -> Any:
+        message = decode(await asyncio.wait_for(self.ws.receive(), timeout))
+        self.messages.append(message)
+        return message
+
+    async def receive_until(self, predicate: Any, timeout: float = 10) -> Any:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            message = await self.receive(max(remaining, 0.001))
+            if predicate(message):
+                return message
+
+    async def register(self, session_id: str | None = None, route: str = "/") -> Any:
+        await self.ws.send(register_frame(session_id, route))
+        reply = await self.receive_until(lambda m: m[0] == REGISTER_CLIENT)
+        self.session_id = reply[1]["session_id"]
+        return reply
+
+    async def click(self, target: int, name: str = "click", data: Any = None) -> None:
+        await self.ws.send(encode(CONTROL_EVENT, {"target": target, "name": name, "data": data}))
+
+    async def patch_with(self, value: Any, timeout: float = 10) -> Any:
+        """Wait for a PATCH_CONTROL carrying ``value`` anywhere in it."""
+        return await self.receive_until(
+            lambda m: m[0] == PATCH_CONTROL and _contains(m[1], value), timeout
+        )
+
+
+def _contains(node: Any, value: Any) -> bool:
+    if node == value:
+        return True
+    if isinstance(node, dict):
+        return any(_contains(v, value) for v in node.values())
+    if isinstance(node, (list, tuple)):
+        return any(_contains(v, value) for v in node)
+    return False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen[bytes]
+    url: str
+    port: int
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 15) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def start_hypercorn(
+    app: str,
+    tmp_path: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    scheme: str = "http",
+    path: str = "/",
+    verify: Any = None,
+) -> Server:
+    """``python -m hypercorn app`` on a free loopback port; returns when it answers."""
+    port = free_port()
+    log_path = tmp_path / f"hypercorn-{port}.log"
+    command = [sys.executable, "-m", "hypercorn", app, "--bind", f"127.0.0.1:{port}", *args]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"{scheme}://127.0.0.1:{port}"
+    server = Server(proc, url, port, log_path)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(url + path, timeout=2, context=verify).read()
+            return server
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                server.stop()
+                raise RuntimeError(f"hypercorn did not start:\n{server.log()}") from None
+            time.sleep(0.1)
+
+
+@pytest.fixture(name="hypercorn")
+def _hypercorn(tmp_path: Path) -> Iterator[Any]:
+    started: list[Server] = []
+
+    def start(app: str, *args: str, **kwargs: Any) -> Server:
+        server = start_hypercorn(app, tmp_path, *args, **kwargs)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def require_chromium() -> None:
+    require_service(
+        "Chromium",
+        os.path.exists(CHROMIUM) or shutil.which("chromium") is not None,
+        "apt-get install chromium (or set CHROMIUM=/path)",
+    )
