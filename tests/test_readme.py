@@ -1,0 +1,53 @@
+"""The README is the front door: its commands and example must stay true."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, FletTestClient, find_controls
+
+README = (ROOT / "README.md").read_text()
+
+
+def code_blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    test_block = next(block for block in code_blocks("bash") if "pytest" in block)
+    command = test_block.strip().splitlines()[-1].split("&&")[-1].strip()
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert command in ci_lines
+    assert "bash .ci/install" in ci_lines
+
+
+def test_readme_serve_command_names_an_existing_app() -> None:
+    serve_block = next(block for block in code_blocks("bash") if "hypercorn" in block)
+    module = re.search(r"hypercorn (\S+):app", serve_block)
+    assert module is not None
+    assert (ROOT / (module.group(1).replace(".", "/") + ".py")).is_file()
+    assert "127.0.0.1:8000" in serve_block
+
+
+async def test_readme_example_serves_its_flet_app() -> None:
+    namespace: dict[str, object] = {"__name__": "quart_app"}
+    exec(compile(code_blocks("python")[0], "README.md", "exec"), namespace)
+    app = namespace["app"]
+    async with app.test_app() as test_app:  # type: ignore[attr-defined]
+        client = test_app.test_client()
+        index = await client.get("/flet-app/")
+        assert index.status_code == 200
+        assert '<base href="/flet-app/">' in await index.get_data(as_text=True)
+        async with client.websocket("/flet-app/ws") as ws:
+            flet = FletTestClient(ws)
+            await flet.register()
+            patch = await flet.receive_until(lambda m: m[0] == 2)
+            assert find_controls(patch, _c="Text", value="Hello from Flet on Quart")
+
+
+@pytest.mark.parametrize("path", ["Procfile", "pyproject.toml", ".ci/run", ".ci/install"])
+def test_top_level_files_exist(path: str) -> None:
+    assert (Path(ROOT) / path).is_file()

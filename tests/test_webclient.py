@@ -1,0 +1,406 @@
+"""The web client over HTTP, through Quart's test client inside test_app():
+the patched index at every mount point, the SPA fallback, real 404s, MIME
+types, ETags, the slash redirect, assets_dir, app metadata and options."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import flet as ft
+import pytest
+from conftest import FletTestClient
+from quart import Blueprint, Quart
+from werkzeug.datastructures import Headers
+
+from quart_flet import OptionError, flet_app, flet_blueprint
+
+
+async def main(page: ft.Page) -> None:
+    page.add(ft.Text("hello"))
+
+
+def base_href(body: bytes) -> str:
+    found = re.search(rb'<base href="([^"]*)"', body)
+    assert found is not None, body[:500]
+    return found.group(1).decode()
+
+
+def config_value(body: bytes, key: str) -> str:
+    """The value of ``flet.<key>=...;`` in the injected app config."""
+    found = re.search(rf"flet\.{key}\s*=\s*([^;]*);".encode(), body)
+    assert found is not None, f"flet.{key} not in the index"
+    return found.group(1).decode().strip('"')
+
+
+async def get(app: Quart, path: str, **kwargs: Any) -> tuple[int, Headers, bytes]:
+    async with app.test_app() as test_app:
+        response = await test_app.test_client().get(path, **kwargs)
+        return response.status_code, response.headers, await response.get_data()
+
+
+def two_flet_apps(sub_first: bool) -> Quart:
+    """A Flet app at '/' and one at '/sub-app', plus the user's own routes."""
+    app = Quart(__name__, static_folder=None)
+    root = flet_blueprint(main, name="root_app")
+    sub = flet_blueprint(main, name="sub_app")
+
+    @app.get("/api/hello")
+    async def hello() -> dict[str, str]:
+        return {"message": "hello"}
+
+    @app.get("/about")
+    async def about() -> str:
+        return "<h1>About us</h1>"
+
+    if sub_first:
+        app.register_blueprint(sub, url_prefix="/sub-app")
+        app.register_blueprint(root)
+    else:
+        app.register_blueprint(root)
+        app.register_blueprint(sub, url_prefix="/sub-app")
+    return app
+
+
+# ---- the patched index at each mount point ---------------------------------
+
+
+async def test_index_at_root_is_patched_for_root() -> None:
+    status, headers, body = await get(flet_app(main), "/")
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/html")
+    assert base_href(body) == "/"
+    assert config_value(body, "webSocketEndpoint") == "/ws"
+    assert config_value(body, "noCdn") == "true"
+    assert config_value(body, "canvasKitBaseUrl") == "/canvaskit/"
+
+
+async def test_index_under_prefix_follows_the_prefix() -> None:
+    app = Quart(__name__)
+    app.register_blueprint(flet_blueprint(main), url_prefix="/flet-app")
+    status, _, body = await get(app, "/flet-app/")
+    assert status == 200
+    assert base_href(body) == "/flet-app/"
+    assert config_value(body, "webSocketEndpoint") == "/flet-app/ws"
+    assert config_value(body, "canvasKitBaseUrl") == "/flet-app/canvaskit/"
+
+
+async def test_index_under_root_path_follows_root_path_and_prefix() -> None:
+    app = Quart(__name__)
+    app.register_blueprint(flet_blueprint(main), url_prefix="/flet-app")
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        response = await client.get("/root/flet-app/", root_path="/root")
+        body = await response.get_data()
+        assert response.status_code == 200
+        assert base_href(body) == "/root/flet-app/"
+        assert config_value(body, "webSocketEndpoint") == "/root/flet-app/ws"
+        # the same app without root_path keeps its own variant of the index
+        plain = await (await client.get("/flet-app/")).get_data()
+        assert base_href(plain) == "/flet-app/"
+        redirect = await client.get("/root/flet-app", root_path="/root")
+        assert redirect.status_code == 308
+        assert redirect.headers["Location"] == "/root/flet-app/"
+
+
+async def test_local_canvaskit_is_served() -> None:
+    status, headers, _ = await get(flet_app(main), "/canvaskit/canvaskit.wasm")
+    assert status == 200
+    assert headers["Content-Type"] == "application/wasm"
+
+
+# ---- SPA fallback and 404 ---------------------------------------------------
+
+
+@pytest.mark.parametrize("prefix", ["", "/flet-app"])
+@pytest.mark.parametrize(
+    "route", ["/settings", "/a/b/c", "/deep/ly/nested/route/", "/page.html", "/x/y/about.HTML"]
+)
+async def test_route_like_paths_get_the_index(prefix: str, route: str) -> None:
+    app = Quart(__name__, static_folder=None)
+    app.register_blueprint(flet_blueprint(main), url_prefix=prefix or None)
+    status, headers, body = await get(app, prefix + route)
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/html")
+    assert base_href(body) == prefix + "/"
+
+
+@pytest.mark.parametrize("prefix", ["", "/flet-app"])
+@pytest.mark.parametrize("path", ["/nope.js", "/assets/nope.png", "/a/b/missing.css"])
+async def test_missing_asset_is_a_json_404(prefix: str, path: str) -> None:
+    app = Quart(__name__, static_folder=None)
+    app.register_blueprint(flet_blueprint(main), url_prefix=prefix or None)
+    status, headers, body = await get(app, prefix + path)
+    assert status == 404
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body)["status"] == 404
+    assert path.rsplit("/", 1)[1] in json.loads(body)["error"]
+
+
+async def test_path_traversal_is_not_served() -> None:
+    status, _, body = await get(flet_app(main), "/../../../etc/passwd.txt")
+    assert status in (400, 404)
+    assert b"root:" not in body
+
+
+# ---- MIME types and caching -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "mime"),
+    [
+        ("/main.dart.mjs", "text/javascript"),
+        ("/main.dart.wasm", "application/wasm"),
+        ("/flutter.js", "text/javascript"),
+        ("/flutter_bootstrap.js", "text/javascript"),
+        ("/manifest.json", "application/json"),
+        ("/version.json", "application/json"),
+        ("/favicon.png", "image/png"),
+        ("/icons/icon-192.png", "image/png"),
+    ],
+)
+async def test_mime_types(path: str, mime: str) -> None:
+    status, headers, body = await get(flet_app(main), path)
+    assert status == 200
+    assert headers["Content-Type"].split(";")[0] == mime
+    assert body
+
+
+@pytest.mark.parametrize("path", ["/", "/some/route", "/flutter.js", "/manifest.json"])
+async def test_etag_gives_304_on_revalidation(path: str) -> None:
+    app = flet_app(main)
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        first = await client.get(path)
+        assert first.status_code == 200
+        etag = first.headers["ETag"]
+        again = await client.get(path, headers={"If-None-Match": etag})
+        assert again.status_code == 304
+        assert await again.get_data() == b""
+        stale = await client.get(path, headers={"If-None-Match": '"not-the-etag"'})
+        assert stale.status_code == 200
+
+
+# ---- several Flet apps, redirects and the user's own routes ------------------
+
+
+@pytest.mark.parametrize("sub_first", [False, True], ids=["root-first", "sub-first"])
+async def test_prefix_without_slash_redirects_keeping_the_query(sub_first: bool) -> None:
+    app = two_flet_apps(sub_first)
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        response = await client.get("/sub-app", query_string={"a": "1", "b": "two words"})
+        assert response.status_code == 308
+        assert response.headers["Location"] == "/sub-app/?a=1&b=two+words"
+        bare = await client.get("/sub-app")
+        assert bare.headers["Location"] == "/sub-app/"
+
+
+@pytest.mark.parametrize("sub_first", [False, True], ids=["root-first", "sub-first"])
+async def test_each_flet_app_serves_its_own_mount_point(sub_first: bool) -> None:
+    app = two_flet_apps(sub_first)
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        for path, base in [
+            ("/", "/"),
+            ("/some/route", "/"),
+            ("/sub-app/", "/sub-app/"),
+            ("/sub-app/some/route", "/sub-app/"),
+        ]:
+            response = await client.get(path)
+            assert response.status_code == 200, path
+            body = await response.get_data()
+            assert base_href(body) == base, path
+            assert config_value(body, "webSocketEndpoint") == base + "ws", path
+
+
+@pytest.mark.parametrize("sub_first", [False, True], ids=["root-first", "sub-first"])
+async def test_user_routes_work_beside_flet_apps(sub_first: bool) -> None:
+    app = two_flet_apps(sub_first)
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        hello = await client.get("/api/hello")
+        assert hello.status_code == 200
+        assert await hello.get_json() == {"message": "hello"}
+        about = await client.get("/about")
+        assert about.status_code == 200
+        assert await about.get_data() == b"<h1>About us</h1>"
+
+
+async def test_prefix_given_with_a_trailing_slash_serves_the_index() -> None:
+    app = Quart(__name__, static_folder=None)
+    app.register_blueprint(flet_blueprint(main), url_prefix="/flet-app/")
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        index = await client.get("/flet-app/")
+        assert index.status_code == 200
+        assert base_href(await index.get_data()) == "/flet-app/"
+        redirect = await client.get("/flet-app", query_string={"a": "1"})
+        assert redirect.status_code == 308
+        assert redirect.headers["Location"] == "/flet-app/?a=1"
+
+
+async def test_flet_blueprint_nested_in_a_user_blueprint() -> None:
+    app = Quart(__name__, static_folder=None)
+    parent = Blueprint("site", __name__)
+    parent.register_blueprint(flet_blueprint(main), url_prefix="/flet")
+    app.register_blueprint(parent, url_prefix="/p")
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        index = await client.get("/p/flet/")
+        assert index.status_code == 200
+        body = await index.get_data()
+        assert base_href(body) == "/p/flet/"
+        assert config_value(body, "webSocketEndpoint") == "/p/flet/ws"
+        async with client.websocket("/p/flet/ws") as ws:
+            flet = FletTestClient(ws)
+            await flet.register()
+            await flet.patch_with("hello")
+
+
+# ---- assets_dir and app metadata -------------------------------------------
+
+
+@pytest.fixture(name="assets_dir")
+def _assets_dir(tmp_path: Path) -> Path:
+    assets = tmp_path / "assets"
+    (assets / "icons").mkdir(parents=True)
+    (assets / "favicon.png").write_bytes(b"\x89PNG my favicon")
+    (assets / "icons" / "icon-192.png").write_bytes(b"\x89PNG my icon")
+    (assets / "icons" / "loading-animation.png").write_bytes(b"\x89PNG my spinner")
+    (assets / "manifest.json").write_text(
+        json.dumps({"name": "Mine", "short_name": "Mine", "icons": [], "display": "standalone"})
+    )
+    (assets / "hello.txt").write_text("from assets_dir")
+    return assets
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/favicon.png", b"\x89PNG my favicon"),
+        ("/icons/icon-192.png", b"\x89PNG my icon"),
+        ("/icons/loading-animation.png", b"\x89PNG my spinner"),
+        ("/hello.txt", b"from assets_dir"),
+    ],
+)
+async def test_assets_dir_overrides_client_files(
+    assets_dir: Path, path: str, expected: bytes
+) -> None:
+    status, _, body = await get(flet_app(main, assets_dir=assets_dir), path)
+    assert status == 200
+    assert body == expected
+
+
+async def test_assets_dir_overrides_manifest_and_falls_back_per_file(assets_dir: Path) -> None:
+    app = flet_app(main, assets_dir=str(assets_dir))
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        manifest = json.loads(await (await client.get("/manifest.json")).get_data())
+        assert manifest["name"] == "Mine"
+        assert manifest["display"] == "standalone"
+        # files the assets_dir lacks still come from the packaged client
+        packaged = await client.get("/icons/icon-512.png")
+        assert packaged.status_code == 200
+        assert (await packaged.get_data())[:4] == b"\x89PNG"
+
+
+async def test_app_metadata_patches_index_and_manifest() -> None:
+    app = flet_app(
+        main,
+        app_name="Quart Counter",
+        app_short_name="Counter",
+        app_description="Counts clicks on Quart",
+    )
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        index = (await (await client.get("/")).get_data()).decode()
+        assert "<title>Quart Counter</title>" in index
+        assert '<meta name="apple-mobile-web-app-title" content="Quart Counter">' in index
+        assert '<meta name="description" content="Counts clicks on Quart">' in index
+        manifest = json.loads(await (await client.get("/manifest.json")).get_data())
+        assert manifest["name"] == "Quart Counter"
+        assert manifest["short_name"] == "Counter"
+        assert manifest["description"] == "Counts clicks on Quart"
+
+
+async def test_without_metadata_the_client_defaults_stay() -> None:
+    status, _, body = await get(flet_app(main), "/")
+    assert status == 200
+    assert b"<title>Quart Counter</title>" not in body
+    assert re.search(rb"<title>[^<]+</title>", body)
+
+
+# ---- options ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("opts", "option"),
+    [
+        ({"web_renderer": "opengl"}, "web_renderer"),
+        ({"session_timeout_seconds": -1}, "session_timeout_seconds"),
+        ({"oauth_state_timeout_seconds": "soon"}, "oauth_state_timeout_seconds"),
+        ({"route_url_strategy": "query"}, "route_url_strategy"),
+        ({"no_cdn": "maybe"}, "no_cdn"),
+        ({"websocket_endpoint": "a?b"}, "websocket_endpoint"),
+        ({"colour": "blue"}, "colour"),
+    ],
+)
+def test_bad_option_fails_at_blueprint_creation(opts: dict[str, object], option: str) -> None:
+    with pytest.raises(OptionError, match=option):
+        flet_blueprint(main, **opts)
+
+
+def test_missing_assets_dir_fails_naming_the_option(tmp_path: Path) -> None:
+    with pytest.raises(OptionError, match="assets_dir") as error:
+        flet_blueprint(main, assets_dir=tmp_path / "missing")
+    assert "missing" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "option"),
+    [
+        ("FLET_WEB_RENDERER", "opengl", "web_renderer"),
+        ("FLET_SESSION_TIMEOUT", "-5", "session_timeout_seconds"),
+        ("FLET_WEB_NO_CDN", "perhaps", "no_cdn"),
+    ],
+)
+def test_bad_env_override_fails_naming_option_and_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, option: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(OptionError, match=option) as error:
+        flet_app(main)
+    assert variable in str(error.value)
+
+
+async def test_env_override_reaches_the_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLET_WEB_RENDERER", "canvaskit")
+    monkeypatch.setenv("FLET_APP_NAME", "From Env")
+    app = flet_app(main, web_renderer="skwasm")
+    monkeypatch.delenv("FLET_WEB_RENDERER")  # resolved once, at creation
+    status, _, body = await get(app, "/")
+    assert status == 200
+    assert config_value(body, "webRenderer") == "canvaskit"
+    assert b"<title>From Env</title>" in body
+
+
+async def test_renderer_argument_reaches_the_index() -> None:
+    _, _, body = await get(flet_app(main, web_renderer="skwasm"), "/")
+    assert config_value(body, "webRenderer") == "skwasm"
+
+
+def test_two_flet_blueprints_with_one_name_is_a_clear_error() -> None:
+    app = Quart(__name__)
+    app.register_blueprint(flet_blueprint(main), url_prefix="/one")
+    with pytest.raises(ValueError, match="'flet'.*name"):
+        app.register_blueprint(flet_blueprint(main), url_prefix="/two")
+
+
+def test_two_flet_blueprints_with_their_own_names_register() -> None:
+    app = Quart(__name__)
+    app.register_blueprint(flet_blueprint(main, name="one"), url_prefix="/one")
+    app.register_blueprint(flet_blueprint(main, name="two"), url_prefix="/two")
+    assert set(app.extensions["quart_flet"].mounts) == {"one", "two"}
