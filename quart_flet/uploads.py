@@ -1,0 +1,329 @@
+"""Signed upload URLs and the streaming PUT that receives them.
+
+``page.get_upload_url(name, expires)`` returns ``<mount>/upload?f=<name>&e=<expires>&s=<token>``.
+The token is an itsdangerous ``URLSafeTimedSerializer`` signature of ``[name, expires]``,
+salted per Flet blueprint and verified against ``[*SECRET_KEY_FALLBACKS, key]``; it
+covers neither host nor path, so a proxy that rewrites the path does not break it.
+
+The PUT streams the body into a temporary file next to its destination inside
+``upload_dir`` and renames it into place once complete and within the limit. Quart's
+``MAX_CONTENT_LENGTH`` does not apply to this route, and the body is read with
+backpressure (see :class:`StreamingUploadConnection`), so memory stays flat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
+from urllib.parse import urlencode
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from quart import Quart, Response, current_app, jsonify, request, url_for
+from quart.asgi import ASGIHTTPConnection
+from quart.wrappers.request import Body
+from quart_schema import document_querystring, document_response
+from quart_schema.conversion import model_load
+
+from quart_flet.errors import json_error
+from quart_flet.options import FletOptions, OptionError
+
+if TYPE_CHECKING:
+    from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable
+    from quart.wrappers import Request
+
+    from quart_flet.blueprint import FletMount
+
+logger = logging.getLogger("quart_flet")
+
+ViewT = TypeVar("ViewT", bound=Callable[..., Any])
+
+#: Bytes a streaming upload may buffer before the server stops reading the socket.
+HIGH_WATER = 1024 * 1024
+
+
+@dataclass
+class UploadQuery:
+    """Query of a signed upload URL."""
+
+    #: destination, relative to upload_dir ("dir/name.ext")
+    f: str
+    #: lifetime of the URL in seconds from signing
+    e: int
+    #: itsdangerous token over [f, e]
+    s: str
+
+
+@dataclass
+class ErrorBody:
+    """Every error: JSON with a message (quart_flet.errors.json_error)."""
+
+    error: str
+    status: int
+
+
+@dataclass
+class UploadResult:
+    """The stored file: its name relative to upload_dir and its size in bytes."""
+
+    name: str
+    size: int
+
+
+class UploadError(Exception):
+    """An upload refused with ``status``; the message goes into the JSON body."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def document(view: ViewT) -> ViewT:
+    """OpenAPI for the upload route (used by QuartSchema when the app has it)."""
+    view = document_querystring(UploadQuery)(view)
+    view = document_response(UploadResult, 200)(view)
+    for status in (400, 403, 404, 410, 413):
+        view = document_response(ErrorBody, status)(view)
+    return view
+
+
+def signing_keys(app: Quart, options: FletOptions) -> list[str]:
+    """``[*fallbacks, current]``: the option (FLET_SECRET_KEY) or the app's
+    SECRET_KEY signs; SECRET_KEY_FALLBACKS still verify, so keys can rotate."""
+    current = options.secret_key or app.config.get("SECRET_KEY")
+    if not current:
+        raise OptionError(
+            "quart-flet: uploads are on (upload_dir is set) but there is no secret key to "
+            "sign upload URLs: set app.config['SECRET_KEY'], pass "
+            "flet_blueprint(..., secret_key=...) or set the FLET_SECRET_KEY environment variable"
+        )
+    fallbacks = app.config.get("SECRET_KEY_FALLBACKS") or []
+    return [*(str(key) for key in fallbacks if key), str(current)]
+
+
+def upload_serializer(keys: list[str], mount_name: str, **kwargs: Any) -> URLSafeTimedSerializer:
+    """The serializer of one Flet blueprint's upload URLs (salted with its name)."""
+    return URLSafeTimedSerializer(keys, salt=f"quart-flet.upload.{mount_name}", **kwargs)
+
+
+def upload_url(mount: FletMount, file_name: str, expires: int) -> str:
+    """A signed URL, relative to the host, for ``page.get_upload_url``.
+
+    Called from a Flet handler: the WebSocket context those run in gives the
+    real mount point (ASGI root_path + url_prefix)."""
+    if mount.options.upload_dir is None:
+        raise RuntimeError(
+            "uploads are off for this Flet app: pass flet_blueprint(..., upload_dir=...) "
+            "or set FLET_UPLOAD_DIR"
+        )
+    try:
+        base = url_for(f"{mount.name}.index")
+    except RuntimeError:
+        raise RuntimeError(
+            "page.get_upload_url() needs the app context of a Flet session: call it "
+            "from main() or an event handler"
+        ) from None
+    serializer = upload_serializer(signing_keys(current_app, mount.options), mount.name)
+    token = serializer.dumps([file_name, int(expires)])
+    query = urlencode({"f": file_name, "e": str(int(expires)), "s": token})
+    return f"{base}{mount.options.upload_endpoint}?{query}"
+
+
+async def prepare(app: Quart, mount: FletMount) -> None:
+    """Startup: check the key, create upload_dir, stream the upload route."""
+    upload_dir = mount.options.upload_dir
+    if upload_dir is None:
+        return
+    signing_keys(app, mount.options)
+    upload_dir.mkdir(parents=True, exist_ok=True)
+    for rule in app.url_map.iter_rules(f"{mount.name}.upload"):
+        _stream_path(app, rule.rule)
+
+
+# ---- the PUT ----------------------------------------------------------------
+
+
+async def receive_upload(mount: FletMount) -> Response:
+    """Verify the signed query, then stream the body into upload_dir."""
+    upload_dir = mount.options.upload_dir
+    if upload_dir is None:
+        return json_error(
+            404, "uploads are not enabled for this Flet app (set upload_dir or FLET_UPLOAD_DIR)"
+        )
+    try:
+        query = _load_query()
+        _verify(query, mount)
+        target = resolve_target(upload_dir, query.f)
+        size = await _store(request.body, request.content_length, target, mount)
+    except UploadError as error:
+        return json_error(error.status, str(error))
+    logger.info("upload stored: %s (%d bytes)", target, size)
+    return jsonify(UploadResult(query.f, size))
+
+
+def _load_query() -> UploadQuery:
+    args = {key: request.args[key] for key in request.args}
+    preference = current_app.config.get("QUART_SCHEMA_CONVERSION_PREFERENCE")
+    try:
+        return model_load(args, UploadQuery, ValueError, preference=preference)
+    except ValueError as error:
+        raise UploadError(
+            400, f"malformed upload URL: needs f (file name), e (seconds), s (signature): {error}"
+        ) from None
+
+
+def _verify(query: UploadQuery, mount: FletMount) -> None:
+    serializer = upload_serializer(signing_keys(current_app, mount.options), mount.name)
+    try:
+        payload = serializer.loads(query.s, max_age=query.e)
+    except SignatureExpired:
+        raise UploadError(410, "upload URL has expired: ask the app for a new one") from None
+    except BadSignature:
+        raise UploadError(403, "invalid upload signature") from None
+    if payload != [query.f, query.e]:
+        raise UploadError(403, "invalid upload signature: it was made for another file")
+
+
+def resolve_target(upload_dir: Path, file_name: str) -> Path:
+    """The destination of ``file_name`` inside ``upload_dir``; UploadError(400)
+    for anything that would leave it (``..``, absolute, NUL, symlink escape)."""
+    if not file_name or "\x00" in file_name:
+        raise UploadError(400, "invalid upload file name")
+    relative = Path(file_name)
+    if relative.is_absolute() or file_name.startswith(("/", "\\")) or relative.drive:
+        raise UploadError(400, "upload file name must be relative to the upload directory")
+    if ".." in relative.parts or file_name.endswith(("/", "\\")):
+        raise UploadError(400, "upload file name must stay inside the upload directory")
+    root = upload_dir.resolve()
+    target = (root / relative).resolve()
+    if target == root or not target.is_relative_to(root):
+        raise UploadError(400, "upload file name must stay inside the upload directory")
+    if target.is_dir():
+        raise UploadError(400, "upload file name is a directory")
+    return target
+
+
+async def _store(body: Body, length: int | None, target: Path, mount: FletMount) -> int:
+    limit = mount.options.max_upload_size
+    if limit is not None and length is not None and length > limit:
+        raise UploadError(413, f"upload exceeds the limit of {limit} bytes")
+    loop = asyncio.get_running_loop()
+    # the checks above resolved every existing symlink inside upload_dir
+    await loop.run_in_executor(None, lambda: target.parent.mkdir(parents=True, exist_ok=True))
+    fd, temp = await loop.run_in_executor(
+        None, lambda: tempfile.mkstemp(dir=target.parent, prefix=".upload-", suffix=".part")
+    )
+    size = 0
+    try:
+        try:
+            async for chunk in body:
+                size += len(chunk)
+                if limit is not None and size > limit:
+                    raise UploadError(413, f"upload exceeds the limit of {limit} bytes")
+                await loop.run_in_executor(None, _write_all, fd, chunk)
+        finally:
+            os.close(fd)
+        await loop.run_in_executor(None, os.replace, temp, target)
+    except BaseException:
+        _remove(temp)
+        raise
+    return size
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+# ---- streaming without MAX_CONTENT_LENGTH, with backpressure ----------------
+
+
+class StreamingBody(Body):
+    """A request body without Quart's size limit that tells the receiver to
+    pause while more than HIGH_WATER bytes wait to be read."""
+
+    def __init__(self, expected_content_length: int | None) -> None:
+        super().__init__(expected_content_length, None)
+        self.room = asyncio.Event()
+        self.room.set()
+        self._whole = False
+
+    def append(self, data: bytes) -> None:
+        super().append(data)
+        if len(self._data) >= HIGH_WATER and not self._whole:
+            self.room.clear()
+
+    async def __anext__(self) -> bytes:
+        data = await super().__anext__()
+        self.room.set()
+        return data
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        # someone (a before_request hook?) wants it whole: pausing would deadlock
+        self._whole = True
+        self.room.set()
+        return super().__await__()
+
+
+class StreamingUploadConnection(ASGIHTTPConnection):
+    """Quart's HTTP connection, except that PUTs to a Flet upload route get a
+    :class:`StreamingBody` and the ASGI receive loop waits while it is full, so
+    Hypercorn stops reading the socket (TCP / HTTP/2 flow control)."""
+
+    upload_paths: ClassVar[frozenset[str]] = frozenset()
+
+    def _create_request_from_scope(self, send: ASGISendCallable) -> Request:
+        request = super()._create_request_from_scope(send)
+        if request.method == "PUT" and request.path in self.upload_paths:
+            request.body = StreamingBody(request.content_length)
+        return request
+
+    async def handle_messages(self, request: Request, receive: ASGIReceiveCallable) -> None:
+        body = request.body
+        if not isinstance(body, StreamingBody):
+            return await super().handle_messages(request, receive)
+        while True:
+            await body.room.wait()
+            message = await receive()
+            if message["type"] == "http.request":
+                body.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    body.set_complete()
+            elif message["type"] == "http.disconnect":
+                return
+
+
+def _stream_path(app: Quart, path: str) -> None:
+    current = app.asgi_http_class
+    streaming: type[StreamingUploadConnection]
+    if issubclass(current, StreamingUploadConnection):
+        streaming = current
+    elif issubclass(current, ASGIHTTPConnection):
+        # a class of this app's own, so upload paths never leak to another app
+        streaming = cast(
+            type[StreamingUploadConnection],
+            type("StreamingUploadConnection", (StreamingUploadConnection, current), {}),
+        )
+        app.asgi_http_class = streaming
+    else:
+        logger.warning(
+            "quart-flet: app.asgi_http_class %r is not an ASGIHTTPConnection: uploads to %s "
+            "are limited by MAX_CONTENT_LENGTH",
+            current,
+            path,
+        )
+        return
+    streaming.upload_paths = streaming.upload_paths | {path}
