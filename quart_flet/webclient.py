@@ -1,6 +1,17 @@
 """The Flet web client: the patched index.html (also the SPA fallback), the
 patched manifests, and every other file of the compiled client or of the
-app's assets_dir, with correct MIME types, ETags and 304s.
+app's assets_dir, with correct MIME types, ETags, 304s and Ranges.
+
+Files of the client go out brotli- or gzip-compressed by Accept-Encoding
+(variants from :mod:`quart_flet.compression`, built off the event loop).
+
+Cache policy: the client's URLs (main.dart.wasm, flutter.js...) carry no
+version, and a browser mixing files of two flet-web releases breaks, so they
+are ``no-cache`` with a strong ETag (the content hash): a repeat visit costs
+one 304 per file and an upgrade is seen at once. A URL whose ``?v=`` equals
+the file's content version is cached for a year as immutable; the index
+links flutter_bootstrap.js and python.js that way. The index itself is
+``no-cache``.
 """
 
 from __future__ import annotations
@@ -21,8 +32,11 @@ from flet_web import (
 from quart import Response, request
 from quart.helpers import send_file
 from quart.utils import run_sync
+from quart.wrappers.response import FileBody
 from werkzeug.security import safe_join
 
+from quart_flet import compression
+from quart_flet.compression import ClientFile, Variant, VariantStore, variant_store
 from quart_flet.errors import json_error
 from quart_flet.options import FletOptions
 
@@ -35,6 +49,20 @@ INDEX = "index.html"
 MANIFEST = "manifest.json"
 FONT_MANIFEST = "assets/FontManifest.json"
 _MAX_INDEX_VARIANTS = 32  # one per mount point seen (prefix + root_path)
+NO_CACHE = "no-cache"
+IMMUTABLE = "public, max-age=31536000, immutable"
+# Linked from the index with ?v=<content version>, so cacheable for good.
+_VERSIONED_IN_INDEX = ("flutter_bootstrap.js", "python.js")
+# Files a browser fetches first, per renderer: compressed first.
+_FIRST = {
+    "canvaskit": ("main.dart.js", "canvaskit/canvaskit.wasm", "canvaskit/canvaskit.js"),
+    "default": ("main.dart.wasm", "main.dart.mjs", "canvaskit/skwasm.wasm", "canvaskit/skwasm.js"),
+}
+_CHUNK = 256 * 1024
+
+
+def _mimetype(path: str) -> str:
+    return mimetypes.guess_type(path)[0] or "application/octet-stream"
 
 
 def is_route_like(path: str) -> bool:
@@ -46,11 +74,12 @@ def is_route_like(path: str) -> bool:
 class WebClient:
     """Serves one Flet app's web client. ``prepare`` runs at startup."""
 
-    def __init__(self, options: FletOptions) -> None:
+    def __init__(self, options: FletOptions, cache_root: Path | None = None) -> None:
         self.options = options
         self.web_dir = Path(get_package_web_dir())
         self.patched_dir: Path | None = None
-        self._indexes: dict[str, tuple[bytes, str]] = {}
+        self.store: VariantStore = variant_store(self.web_dir, cache_root)
+        self._indexes: dict[str, ClientFile] = {}
 
     def source(self, relative: str) -> Path:
         """assets_dir wins over the packaged client, file by file."""
@@ -65,6 +94,9 @@ class WebClient:
             raise RuntimeError(f"Flet web client not found in {self.web_dir} (check FLET_WEB_PATH)")
         self.patched_dir = Path(temp_dir)
         await run_sync(self._patch_manifests)()
+        await run_sync(self.store.index)()
+        renderer = self.options.web_renderer.value
+        self.store.start(_FIRST.get(renderer, _FIRST["default"]))
 
     def _patch_manifests(self) -> None:
         assert self.patched_dir is not None
@@ -83,7 +115,7 @@ class WebClient:
         if options.no_cdn:
             patch_font_manifest_json(str(self.patched_dir / FONT_MANIFEST))
 
-    def _render_index(self, base: str, websocket_path: str) -> bytes:
+    def _render_index(self, base: str, websocket_path: str) -> ClientFile:
         assert self.patched_dir is not None
         digest = hashlib.sha1(base.encode()).hexdigest()[:12]
         target = self.patched_dir / f"index-{digest}.html"
@@ -99,22 +131,35 @@ class WebClient:
             route_url_strategy=options.route_url_strategy,
             no_cdn=options.no_cdn,
         )
-        return target.read_bytes()
+        html = target.read_text(encoding="utf-8")
+        for name in _VERSIONED_IN_INDEX:
+            linked = self.store.get(name)
+            if linked is not None and self.source(name) == linked.source:
+                html = html.replace(f'src="{name}"', f'src="{name}?v={linked.version}"')
+        target.write_text(html, encoding="utf-8")
+        return self._compressed_index(target)
+
+    def _compressed_index(self, target: Path) -> ClientFile:
+        data = target.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()[:40]
+        index = ClientFile(target.name, target, len(data), digest, compressible=True)
+        for suffix in (compression.GZIP, compression.BROTLI_BEST):
+            variant = target.with_name(target.name + suffix)
+            variant.write_bytes(compression.compress(data, suffix))
+            encoding, size = compression.ENCODINGS[suffix], variant.stat().st_size
+            index.variants[suffix] = Variant(variant, encoding, size, f"{digest}-{suffix[1:]}")
+        return index
 
     async def index(self, base: str) -> Response:
         """The index for the mount point ``base`` ('/root/prefix/')."""
         cached = self._indexes.get(base)
         if cached is None:
-            body = await run_sync(self._render_index)(base, base + self.options.websocket_endpoint)
-            cached = (body, hashlib.sha1(body).hexdigest())
+            websocket_path = base + self.options.websocket_endpoint
+            cached = await run_sync(self._render_index)(base, websocket_path)
             if len(self._indexes) >= _MAX_INDEX_VARIANTS:
                 self._indexes.pop(next(iter(self._indexes)))
             self._indexes[base] = cached
-        body, etag = cached
-        response = Response(body, mimetype="text/html")
-        response.set_etag(etag)
-        response.headers["Cache-Control"] = "no-cache"
-        return await response.make_conditional(request)
+        return await self._send(cached, "text/html", NO_CACHE)
 
     async def file(self, path: str, base: str) -> Response:
         """Any path under the mount point: a file, the index, or a 404."""
@@ -128,9 +173,31 @@ class WebClient:
             if is_route_like(path):
                 return await self.index(base)
             return json_error(404, f"no such file: {path}")
+        client_file = self.store.get(path)
+        if client_file is not None and client_file.source == found:
+            versioned = request.args.get("v") == client_file.version
+            policy = IMMUTABLE if versioned else NO_CACHE
+            return await self._send(client_file, _mimetype(path), policy)
+        # the app's own assets and the patched manifests: as they are on disk now
         response = await send_file(found, conditional=True)
-        response.headers["Cache-Control"] = "no-cache"
+        response.headers["Cache-Control"] = NO_CACHE
         return response
+
+    async def _send(self, client_file: ClientFile, mimetype: str, cache_control: str) -> Response:
+        """The best variant for this request, conditional and rangeable."""
+        accepts = [enc for enc in ("br", "gzip") if request.accept_encodings.quality(enc) > 0]
+        variant = client_file.choose(accepts)
+        response = Response(FileBody(variant.path, buffer_size=_CHUNK), mimetype=mimetype)
+        response.content_length = variant.size
+        response.set_etag(variant.etag)
+        if variant.encoding:
+            response.content_encoding = variant.encoding
+        if client_file.compressible:
+            response.vary.add("Accept-Encoding")
+        response.headers["Cache-Control"] = cache_control
+        return await response.make_conditional(
+            request, accept_ranges=True, complete_length=variant.size
+        )
 
     def _lookup(self, path: str) -> Path | None:
         roots = [self.web_dir]

@@ -1,0 +1,90 @@
+"""HTTP/2 against a real Hypercorn: TLS with a certificate made by the test
+(ALPN h2), and h2c (prior knowledge) on plain TCP. Static files go out
+compressed and multiplexed on one connection; the examples' hypercorn.toml
+is the configuration under test."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trustme
+from conftest import ROOT
+from flet_web import get_package_web_dir
+
+pytestmark = pytest.mark.server
+
+WEB = Path(get_package_web_dir())
+FILES = ["flutter_bootstrap.js", "main.dart.mjs", "canvaskit/skwasm.js", "manifest.json"]
+
+
+@pytest.fixture(name="tls", scope="module")
+def _tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path, ssl.SSLContext]]:
+    """A CA, a server certificate for 127.0.0.1 and a client context trusting it."""
+    folder = tmp_path_factory.mktemp("tls")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert.private_key_and_cert_chain_pem.write_to_path(str(cert_file))
+    cert.private_key_pem.write_to_path(str(key_file))
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    yield cert_file, key_file, context
+
+
+def tls_server(hypercorn: Any, tls: tuple[Path, Path, ssl.SSLContext], app: str) -> Any:
+    cert_file, key_file, context = tls
+    return hypercorn(
+        app,
+        "--config",
+        str(ROOT / "examples/hypercorn.toml"),
+        "--certfile",
+        str(cert_file),
+        "--keyfile",
+        str(key_file),
+        "--worker-class",
+        "asyncio",  # the toml's uvloop is tested elsewhere; keep this one lean
+        scheme="https",
+        verify=context,
+    )
+
+
+async def test_static_files_over_h2_with_tls(hypercorn: Any, tls: Any) -> None:
+    server = tls_server(hypercorn, tls, "examples.counter:app")
+    async with httpx.AsyncClient(http2=True, verify=tls[2], base_url=server.url) as client:
+        index = await client.get("/")
+        assert index.http_version == "HTTP/2"
+        assert index.headers["cache-control"] == "no-cache"
+        assert '<base href="/">' in index.text
+        responses = await asyncio.gather(
+            *(client.get(f"/{name}", headers={"Accept-Encoding": "br, gzip"}) for name in FILES)
+        )
+    for name, response in zip(FILES, responses, strict=True):
+        assert response.http_version == "HTTP/2"
+        assert response.status_code == 200
+        if name != "manifest.json":  # patched per app, so sent as it is
+            assert response.headers["vary"] == "Accept-Encoding"
+            assert response.headers["content-encoding"] in ("br", "gzip")
+            original = (WEB / name).read_bytes()
+            assert hashlib.sha256(response.content).digest() == hashlib.sha256(original).digest()
+            assert int(response.headers["content-length"]) < len(original)
+    assert "Task was destroyed" not in server.log()
+
+
+async def test_h2c_prior_knowledge_on_plain_tcp(hypercorn: Any) -> None:
+    server = hypercorn("examples.counter:app")
+    async with httpx.AsyncClient(http1=False, http2=True, base_url=server.url) as client:
+        response = await client.get("/main.dart.mjs", headers={"Accept-Encoding": "gzip"})
+        etag = response.headers["etag"]
+        again = await client.get(
+            "/main.dart.mjs", headers={"Accept-Encoding": "gzip", "If-None-Match": etag}
+        )
+    assert response.http_version == "HTTP/2"
+    assert response.content == (WEB / "main.dart.mjs").read_bytes()
+    assert again.status_code == 304
