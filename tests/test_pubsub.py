@@ -1,0 +1,235 @@
+"""page.pubsub in one process: flet's PubSubHub semantics, handlers run where
+issue 3 says (sync on the app's pool, async on the loop, in the subscriber's
+context), per-session order, and flet's own hub left alone."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import flet as ft
+import pytest
+from apps.chat import main as chat_main
+from conftest import UPDATE_CONTROL_PROPS, FletTestClient, _contains, encode, find_controls
+from flet.pubsub.pubsub_hub import PubSubHub
+from quart import Quart
+
+from quart_flet import flet_blueprint
+from quart_flet.pubsub import FletPubSub
+
+ORIGINAL_SEND_ALL = PubSubHub.send_all
+
+
+@dataclass
+class Chat:
+    """One session of tests/apps/chat.py, driven at the protocol level."""
+
+    client: FletTestClient
+    ids: dict[str, int]
+
+    @classmethod
+    async def join(cls, ws: Any) -> Chat:
+        client = FletTestClient(ws)
+        await client.register()
+        patch = await client.receive_until(lambda m: m[0] == 2 and find_controls(m[1], _c="Button"))
+        ids = {c["content"]: int(c["_i"]) for c in find_controls(patch, _c="Button")}
+        ids["text"] = int(find_controls(patch, _c="TextField")[0]["_i"])
+        return cls(client, ids)
+
+    async def send(self, button: str, text: str) -> None:
+        props = {"id": self.ids["text"], "props": {"value": text}}
+        await self.client.ws.send(encode(UPDATE_CONTROL_PROPS, props))
+        await self.client.click(self.ids[button])
+
+    async def expect(self, line: str, timeout: float = 10) -> None:
+        if not self.saw(line):
+            await self.client.patch_with(line, timeout)
+
+    def saw(self, line: str) -> bool:
+        return any(_contains(message, line) for message in self.client.messages)
+
+
+async def exercise_chat(a: Chat, b: Chat, tag: str = "") -> None:
+    """send_all, send_others and topics between two chat sessions, wherever
+    they live. Negative checks rely on per-session delivery order."""
+    await a.send("all", f"hello{tag}")
+    await a.expect(f"all:hello{tag}")
+    await b.expect(f"all:hello{tag}")
+
+    await a.send("others", f"x{tag}")
+    await b.expect(f"all:x{tag}")  # sent, and delivered wherever it was going
+    await a.send("all", f"y{tag}")
+    await a.expect(f"all:y{tag}")
+    assert not a.saw(f"all:x{tag}"), "send_others reached its sender"
+
+    # one text for both: the handlers read the field when they run, maybe after both edits
+    await a.send("lobby", f"t{tag}")
+    await a.send("room", f"t{tag}")
+    await b.expect(f"room:t{tag}")
+    await a.expect(f"room:t{tag}")
+    assert not b.saw(f"lobby:t{tag}"), "a topic nobody subscribed to was delivered"
+
+
+def make_app(main: Any, **opts: Any) -> Quart:
+    app = Quart(__name__)
+    app.register_blueprint(flet_blueprint(main, **opts))
+    return app
+
+
+@contextlib.asynccontextmanager
+async def chats(app: Quart, count: int) -> AsyncIterator[list[Chat]]:
+    async with app.test_app() as test_app, contextlib.AsyncExitStack() as stack:
+        test = test_app.test_client()
+        yield [
+            await Chat.join(await stack.enter_async_context(test.websocket("/ws")))
+            for _ in range(count)
+        ]
+
+
+async def test_chat_send_all_send_others_and_topics_in_memory() -> None:
+    async with chats(make_app(chat_main), 2) as (a, b):
+        await exercise_chat(a, b)
+
+
+PROBES: list[tuple[str, str, str, str]] = []
+
+
+async def probe_main(page: ft.Page) -> None:
+    """Records where each pubsub handler ran and which page the context had.
+    (async: see tests/apps/chat.py for why a test's main must not be sync)"""
+    done = ft.Text("")
+
+    def on_message(message: str) -> None:
+        PROBES.append(
+            ("sync", threading.current_thread().name, page.session.id, ft.context.page.session.id)
+        )
+        done.value = f"sync:{message}"
+        page.update()
+
+    async def on_topic(topic: str, message: str) -> None:
+        assert asyncio.current_task() is not None
+        PROBES.append(
+            ("async", threading.current_thread().name, page.session.id, ft.context.page.session.id)
+        )
+        done.value = f"async:{message}"
+        page.update()
+
+    async def send(e: ft.Event[ft.Button]) -> None:
+        page.pubsub.send_all("m")
+        page.pubsub.send_all_on_topic("t", "m")
+
+    page.pubsub.subscribe(on_message)
+    page.pubsub.subscribe_topic("t", on_topic)
+    page.add(done, ft.Button("send", on_click=send))
+
+
+async def test_sync_handlers_run_on_the_pool_async_on_the_loop_with_the_subscribers_page() -> None:
+    PROBES.clear()
+    async with make_app(probe_main).test_app() as test_app, contextlib.AsyncExitStack() as stack:
+        test = test_app.test_client()
+        clients = []
+        for _ in range(2):
+            client = FletTestClient(await stack.enter_async_context(test.websocket("/ws")))
+            await client.register()
+            patch = await client.receive_until(lambda m: m[0] == 2 and "Button" in str(m))
+            clients.append((client, find_controls(patch, _c="Button")[0]["_i"]))
+        await clients[0][0].click(clients[0][1])
+        for client, _ in clients:
+            await client.patch_with("sync:m")
+            await client.patch_with("async:m")
+    assert len(PROBES) == 4, PROBES
+    loop_thread = threading.main_thread().name
+    for kind, thread, subscriber, context_page in PROBES:
+        assert subscriber == context_page, "ft.context.page is not the subscriber's page"
+        if kind == "sync":
+            assert thread.startswith("quart_flet"), thread
+        else:
+            assert thread == loop_thread, thread
+    assert {p[2] for p in PROBES} == {c.session_id for c, _ in clients}
+
+
+@pytest.fixture(name="pool")
+def _pool() -> Any:
+    pool = ThreadPoolExecutor(4, thread_name_prefix="quart_flet")
+    yield pool
+    pool.shutdown(wait=True)
+
+
+async def test_one_session_gets_its_messages_in_send_order_from_a_sync_handler(pool: Any) -> None:
+    hub = FletPubSub("order", asyncio.get_running_loop(), pool)
+    received: list[int] = []
+    all_in = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def handler(message: int) -> None:  # on the pool, where flet would race
+        received.append(message)
+        if len(received) == 300:
+            loop.call_soon_threadsafe(all_in.set)
+
+    hub.subscribe("s", handler)
+    await asyncio.to_thread(lambda: [hub.send_all(n) for n in range(300)])
+    await asyncio.wait_for(all_in.wait(), 10)
+    assert received == list(range(300))
+
+
+async def test_an_unsubscribed_handler_gets_nothing_more(pool: Any) -> None:
+    hub = FletPubSub("unsub", asyncio.get_running_loop(), pool)
+    got: list[tuple[str, Any]] = []
+    second = asyncio.Event()
+
+    def first(message: Any) -> None:
+        got.append(("first", message))
+
+    async def later(topic: str, message: Any) -> None:
+        got.append(("later", message))
+        second.set()
+
+    hub.subscribe("s", first)
+    hub.send_all("before")  # queued: its delivery must still be skipped
+    hub.unsubscribe_all("s")
+    hub.send_all("after")
+    hub.subscribe_topic("s", "t", later)
+    hub.send_others_on_topic("other", "t", "now")  # the same session's queue: after the above
+    await asyncio.wait_for(second.wait(), 10)
+    assert got == [("later", "now")]
+
+
+async def test_a_raising_handler_is_logged_and_delivery_goes_on(
+    pool: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    hub = FletPubSub("errors", asyncio.get_running_loop(), pool)
+    survived = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def handler(message: str) -> None:
+        if message == "bad":
+            raise ValueError("handler exploded")
+        loop.call_soon_threadsafe(survived.set)
+
+    hub.subscribe("s", handler)
+    hub.send_all("bad")
+    hub.send_all("good")
+    await asyncio.wait_for(survived.wait(), 10)
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors and "pubsub handler of session s" in errors[0].getMessage()
+    assert "handler exploded" in caplog.text
+
+
+async def test_a_plain_flet_pubsubhub_in_the_same_process_is_unaffected() -> None:
+    plain_got: list[Any] = []
+    async with chats(make_app(chat_main), 1) as (chat,):
+        plain = PubSubHub(loop=asyncio.get_running_loop())  # no executor: flet calls inline
+        plain.subscribe(chat.client.session_id, plain_got.append)
+        plain.send_all("plain")
+        assert plain_got == ["plain"]  # flet's own behaviour, untouched
+        await chat.send("all", "ours")
+        await chat.expect("all:ours")
+        assert not chat.saw("all:plain")
+        assert plain_got == ["plain"]
+    assert PubSubHub.send_all is ORIGINAL_SEND_ALL
