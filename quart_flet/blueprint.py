@@ -4,6 +4,7 @@ start and stop the app-wide registry. Routes only call into other modules."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, cast
 
 from flet.messaging.session import Session
@@ -19,8 +20,8 @@ from quart import (
 )
 from quart.blueprints import BlueprintSetupState
 
+from quart_flet import oauth, security, uploads
 from quart_flet.dispatch import AppCallable
-from quart_flet.errors import json_error
 from quart_flet.options import FletOptions, OptionError, resolve_options
 from quart_flet.registry import EXTENSION_KEY, FletRegistry, client_fingerprint
 from quart_flet.transport import ClientInfo, FletConnection
@@ -47,16 +48,16 @@ class FletMount:
 
     # Uploads and OAuth: see quart_flet.uploads / quart_flet.oauth.
     def upload_url(self, file_name: str, expires: int) -> str:
-        raise RuntimeError("uploads are not available in this version of quart-flet")
+        return uploads.upload_url(self, file_name, expires)
 
     def store_oauth_state(self, session: Session, attrs: dict[str, Any]) -> None:
-        raise RuntimeError("OAuth is not available in this version of quart-flet")
+        oauth.store_state(self, session, attrs)
 
     async def take_oauth_session(self, connection: FletConnection) -> Session | None:
-        return None
+        return await oauth.take_session(self, connection)
 
     async def complete_oauth(self, connection: FletConnection, session: Session) -> None:
-        return None
+        await oauth.complete(connection, session)
 
 
 def _registry_for(app: Quart, options: FletOptions) -> FletRegistry:
@@ -111,18 +112,26 @@ def flet_blueprint(
         raise OptionError(f"quart-flet option before_main: {before_main!r} is not callable")
     options = resolve_options(**opts)
     bp = Blueprint(options.name, __name__)
+    bp.after_request(lambda response: security.apply_headers(response, options))
 
     @bp.record
     def register(state: BlueprintSetupState) -> None:
         app = cast(Quart, state.app)
         registry = _registry_for(app, options)
-        if state.name in registry.mounts:
+        # the name request.blueprint reports: dotted when nested in another blueprint
+        name = f"{state.name_prefix}.{state.name}".lstrip(".")
+        if name in registry.mounts:
             raise ValueError(
-                f"two Flet blueprints named {state.name!r} on one app: give each "
+                f"two Flet blueprints named {name!r} on one app: give each "
                 "flet_blueprint(..., name=...) a name of its own"
             )
-        registry.mounts[state.name] = FletMount(state.name, main, before_main, options, registry)
+        registry.mounts[name] = FletMount(name, main, before_main, options, registry)
+        # uploads: key check, upload_dir, streaming body, once the app's config is final
+        app.before_serving(partial(uploads.prepare, app, registry.mounts[name]))
         if state.url_prefix and state.url_prefix.strip("/"):
+            # url_prefix="/p/" would put this redirect on "/p/" itself (a loop);
+            # the routes below are added after this hook and follow the change
+            state.url_prefix = state.url_prefix.rstrip("/")
             # '/prefix' -> '/prefix/', even when another Flet app sits at '/'
             state.add_url_rule("", "slash_redirect", _slash_redirect)
 
@@ -154,6 +163,7 @@ async def _file(path: str) -> ResponseReturnValue:
 
 async def _websocket() -> None:
     mount = _mount(websocket.blueprint)
+    security.check_websocket_origin(mount.options)  # a 403 before accept
     base = url_for(f"{websocket.blueprint}.index")
     user_agent = websocket.headers.get("user-agent", "")
     scheme = "https" if websocket.scheme in ("wss", "https") else "http"
@@ -168,12 +178,26 @@ async def _websocket() -> None:
     await FletConnection(mount, websocket._get_current_object(), client).serve()  # type: ignore[attr-defined]
 
 
+@uploads.document
 async def _upload() -> ResponseReturnValue:
-    return json_error(501, "uploads are not implemented in this version of quart-flet")
+    """Receive a file for a signed URL from page.get_upload_url().
+
+    The body is the raw file (not multipart), streamed into upload_dir and
+    renamed into place once complete. 400: bad query or file name; 403: bad
+    signature; 410: expired URL; 413: over max_upload_size; 404: uploads off.
+    """
+    return await uploads.receive_upload(_mount(request.blueprint))
 
 
+@oauth.document
 async def _oauth_callback() -> ResponseReturnValue:
-    return json_error(501, "OAuth is not implemented in this version of quart-flet")
+    """OAuth redirect target of page.login(): completes the sign-in.
+
+    Renders the completion page, or redirects to the Flet page with the
+    flet_oauth_state cookie (redirect_to_page). 400: bad query, unknown,
+    expired or reused state; 410: the session that signed in has ended.
+    """
+    return await oauth.callback(_mount(request.blueprint))
 
 
 def flet_app(main: AppCallable, before_main: AppCallable | None = None, **opts: Any) -> Quart:

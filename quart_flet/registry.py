@@ -11,13 +11,18 @@ import hashlib
 import logging
 import shutil
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from flet.messaging.session import Session
-from flet.pubsub.pubsub_hub import PubSubHub
 from quart import Quart
+
+from quart_flet import shutdown
+from quart_flet.backends import Backend, backend_for
+from quart_flet.oauth import MemoryOAuthStateStore, OAuthStateStore
+from quart_flet.pubsub import FletPubSub
 
 if TYPE_CHECKING:
     from quart_flet.blueprint import FletMount
@@ -51,12 +56,15 @@ class FletRegistry:
     blueprints: set[str] = field(default_factory=set)
     sessions: dict[tuple[str, str], SessionEntry] = field(default_factory=dict)
     connections: set[FletConnection] = field(default_factory=set)
-    hubs: dict[str, PubSubHub] = field(default_factory=dict)
+    hubs: dict[str, FletPubSub] = field(default_factory=dict)
+    backend: Backend | None = None
     mounts: dict[str, FletMount] = field(default_factory=dict)
+    oauth_states: OAuthStateStore = field(default_factory=MemoryOAuthStateStore)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     executor: ThreadPoolExecutor | None = None
     loop: asyncio.AbstractEventLoop | None = None
     temp_dir: str | None = None
+    unhook_signals: Callable[[], None] | None = None
     started: bool = False
 
     async def start(self) -> None:
@@ -68,21 +76,36 @@ class FletRegistry:
         # Quart's run_sync uses the loop's default executor: make it ours, so
         # sync Flet handlers and sync Quart views share one bounded pool.
         self.loop.set_default_executor(self.executor)
+        self.backend = backend_for(self.mounts.values())
+        if self.backend is not None:
+            await self.backend.start()
+            self.oauth_states = self.backend.oauth_states
         self.temp_dir = tempfile.mkdtemp(prefix="quart_flet_")
+        # close WebSockets at SIGTERM, not after the server's graceful timeout
+        self.unhook_signals = shutdown.on_terminate(self.loop, self.close_connections)
         logger.info("quart-flet started: %s threads", self.executor._max_workers)
+
+    def close_connections(self) -> None:
+        for connection in list(self.connections):
+            connection.abort(1001, "server shutting down")
 
     async def stop(self) -> None:
         if not self.started:
             return
         self.started = False
-        for connection in list(self.connections):
-            connection.abort(1001, "server shutting down")
+        if self.unhook_signals is not None:
+            self.unhook_signals()
+            self.unhook_signals = None
+        self.close_connections()
         for key in list(self.sessions):
             self.evict(key)
         if self.tasks:
             await asyncio.wait(list(self.tasks), timeout=5)
         for task in list(self.tasks):
             task.cancel()
+        if self.backend is not None:
+            await self.backend.stop()
+            self.backend = None
         self.hubs.clear()
         if self.temp_dir:
             shutil.rmtree(self.temp_dir, ignore_errors=True)
@@ -98,10 +121,13 @@ class FletRegistry:
         task.add_done_callback(self.tasks.discard)
         return task
 
-    def hub(self, blueprint: str) -> PubSubHub:
+    def hub(self, blueprint: str) -> FletPubSub:
         hub = self.hubs.get(blueprint)
         if hub is None:
-            hub = self.hubs[blueprint] = PubSubHub(loop=self.loop, executor=self.executor)
+            assert self.loop is not None and self.executor is not None
+            hub = self.hubs[blueprint] = FletPubSub(blueprint, self.loop, self.executor)
+            if self.backend is not None:
+                self.backend.attach(hub)  # shares it across processes if configured
         return hub
 
     def add(
