@@ -8,5 +8,13 @@
 
 from quart_flet.blueprint import flet_app, flet_blueprint
 from quart_flet.options import FletOptions, OptionError, resolve_options
+from quart_flet.proxy import proxy_fix
 
-__all__ = ["FletOptions", "OptionError", "flet_app", "flet_blueprint", "resolve_options"]
+__all__ = [
+    "FletOptions",
+    "OptionError",
+    "flet_app",
+    "flet_blueprint",
+    "proxy_fix",
+    "resolve_options",
+]

@@ -33,6 +33,7 @@ def _tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path,
     cert_file, key_file = folder / "cert.pem", folder / "key.pem"
     cert.private_key_and_cert_chain_pem.write_to_path(str(cert_file))
     cert.private_key_pem.write_to_path(str(key_file))
+    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
     context = ssl.create_default_context()
     ca.configure_trust(context)
     yield cert_file, key_file, context
@@ -88,3 +89,38 @@ async def test_h2c_prior_knowledge_on_plain_tcp(hypercorn: Any) -> None:
     assert response.http_version == "HTTP/2"
     assert response.content == (WEB / "main.dart.mjs").read_bytes()
     assert again.status_code == 304
+
+
+async def test_upload_put_over_h2(hypercorn: Any, tls: Any, tmp_path: Path) -> None:
+    """A signed upload streamed over HTTP/2 lands whole in upload_dir."""
+    from urllib.parse import urlencode
+
+    from quart_flet.uploads import upload_serializer
+
+    upload_dir = tmp_path / "uploads"
+    cert_file, key_file, context = tls
+    server = hypercorn(
+        "examples.upload:app",
+        "--config",
+        str(ROOT / "examples/hypercorn.toml"),
+        "--certfile",
+        str(cert_file),
+        "--keyfile",
+        str(key_file),
+        "--worker-class",
+        "asyncio",
+        scheme="https",
+        # a context of its own: httpx sets ALPN h2 on the shared one
+        verify=ssl.create_default_context(cafile=str(cert_file.parent / "ca.pem")),
+        env={"FLET_SECRET_KEY": "h2-test-key", "FLET_UPLOAD_DIR": str(upload_dir)},
+    )
+    token = upload_serializer(["h2-test-key"], "flet").dumps(["big.bin", 600])
+    body = bytes(range(256)) * (24 * 1024)  # 6 MiB, several h2 flow-control windows
+    async with httpx.AsyncClient(http2=True, verify=context, base_url=server.url) as client:
+        response = await client.put(
+            "/upload?" + urlencode({"f": "big.bin", "e": "600", "s": token}), content=body
+        )
+    assert response.http_version == "HTTP/2"
+    assert response.status_code == 200, response.text
+    assert (upload_dir / "big.bin").read_bytes() == body
+    assert not [p for p in upload_dir.iterdir() if p.name != "big.bin"]  # no temp file left

@@ -12,12 +12,12 @@ from typing import Any
 
 import flet as ft
 import pytest
+from conftest import SESSION_CRASHED, FletTestClient, find_controls
 from flet.controls.base_control import BaseControl
 from flet.messaging.connection import Connection
 from flet.messaging.session import Session
 from quart import Quart
 
-from conftest import SESSION_CRASHED, FletTestClient, find_controls
 from quart_flet import OptionError, flet_blueprint
 
 ORIGINAL_TRIGGER = BaseControl._trigger_event

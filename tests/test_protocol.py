@@ -190,6 +190,23 @@ async def test_resume_keeps_the_session_and_its_state(app: Quart) -> None:
             assert registry_of(app).sessions[("flet", session_id)].connection is not None
 
 
+async def test_resume_survives_a_changed_client_ip(app: Quart) -> None:
+    # behind proxies and on mobile networks the IP changes: the session must not
+    async with app.test_app() as test_app:
+        test = test_app.test_client()
+        first = {"client": ("10.0.0.1", 40000)}
+        async with test.websocket("/ws", headers={"User-Agent": UA}, scope_base=first) as ws:
+            client = FletTestClient(ws)
+            render = await start(client)
+            await click_and_see(client, fab_id(render), "1")
+        moved = {"client": ("192.0.2.77", 50000)}
+        async with test.websocket("/ws", headers={"User-Agent": UA}, scope_base=moved) as ws:
+            again = FletTestClient(ws)
+            reply = await again.register(client.session_id)
+            assert reply[1]["session_id"] == client.session_id
+            await click_and_see(again, fab_id(render), "2")
+
+
 async def test_resume_refused_while_the_old_connection_is_open(app: Quart) -> None:
     # a duplicated browser tab must not take over a live session (flet #6512)
     async with app.test_app() as test_app, connect(test_app) as first:

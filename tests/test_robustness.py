@@ -10,8 +10,8 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import flet as ft
+import httpx
 import msgpack
 import pytest
 from conftest import (
