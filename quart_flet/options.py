@@ -74,6 +74,9 @@ class FletOptions:
     #: Share pubsub and OAuth state between processes through this Redis
     #: (FLET_REDIS_URL); None keeps them in memory in this process.
     redis_url: str | None = None
+    #: Cookie the index sets to a random browser id, so a load balancer can
+    #: hash on it and keep each browser on one process (FLET_STICKY_COOKIE).
+    sticky_cookie: str | None = None
 
 
 # option name -> environment variable that overrides it
@@ -100,6 +103,7 @@ ENV_VARS: dict[str, str] = {
     "cross_origin_isolation": "FLET_CROSS_ORIGIN_ISOLATION",
     "cors_allow_origin": "FLET_CORS_ALLOW_ORIGIN",
     "redis_url": "FLET_REDIS_URL",
+    "sticky_cookie": "FLET_STICKY_COOKIE",
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -182,6 +186,19 @@ def _redis_url(value: Any) -> str:
     return text
 
 
+# RFC 6265 cookie-name = token (RFC 2616): visible ASCII except separators
+_COOKIE_NAME_CHARS = frozenset(
+    "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+)
+
+
+def _cookie_name(value: Any) -> str:
+    text = str(value)
+    if not text or not set(text) <= _COOKIE_NAME_CHARS:
+        raise ValueError(f"{text!r} is not a cookie name (letters, digits and !#$%&'*+-.^_`|~)")
+    return text
+
+
 def _directory(must_exist: bool) -> Callable[[Any], Path]:
     def convert(value: Any) -> Path:
         path = Path(value).expanduser()
@@ -221,6 +238,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "cross_origin_isolation": _bool,
     "cors_allow_origin": _optional(_text),
     "redis_url": _optional(_redis_url),
+    "sticky_cookie": _optional(_cookie_name),
 }
 
 

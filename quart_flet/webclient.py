@@ -20,6 +20,7 @@ import hashlib
 import logging
 import mimetypes
 import os
+import secrets
 import shutil
 from pathlib import Path
 
@@ -159,7 +160,22 @@ class WebClient:
             if len(self._indexes) >= _MAX_INDEX_VARIANTS:
                 self._indexes.pop(next(iter(self._indexes)))
             self._indexes[base] = cached
-        return await self._send(cached, "text/html", NO_CACHE)
+        response = await self._send(cached, "text/html", NO_CACHE)
+        cookie = self.options.sticky_cookie
+        if cookie is not None and cookie not in request.cookies:
+            # a browser id for the load balancer to hash on (sticky sessions);
+            # private: a shared cache must not hand one id to every browser
+            response.set_cookie(
+                cookie,
+                secrets.token_urlsafe(16),
+                max_age=365 * 24 * 3600,
+                path=base,
+                httponly=True,
+                samesite="Lax",
+                secure=request.is_secure,
+            )
+            response.headers["Cache-Control"] = "private, " + NO_CACHE
+        return response
 
     async def file(self, path: str, base: str) -> Response:
         """Any path under the mount point: a file, the index, or a 404."""

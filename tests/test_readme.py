@@ -50,3 +50,16 @@ async def test_readme_example_serves_its_flet_app() -> None:
 @pytest.mark.parametrize("path", ["Procfile", "pyproject.toml", ".ci/run", ".ci/install"])
 def test_top_level_files_exist(path: str) -> None:
     assert (Path(ROOT) / path).is_file()
+
+
+def test_readme_nginx_recipe_matches_the_tested_config() -> None:
+    from test_sticky import NGINX_CONF, STICKY
+
+    upstream = next(block for block in code_blocks("nginx") if "upstream flet" in block)
+    tested = NGINX_CONF + STICKY
+    for line in upstream.splitlines():
+        line = line.split("#")[0].strip()
+        if line.startswith(("hash ", "proxy_pass", "proxy_http_version", "proxy_set_header U")):
+            assert line in tested, line
+        if line.startswith("proxy_set_header Host"):
+            assert line in tested, line
