@@ -4,7 +4,6 @@ start and stop the app-wide registry. Routes only call into other modules."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, cast
 
 from flet.messaging.session import Session
@@ -42,9 +41,12 @@ class FletMount:
     def __post_init__(self) -> None:
         self.webclient = WebClient(self.options)
 
-    async def prepare(self) -> None:
+    async def prepare(self, app: Quart) -> None:
+        """Startup, once the app's config is final: patched client files, and
+        for uploads the key check, upload_dir and the streaming body."""
         assert self.registry.temp_dir is not None
         await self.webclient.prepare(f"{self.registry.temp_dir}/{self.name}")
+        await uploads.prepare(app, self)
 
     # Uploads and OAuth: see quart_flet.uploads / quart_flet.oauth.
     def upload_url(self, file_name: str, expires: int) -> str:
@@ -69,7 +71,7 @@ def _registry_for(app: Quart, options: FletOptions) -> FletRegistry:
         async def start_flet() -> None:
             await registry.start()
             for mount in registry.mounts.values():
-                await mount.prepare()
+                await mount.prepare(app)
 
         @app.after_serving
         async def stop_flet() -> None:
@@ -126,8 +128,6 @@ def flet_blueprint(
                 "flet_blueprint(..., name=...) a name of its own"
             )
         registry.mounts[name] = FletMount(name, main, before_main, options, registry)
-        # uploads: key check, upload_dir, streaming body, once the app's config is final
-        app.before_serving(partial(uploads.prepare, app, registry.mounts[name]))
         if state.url_prefix and state.url_prefix.strip("/"):
             # url_prefix="/p/" would put this redirect on "/p/" itself (a loop);
             # the routes below are added after this hook and follow the change

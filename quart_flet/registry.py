@@ -53,7 +53,6 @@ class FletRegistry:
     """Sessions of every Flet blueprint of one app, keyed by (blueprint, id)."""
 
     max_threads: int | None = None
-    blueprints: set[str] = field(default_factory=set)
     sessions: dict[tuple[str, str], SessionEntry] = field(default_factory=dict)
     connections: set[FletConnection] = field(default_factory=set)
     hubs: dict[str, FletPubSub] = field(default_factory=dict)
