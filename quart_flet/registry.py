@@ -63,7 +63,7 @@ class FletRegistry:
     executor: ThreadPoolExecutor | None = None
     loop: asyncio.AbstractEventLoop | None = None
     temp_dir: str | None = None
-    unhook_signals: Callable[[], None] | None = None
+    stop_watching_shutdown: Callable[[], None] | None = None
     started: bool = False
 
     async def start(self) -> None:
@@ -80,8 +80,10 @@ class FletRegistry:
             await self.backend.start()
             self.oauth_states = self.backend.oauth_states
         self.temp_dir = tempfile.mkdtemp(prefix="quart_flet_")
-        # close WebSockets at SIGTERM, not after the server's graceful timeout
-        self.unhook_signals = shutdown.on_terminate(self.loop, self.close_connections)
+        # close WebSockets when the server starts to stop, not after its graceful timeout
+        self.stop_watching_shutdown = shutdown.on_server_shutdown(
+            self.loop, self.close_connections
+        )
         logger.info("quart-flet started: %s threads", self.executor._max_workers)
 
     def close_connections(self) -> None:
@@ -92,9 +94,9 @@ class FletRegistry:
         if not self.started:
             return
         self.started = False
-        if self.unhook_signals is not None:
-            self.unhook_signals()
-            self.unhook_signals = None
+        if self.stop_watching_shutdown is not None:
+            self.stop_watching_shutdown()
+            self.stop_watching_shutdown = None
         self.close_connections()
         for key in list(self.sessions):
             self.evict(key)

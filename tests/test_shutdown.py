@@ -4,10 +4,9 @@ away, temporary files (the registry's temp_dir) are gone and the log is
 clean. A real subprocess, with a registered session and a socket that never
 registered.
 
-Run with ``--workers 0`` (Hypercorn serves in its own process, so SIGTERM
-reaches the app's loop, see quart_flet.shutdown): with worker processes
-Hypercorn's parent stops them through an event the app cannot see, and open
-WebSockets are cancelled only when the graceful timeout ends."""
+Both with ``--workers 0`` (Hypercorn serves in the process that gets the
+signal) and with worker processes, which Hypercorn's parent stops through an
+event: quart_flet.shutdown watches Hypercorn's own shutdown trigger."""
 
 from __future__ import annotations
 
@@ -27,7 +26,10 @@ pytestmark = pytest.mark.server
 GRACEFUL_TIMEOUT = 3
 
 
-async def test_sigterm_with_live_sessions_exits_cleanly(hypercorn: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", ["0", "2"])
+async def test_sigterm_with_live_sessions_exits_cleanly(
+    hypercorn: Any, tmp_path: Path, workers: str
+) -> None:
     temp = tmp_path / "tmp"
     temp.mkdir()
     server = hypercorn(
@@ -35,7 +37,7 @@ async def test_sigterm_with_live_sessions_exits_cleanly(hypercorn: Any, tmp_path
         "--graceful-timeout",
         str(GRACEFUL_TIMEOUT),
         "--workers",
-        "0",
+        workers,
         env={"TMPDIR": str(temp)},
     )
     assert [p.name for p in temp.iterdir() if p.name.startswith("quart_flet_")]
