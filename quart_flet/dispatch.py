@@ -2,18 +2,22 @@
 through Quart's ``run_sync`` on the app's bounded thread pool.
 
 Flet 1.0 calls sync handlers inline on the event loop, so one ``time.sleep``
-stalls every user of the worker. We keep flet's own path for async handlers and
-run sync ones (plain and generator) in a thread. That means re-doing the small
-part of ``BaseControl._trigger_event`` that builds the event object; it relies on
-flet internals pinned in pyproject (flet 1.0.x) and covered by
-tests/test_handlers.py.
+stalls every user of the worker. We run sync ones (plain and generator) in a
+thread instead. That means re-doing ``BaseControl._trigger_event`` (building
+the event object, before_event, the auto-update), which we also make cheaper by
+caching what flet recomputes per event. It relies on flet internals pinned in
+pyproject (flet 1.0.x) and covered by tests/test_handlers.py and
+tests/test_protocol.py.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 import logging
 import traceback
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -91,16 +95,18 @@ def _live_control(session: Session, control_id: int) -> BaseControl | None:
 
 
 async def dispatch_event(session: Session, target: int, name: str, data: Any) -> None:
-    """Deliver one control event; a sync handler runs on the thread pool."""
+    """Deliver one control event: async handlers run here, on the loop; sync
+    ones (plain or generator) on the thread pool."""
     control = _live_control(session, target)
     handler = getattr(control, f"on_{name}", None) if control is not None else None
-    if control is None or handler is None or not runs_in_thread(handler):
-        # async handlers, unknown or stale controls: flet's own path
+    if control is None or handler is None:
+        # unknown, stale or handler-less: flet's own path (it finds moved
+        # controls and still runs the auto-update)
         await session.dispatch_event(target, name, data)
         return
     _context_page.set(session.page)
     try:
-        await _trigger_in_thread(session, control, name, data, handler)
+        await _trigger(session, control, name, data, handler)
     except FletPageDisconnectedException:
         logger.debug("on_%s updated a disconnected page: %s", name, session.id)
     except Exception as error:
@@ -108,11 +114,39 @@ async def dispatch_event(session: Session, target: int, name: str, data: Any) ->
         session.error(f"{error}\n{traceback.format_exc()}")
 
 
-async def _trigger_in_thread(
+# Mirrors BaseControl._trigger_event (flet 1.0) with two differences: sync
+# handlers run on the pool, and the two lookups flet repeats on every event
+# (the event type from the class annotations, ~40% of a click's CPU in flet
+# 1.0.5, and the handler's parameter count) are computed once and cached.
+_event_types: dict[tuple[type, str], Any] = {}
+_param_counts: weakref.WeakKeyDictionary[Any, int | None] = weakref.WeakKeyDictionary()
+
+
+def _event_type(control: BaseControl, field_name: str) -> Any:
+    key = (type(control), field_name)
+    try:
+        return _event_types[key]
+    except KeyError:
+        event_type = _event_types[key] = get_event_field_type(control, field_name)
+        return event_type
+
+
+def _param_count(handler: Any) -> int | None:
+    # a bound method's function is shared by every instance: key on it
+    function = getattr(handler, "__func__", handler)
+    try:
+        return _param_counts[function]
+    except (KeyError, TypeError):
+        count: int | None = get_param_count(handler)
+        with contextlib.suppress(TypeError):  # not weak-referenceable: no cache
+            _param_counts[function] = count
+        return count
+
+
+async def _trigger(
     session: Session, control: BaseControl, name: str, data: Any, handler: AppCallable
 ) -> None:
-    # mirrors BaseControl._trigger_event (flet 1.0) for sync handlers
-    event_type = get_event_field_type(control, f"on_{name}")
+    event_type = _event_type(control, f"on_{name}")
     if event_type is None:
         return
     if event_type == ControlEvent or not isinstance(data, dict):
@@ -124,9 +158,18 @@ async def _trigger_in_thread(
         return
     _context_page.set(control.page)
     context.reset_auto_update()
-    args = () if get_param_count(handler) == 0 else (event,)
-    result = await run_sync(handler)(*args)
-    if inspect.isasyncgen(result):
-        async for _ in result:
+    args = () if _param_count(handler) == 0 else (event,)
+    if inspect.iscoroutinefunction(handler):
+        await handler(*args)
+    elif inspect.isasyncgenfunction(handler):
+        async for _ in handler(*args):
             await session.after_event(session.index.get(control._i))
+            await asyncio.sleep(0)  # let the send loop flush this step's patch
+    elif runs_in_thread(handler):
+        result = await run_sync(handler)(*args)
+        if inspect.isasyncgen(result):  # a sync generator, stepped in threads
+            async for _ in result:
+                await session.after_event(session.index.get(control._i))
+    elif callable(handler):  # an object with an async __call__
+        await handler(*args)
     await session.after_event(session.index.get(control._i))

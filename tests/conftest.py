@@ -176,7 +176,10 @@ def start_hypercorn(
             if proc.poll() is not None or time.monotonic() > deadline:
                 server.stop()
                 raise RuntimeError(f"hypercorn did not start:\n{server.log()}") from None
-            time.sleep(0.1)
+            time.sleep(0.1)  # polling for the port to answer, bounded by the deadline
+        except BaseException:
+            server.stop()  # never leave a server behind a failed start
+            raise
 
 
 @pytest.fixture(name="hypercorn")

@@ -281,3 +281,52 @@ async def test_flet_itself_is_left_alone_for_other_hosts() -> None:
     session.page.add(button)
     await session.dispatch_event(button._i, "click", None)
     assert seen == [threading.current_thread().name]  # inline, as in plain flet
+
+
+def typed_events_main(page: ft.Page) -> None:
+    report = ft.Text("-")
+
+    def tapped(e: ft.TapEvent[ft.GestureDetector]) -> None:  # sync: on the pool
+        assert isinstance(e, ft.TapEvent)
+        report.value = f"tap {e.local_position.x:g},{e.local_position.y:g}"
+
+    async def container_tapped(e: ft.TapEvent[ft.Container]) -> None:  # async
+        report.value = f"container {type(e).__name__} {e.local_position.x:g}"
+
+    class Counter:
+        """An object with an async __call__ and no parameters."""
+
+        calls = 0
+
+        async def __call__(self) -> None:
+            Counter.calls += 1
+            report.value = f"object {Counter.calls}"
+
+    page.add(
+        report,
+        ft.GestureDetector(content=ft.Text("g"), on_tap_down=tapped),
+        ft.Container(content=ft.Text("c"), on_tap_down=container_tapped),
+        ft.Button("obj", on_click=Counter()),
+    )
+
+
+async def test_typed_events_and_callable_objects_reach_their_handlers() -> None:
+    """Event types are cached per control class: each class gets its own."""
+    app = make_app(typed_events_main)
+    async with app.test_app() as test_app:
+        async with test_app.test_client().websocket("/ws") as ws:
+            client = FletTestClient(ws)
+            patch = await first_render(client)
+            detector = find_controls(patch, _c="GestureDetector")[0]["_i"]
+            container = find_controls(patch, _c="Container")[0]["_i"]
+            tap = {"k": "mouse", "l": {"x": 3, "y": 4}, "g": {"x": 5, "y": 6}}
+            for _ in range(2):  # the second time from the caches
+                await client.click(detector, "tap_down", tap)
+                await client.patch_with("tap 3,4")
+                await client.click(container, "tap_down", {**tap, "l": {"x": 7, "y": 1}})
+                await client.patch_with("container TapEvent 7")
+            target = button_id(patch, "obj")
+            await client.click(target)
+            await client.patch_with("object 1")
+            await client.click(target)
+            await client.patch_with("object 2")

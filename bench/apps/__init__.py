@@ -1,0 +1,1 @@
+"""The apps the bench serves: one Flet ``main`` each, hosted two ways."""

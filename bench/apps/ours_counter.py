@@ -1,0 +1,6 @@
+"""The counter on quart-flet: ``hypercorn -k uvloop bench.apps.ours_counter:app``."""
+
+from bench.apps.counter import main
+from quart_flet import flet_app
+
+app = flet_app(main)

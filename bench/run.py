@@ -1,0 +1,679 @@
+"""The bench: quart-flet on Hypercorn against the official flet_web.fastapi on
+uvicorn, the same Flet apps and the same load, in one run; prints medians and
+ratios ours/official.
+
+    python -m bench.run                 # full: 5 rounds, every server
+    python -m bench.run --quick         # 1 round, smaller loads
+    python -m bench.run --rounds 3 --servers official,ours-uvloop
+
+Each round starts every server fresh for each of these phases:
+- clicks: all servers up at once. For N=50 and N=200: N sessions register on
+  each server at once (timed), then every session clicks the FAB back to back
+  (one round trip after another) in time-boxed chunks that alternate between
+  the servers in a rotating order, so a busy spell of this shared machine falls
+  on all of them alike (clicks/s and the server's CPU per click);
+- idle: M sessions register and sit idle; RSS growth per session, then how
+  many of them still answer a click (sessions held);
+- stall: on the blocking app, one session's SYNC handler sleeps 1 s while 20
+  other sessions click; how many of the 20 saw a click over 500 ms;
+- echo: a bare WebSocket echo on each stack (no Flet), server CPU per frame.
+And the in-process floor (bench/floor.py): flet's own CPU per click.
+
+Servers run on 127.0.0.1 in their own process group and are stopped (SIGTERM,
+then SIGKILL) whatever happens. Benchmarks are not tests: never run in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench import loadclient
+from bench.floor import run_floor
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+
+@dataclass(frozen=True)
+class ServerKind:
+    name: str
+    label: str
+    command: Callable[[str, int], list[str]]  # (app module, port) -> argv
+    counter: str
+    blocking: str | None
+    echo: str | None = None  # a bare WebSocket echo on the same stack
+
+
+def _uvicorn(module: str, port: int) -> list[str]:
+    # the official way: uvicorn's defaults (uvloop, httptools, websockets)
+    return [PY, "-m", "uvicorn", f"{module}:app", "--host", "127.0.0.1", "--port", str(port),
+            "--log-level", "warning"]  # fmt: skip
+
+
+def _hypercorn(*extra: str) -> Callable[[str, int], list[str]]:
+    # --backlog 2048 is uvicorn's default; Hypercorn's 100 overflows when 200
+    # clients connect at once and the kernel drops SYNs (1 s retransmits)
+    def command(module: str, port: int) -> list[str]:
+        return [PY, "-m", "hypercorn", f"{module}:app", "--bind", f"127.0.0.1:{port}",
+                "--backlog", "2048", *extra]  # fmt: skip
+
+    return command
+
+
+SERVERS = {
+    kind.name: kind
+    for kind in (
+        ServerKind(
+            "official",
+            "official (uvicorn)",
+            _uvicorn,
+            "bench.apps.official_counter",
+            "bench.apps.official_blocking",
+            "bench.apps.echo_starlette",
+        ),
+        ServerKind(
+            "ours-asyncio",
+            "ours (hypercorn -k asyncio)",
+            _hypercorn("-k", "asyncio"),
+            "bench.apps.ours_counter",
+            "bench.apps.ours_blocking",
+            "bench.apps.echo_quart",
+        ),
+        ServerKind(
+            "ours-uvloop",
+            "ours (hypercorn -k uvloop)",
+            _hypercorn("-k", "uvloop"),
+            "bench.apps.ours_counter",
+            "bench.apps.ours_blocking",
+            "bench.apps.echo_quart",
+        ),
+        ServerKind(
+            "ours-w2",
+            "ours (-k uvloop --workers 2)",
+            _hypercorn("-k", "uvloop", "--workers", "2"),
+            "bench.apps.ours_counter",
+            None,  # a sync handler blocks one worker's thread, not the other worker
+        ),
+    )
+}
+
+
+# ---- servers ------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """One server process group on a free loopback port."""
+
+    def __init__(self, argv: list[str], log_path: Path) -> None:
+        self.log_path = log_path
+        with open(log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own group: we stop all its workers
+            )
+        self.ps = psutil.Process(self.proc.pid)
+
+    def wait_ready(self, port: int, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read()
+                return
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"server did not start:\n{self.log_path.read_text()[-2000:]}"
+                    ) from None
+                time.sleep(0.1)
+
+    def processes(self) -> list[psutil.Process]:
+        try:
+            return [self.ps, *self.ps.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def workers(self) -> list[psutil.Process]:
+        """The processes that serve: Hypercorn's spawned workers, or uvicorn itself."""
+        procs = self.processes()
+        spawned = [p for p in procs[1:] if "resource_tracker" not in " ".join(_cmdline(p))]
+        return spawned or procs[:1]
+
+    def busiest_worker_share(self) -> float:
+        """The share of established connections held by the busiest worker."""
+        counts = []
+        for p in self.workers():
+            try:
+                counts.append(sum(c.status == "ESTABLISHED" for c in p.net_connections()))
+            except psutil.Error:
+                pass
+        return max(counts) / sum(counts) if counts and sum(counts) else 0.0
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for p in self.processes():
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def rss(self) -> int:
+        total = 0
+        for p in self.workers():
+            try:
+                total += p.memory_info().rss
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.proc.poll() is None:
+            _signal_group(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        _signal_group(self.proc.pid, signal.SIGKILL)  # stragglers of the group
+        if self.proc.poll() is None:
+            self.proc.wait(5)
+
+
+def _cmdline(p: psutil.Process) -> list[str]:
+    try:
+        return p.cmdline()
+    except psutil.Error:
+        return []
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+@contextmanager
+def serving(kind: ServerKind, module: str, log_dir: Path) -> Iterator[tuple[Server, int]]:
+    port = free_port()
+    server = Server(kind.command(module, port), log_dir / f"{kind.name}.log")
+    try:
+        server.wait_ready(port)
+        yield server, port
+    finally:
+        server.stop()
+
+
+# ---- measuring ------------------------------------------------------------------
+
+
+class ForeignLoad:
+    """CPU the rest of the machine used while we measured, in % of all cores."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.me = psutil.Process()
+
+    def __enter__(self) -> ForeignLoad:
+        self.t0 = time.perf_counter()
+        self.busy0 = _busy()
+        self.ours0 = self.server.cpu_seconds() + _cpu(self.me)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall = time.perf_counter() - self.t0
+        ours = self.server.cpu_seconds() + _cpu(self.me) - self.ours0
+        foreign = _busy() - self.busy0 - ours
+        self.percent = max(0.0, foreign) / (wall * (psutil.cpu_count() or 1)) * 100
+
+
+def _busy() -> float:
+    t = psutil.cpu_times()
+    return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
+
+
+def _cpu(p: psutil.Process) -> float:
+    t = p.cpu_times()
+    return float(t.user + t.system)
+
+
+async def phase_clicks(
+    servers: dict[str, tuple[Server, int]], sizes: list[int], chunks: int, chunk_seconds: float
+) -> dict[str, dict[str, float]]:
+    """All servers up at once; for each N: register N sessions on each (timed),
+    then click chunks that alternate between the servers, so a busy spell of
+    the machine falls on all of them alike."""
+    out: dict[str, dict[str, float]] = {name: {} for name in servers}
+    names = list(servers)
+    for _, port in servers.values():
+        warm = await loadclient.open_sessions(port, 10)
+        await loadclient.click_rounds(warm, 20)
+        loadclient.close_all(warm)
+    await asyncio.sleep(0.5)
+    for n in sizes:
+        sessions: dict[str, list[loadclient.FletSession]] = {}
+        try:
+            for name in names:
+                port = servers[name][1]
+                server = servers[name][0]
+                t0, cpu0 = time.perf_counter(), server.cpu_seconds()
+                sessions[name] = await loadclient.bounded(
+                    loadclient.open_sessions(port, n), 120, "register"
+                )
+                out[name][f"register_{n}_s"] = time.perf_counter() - t0
+                out[name][f"register_cpu_ms_{n}"] = (server.cpu_seconds() - cpu0) / n * 1e3
+                if len(server.workers()) > 1:  # how the kernel spread the sessions
+                    out[name][f"busiest_worker_share_{n}"] = server.busiest_worker_share()
+                await asyncio.sleep(0.3)
+            totals = {name: [0, 0.0, 0.0, 0.0] for name in names}  # clicks, s, cpu, foreign
+            best = dict.fromkeys(names, 0.0)
+            for c in range(chunks):
+                for name in names[c % len(names) :] + names[: c % len(names)]:
+                    server = servers[name][0]
+                    gc.collect()
+                    gc.disable()  # keep the client's own pauses out of the timing
+                    try:
+                        with ForeignLoad(server) as load:
+                            cpu0 = server.cpu_seconds()
+                            clicks, elapsed = await loadclient.bounded(
+                                loadclient.click_for(sessions[name], chunk_seconds),
+                                chunk_seconds + 60,
+                                "clicks",
+                            )
+                            cpu = server.cpu_seconds() - cpu0
+                    finally:
+                        gc.enable()
+                    t = totals[name]
+                    t[0] += clicks
+                    t[1] += elapsed
+                    t[2] += cpu
+                    t[3] += load.percent * elapsed
+                    best[name] = max(best[name], clicks / elapsed)
+        finally:
+            for opened in sessions.values():
+                loadclient.close_all(opened)
+        for name, (clicks, elapsed, cpu, foreign) in totals.items():
+            out[name][f"clicks_per_s_{n}"] = clicks / elapsed
+            out[name][f"cpu_ms_per_click_{n}"] = cpu / clicks * 1e3
+            out[name][f"foreign_load_{n}"] = foreign / elapsed
+            out[name][f"clicks_per_s_best_{n}"] = best[name]
+        await asyncio.sleep(0.5)
+    return out
+
+
+async def phase_idle(server: Server, port: int, sessions_count: int) -> dict[str, float]:
+    warm = await loadclient.open_sessions(port, 5)
+    await loadclient.click_rounds(warm, 5)
+    loadclient.close_all(warm)
+    await asyncio.sleep(1.0)
+    rss0 = server.rss()
+    sessions: list[loadclient.FletSession] = []
+    try:
+        for _ in range(0, sessions_count, 100):  # in batches, as users arrive
+            batch = min(100, sessions_count - len(sessions))
+            sessions += await loadclient.bounded(
+                loadclient.open_sessions(port, batch), 120, "register"
+            )
+        await asyncio.sleep(2.0)
+        rss1 = server.rss()
+
+        async def answers(s: loadclient.FletSession) -> bool:
+            try:
+                await s.click(timeout=20)
+                return True
+            except (ConnectionError, TimeoutError):
+                return False
+
+        held = sum(await asyncio.gather(*(answers(s) for s in sessions)))
+    finally:
+        loadclient.close_all(sessions)
+    return {
+        "idle_kib_per_session": (rss1 - rss0) / sessions_count / 1024,
+        "sessions_held": held,
+        "idle_sessions": sessions_count,
+    }
+
+
+async def phase_echo(server: Server, port: int, seconds: float = 3.0) -> dict[str, float]:
+    await loadclient.echo_for(port, 50, 0.5)  # warm
+    cpu0 = server.cpu_seconds()
+    count = await loadclient.bounded(loadclient.echo_for(port, 50, seconds), 60, "echo")
+    return {"echo_cpu_ms": (server.cpu_seconds() - cpu0) / count * 1e3}
+
+
+async def phase_stall(port: int) -> dict[str, float]:
+    r = await loadclient.bounded(loadclient.sync_stall(port), 120, "stall")
+    return {
+        "stall_slow_others": r.slow_others,
+        "stall_others": r.others,
+        "stall_worst_ms": r.worst_ms,
+        "stall_median_ms": r.median_ms,
+        "stall_sleeper_ms": r.sleeper_ms,
+    }
+
+
+def run_round(
+    kinds: list[ServerKind], args: argparse.Namespace, log_dir: Path
+) -> dict[str, dict[str, float]]:
+    results: dict[str, dict[str, float]] = {kind.name: {} for kind in kinds}
+    if not args.skip_clicks:
+        with ExitStack() as stack:
+            servers = {
+                kind.name: stack.enter_context(serving(kind, kind.counter, log_dir))
+                for kind in kinds
+            }
+            clicks = _run(phase_clicks(servers, args.sizes, args.chunks, args.chunk_seconds))
+        for name, figures in clicks.items():
+            results[name].update(figures)
+    for kind in kinds:
+        r = results[kind.name]
+        if not args.skip_idle and kind.name != "ours-w2":
+            with serving(kind, kind.counter, log_dir) as (server, port):
+                r.update(_run(phase_idle(server, port, args.idle_sessions)))
+        if not args.skip_echo and kind.echo is not None:
+            with serving(kind, kind.echo, log_dir) as (server, port):
+                r.update(_run(phase_echo(server, port)))
+        if not args.skip_stall and kind.blocking is not None:
+            with serving(kind, kind.blocking, log_dir) as (server, port):
+                r.update(_run(phase_stall(port)))
+        print(f"  {kind.name}: " + ", ".join(f"{k}={v:.4g}" for k, v in r.items()), flush=True)
+    return results
+
+
+def _run(coro: Any) -> Any:
+    try:
+        import uvloop
+
+        return uvloop.run(coro)
+    except ImportError:
+        return asyncio.run(coro)
+
+
+# ---- reporting ------------------------------------------------------------------
+
+ROWS: list[tuple[str, str, str, str]] = [
+    # key, label, format, better ("hi", "lo" or "" for no ratio)
+    ("register_50_s", "register 50 sessions (s)", "{:.3f}", "lo"),
+    ("register_200_s", "register 200 sessions (s)", "{:.3f}", "lo"),
+    ("register_cpu_ms_200", "server CPU ms/register, N=200", "{:.2f}", "lo"),
+    ("busiest_worker_share_200", "busiest worker's share of 200", "{:.0%}", ""),
+    ("clicks_per_s_50", "clicks/s, N=50", "{:.0f}", "hi"),
+    ("clicks_per_s_200", "clicks/s, N=200", "{:.0f}", "hi"),
+    ("clicks_per_s_best_50", "clicks/s, N=50, best chunk", "{:.0f}", "hi"),
+    ("clicks_per_s_best_200", "clicks/s, N=200, best chunk", "{:.0f}", "hi"),
+    ("cpu_ms_per_click_50", "server CPU ms/click, N=50", "{:.3f}", "lo"),
+    ("cpu_ms_per_click_200", "server CPU ms/click, N=200", "{:.3f}", "lo"),
+    ("transport_overhead_50", "transport over floor, N=50", "{:+.0%}", ""),
+    ("echo_cpu_ms", "bare WebSocket echo, server CPU ms", "{:.3f}", "lo"),
+    ("stall_slow_others", "stall: others >500 ms (of 20)", "{:.0f}", ""),
+    ("stall_worst_ms", "stall: worst other click (ms)", "{:.0f}", "lo"),
+    ("stall_sleeper_ms", "stall: sleeper's click (ms)", "{:.0f}", ""),
+    ("idle_kib_per_session", "idle memory KiB/session", "{:.1f}", "lo"),
+    ("sessions_held", "sessions held", "{:.0f}", ""),
+    ("foreign_load_50", "other load on the box, % (N=50)", "{:.0f}", ""),
+    ("foreign_load_200", "other load on the box, % (N=200)", "{:.0f}", ""),
+]
+
+
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def summarize(
+    rounds: list[dict[str, dict[str, float]]], floors: list[float], kinds: list[ServerKind]
+) -> dict[str, Any]:
+    floor = median(floors)
+    for rnd, f in zip(rounds, floors or [None] * len(rounds), strict=False):
+        for r in rnd.values():
+            if f and "cpu_ms_per_click_50" in r:
+                r["transport_overhead_50"] = r["cpu_ms_per_click_50"] / f - 1
+    med: dict[str, dict[str, float | None]] = {}
+    ratio: dict[str, dict[str, float | None]] = {}
+    spread: dict[str, dict[str, tuple[float, float]]] = {}
+    for kind in kinds:
+        med[kind.name], ratio[kind.name], spread[kind.name] = {}, {}, {}
+        for key, *_ in ROWS:
+            values = [rnd[kind.name][key] for rnd in rounds if key in rnd.get(kind.name, {})]
+            med[kind.name][key] = median(values)
+            if values:
+                spread[kind.name][key] = (min(values), max(values))
+            # median of per-round ratios: both sides measured minutes apart at most
+            ratios = [
+                rnd[kind.name][key] / rnd["official"][key]
+                for rnd in rounds
+                if key in rnd.get(kind.name, {}) and rnd.get("official", {}).get(key)
+            ]
+            ratio[kind.name][key] = median(ratios)
+        # --workers 2 is compared with the official single worker
+    return {"median": med, "ratio": ratio, "spread": spread, "floor_cpu_ms_per_click": floor}
+
+
+def table(summary: dict[str, Any], kinds: list[ServerKind], runs: int) -> str:
+    med, ratio = summary["median"], summary["ratio"]
+    ours = [k for k in kinds if k.name != "official"]
+    head = ["metric", *(k.name for k in kinds), *(f"{k.name}/off" for k in ours)]
+    lines = [head]
+    for key, label, fmt, better in ROWS:
+        row = [label]
+        if all(med[k.name].get(key) is None for k in kinds):
+            continue
+        for k in kinds:
+            v = med[k.name].get(key)
+            row.append("-" if v is None else fmt.format(v))
+        for k in ours:
+            rv = ratio[k.name].get(key)
+            row.append("-" if rv is None or not better else f"{rv:.2f}x")
+        lines.append(row)
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    out = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) + " |"
+        for line in lines
+    ]
+    out.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    spread = summary["spread"]
+    for key in ("clicks_per_s_50", "clicks_per_s_200", "cpu_ms_per_click_50"):
+        ranges = [
+            f"{k.name} {lo:.4g}-{hi:.4g}"
+            for k in kinds
+            if key in spread[k.name]
+            for lo, hi in [spread[k.name][key]]
+        ]
+        if ranges and runs > 1:
+            out.append(f"range over rounds, {key}: " + ", ".join(ranges))
+    floor = summary["floor_cpu_ms_per_click"]
+    if floor is not None:
+        out.append(f"\nin-process floor (flet's own work): {floor:.3f} ms CPU per click")
+    out.append(f"medians of {runs} round(s); ratios are medians of per-round ratios ours/official")
+    return "\n".join(out)
+
+
+def targets(summary: dict[str, Any]) -> list[str]:
+    med, ratio = summary["median"], summary["ratio"]
+    lines = []
+
+    def check(what: str, value: float | None, ok: Callable[[float], bool], fmt: str) -> None:
+        if value is None:
+            return
+        lines.append(f"{'MET ' if ok(value) else 'MISS'} {what}: {fmt.format(value)}")
+
+    fmt_ratio = "{:.3f}x"
+
+    for n in (50, 200):
+        check(
+            f"one process clicks/s >= 0.95x official at N={n} (uvloop)",
+            ratio.get("ours-uvloop", {}).get(f"clicks_per_s_{n}"),
+            lambda v: v >= 0.95,
+            fmt_ratio,
+        )
+        check(
+            f"--workers 2 clicks/s >= 1.5x official single worker at N={n}",
+            ratio.get("ours-w2", {}).get(f"clicks_per_s_{n}"),
+            lambda v: v >= 1.5,
+            fmt_ratio,
+        )
+    for n in (50, 200):
+        check(
+            f"(info) --workers 2 best chunk vs official best chunk at N={n}",
+            ratio.get("ours-w2", {}).get(f"clicks_per_s_best_{n}"),
+            lambda v: v >= 1.5,
+            fmt_ratio,
+        )
+    check(
+        "idle memory per session <= official",
+        ratio.get("ours-uvloop", {}).get("idle_kib_per_session"),
+        lambda v: v <= 1.0,
+        fmt_ratio,
+    )
+    check(
+        "transport adds <= 20% CPU per click over the floor (uvloop, N=50)",
+        med.get("ours-uvloop", {}).get("transport_overhead_50"),
+        lambda v: v <= 0.20,
+        "{:+.0%}",
+    )
+    check(
+        "0 of 20 other sessions over 500 ms during a 1 s sync handler (uvloop)",
+        med.get("ours-uvloop", {}).get("stall_slow_others"),
+        lambda v: v == 0,
+        "{:.0f}",
+    )
+    return lines
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = f"Python {platform.python_version()}, " + ", ".join(
+        f"{name} {_dist(name)}"
+        for name in ("flet", "quart", "hypercorn", "wsproto", "uvicorn", "websockets", "uvloop")
+    )
+    return (
+        f"{psutil.cpu_count()} cores ({cpu}), "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB, {platform.system()} "
+        f"{platform.release()}; {versions}"
+    )
+
+
+def _dist(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "?"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description="quart-flet vs the official flet_web.fastapi, one run, ratios"
+    )
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="1 round, smaller loads")
+    parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated")
+    parser.add_argument("--sizes", default="50,200", help="session counts for the click phase")
+    parser.add_argument("--chunks", type=int, default=4, help="click chunks per server and N")
+    parser.add_argument("--chunk-seconds", type=float, default=1.5)
+    parser.add_argument("--idle-sessions", type=int, default=1000)
+    parser.add_argument("--skip-clicks", action="store_true")
+    parser.add_argument("--skip-idle", action="store_true")
+    parser.add_argument("--skip-stall", action="store_true")
+    parser.add_argument("--skip-echo", action="store_true")
+    parser.add_argument("--skip-floor", action="store_true")
+    parser.add_argument("--json", type=Path, help="also write every round's figures here")
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.chunks, args.chunk_seconds, args.idle_sessions = 1, 2, 1.0, 300
+    args.sizes = [int(n) for n in args.sizes.split(",")]
+    names = args.servers.split(",")
+    unknown = [n for n in names if n not in SERVERS]
+    if unknown:
+        parser.error(f"unknown servers {unknown}; choose from {list(SERVERS)}")
+    if "official" not in names:
+        names.insert(0, "official")  # ratios need it
+    kinds = [SERVERS[n] for n in names]
+
+    log_dir = ROOT / "bench" / "results" / time.strftime("%Y%m%d-%H%M%S")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    # SIGTERM/SIGHUP unwind like Ctrl-C, so every `serving` block stops its server
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.default_int_handler)
+
+    print(machine())
+    print(f"load average at start: {os.getloadavg()}; logs in {log_dir}", flush=True)
+    rounds: list[dict[str, dict[str, float]]] = []
+    floors: list[float] = []
+    ours_floors: list[float] = []  # the same clicks through quart_flet.dispatch
+    started = time.perf_counter()
+    for i in range(args.rounds):
+        shift = i % len(kinds)
+        order = kinds[shift:] + kinds[:shift]
+        print(f"round {i + 1}/{args.rounds}: {', '.join(k.name for k in order)}", flush=True)
+        rounds.append(run_round(order, args, log_dir))
+        if not args.skip_floor:
+            floor = run_floor(50, 4000)
+            floors.append(floor["cpu_ms_per_click"])
+            ours = run_floor(50, 4000, dispatcher="quart_flet")
+            ours_floors.append(ours["cpu_ms_per_click"])
+            print(
+                f"  floor: {floor['cpu_ms_per_click']:.3f} ms CPU/click (flet's dispatch), "
+                f"{ours['cpu_ms_per_click']:.3f} (quart_flet's dispatch)",
+                flush=True,
+            )
+    summary = summarize(rounds, floors, kinds)
+    print(f"\nload average at end: {os.getloadavg()}; {time.perf_counter() - started:.0f} s\n")
+    print(table(summary, kinds, args.rounds))
+    if ours_floors:
+        print(
+            f"in-process, quart_flet's dispatch (cached event types): "
+            f"{median(ours_floors):.3f} ms CPU per click"
+        )
+    print()
+    print("\n".join(targets(summary)))
+    payload = {
+        "machine": machine(),
+        "rounds": rounds,
+        "floors": floors,
+        "ours_floors": ours_floors,
+        "summary": summary,
+    }
+    (log_dir / "results.json").write_text(json.dumps(payload, indent=1, default=str))
+    if args.json:
+        args.json.write_text(json.dumps(payload, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
