@@ -103,17 +103,18 @@ class FletTestClient:
     async def patch_with(self, value: Any, timeout: float = 10) -> Any:
         """Wait for a PATCH_CONTROL carrying ``value`` anywhere in it."""
         return await self.receive_until(
-            lambda m: m[0] == PATCH_CONTROL and _contains(m[1], value), timeout
+            lambda m: m[0] == PATCH_CONTROL and contains(m[1], value), timeout
         )
 
 
-def _contains(node: Any, value: Any) -> bool:
+def contains(node: Any, value: Any) -> bool:
+    """``value`` is ``node`` or anywhere inside it."""
     if node == value:
         return True
     if isinstance(node, dict):
-        return any(_contains(v, value) for v in node.values())
+        return any(contains(v, value) for v in node.values())
     if isinstance(node, (list, tuple)):
-        return any(_contains(v, value) for v in node)
+        return any(contains(v, value) for v in node)
     return False
 
 
@@ -214,4 +215,55 @@ def require_chromium() -> None:
         "Chromium",
         os.path.exists(CHROMIUM) or shutil.which("chromium") is not None,
         "apt-get install chromium (or set CHROMIUM=/path)",
+    )
+
+
+@dataclass
+class Certificate:
+    """A test CA and a certificate for 127.0.0.1 issued by it, as files."""
+
+    cert_file: Path
+    key_file: Path
+    ca_file: Path
+    cert_pem: bytes
+
+    def client_context(self) -> Any:
+        """A fresh SSLContext trusting the CA (httpx sets ALPN on the one it
+        is given, so contexts are not shared between clients)."""
+        import ssl
+
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
+
+@pytest.fixture(name="tls", scope="session")
+def _tls(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
+    import trustme
+
+    folder = tmp_path_factory.mktemp("tls")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    files = Certificate(folder / "cert.pem", folder / "key.pem", folder / "ca.pem", b"")
+    cert.private_key_and_cert_chain_pem.write_to_path(str(files.cert_file))
+    cert.private_key_pem.write_to_path(str(files.key_file))
+    ca.cert_pem.write_to_path(str(files.ca_file))
+    files.cert_pem = cert.cert_chain_pems[0].bytes()
+    return files
+
+
+def start_tls_hypercorn(
+    hypercorn: Any, tls: Certificate, app: str, *args: str, **kw: Any
+) -> Server:
+    """Hypercorn with examples/hypercorn.toml (TLS, ALPN h2) and the test certificate."""
+    return hypercorn(
+        app,
+        "--config",
+        str(ROOT / "examples/hypercorn.toml"),
+        "--certfile",
+        str(tls.cert_file),
+        "--keyfile",
+        str(tls.key_file),
+        *args,
+        scheme="https",
+        verify=tls.client_context(),
+        **kw,
     )

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import ssl
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import trustme
-from conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, require_chromium
+from conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    Certificate,
+    require_chromium,
+    start_tls_hypercorn,
+)
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -38,35 +41,20 @@ def spki_hash(cert_pem: bytes) -> str:
     return base64.b64encode(hashlib.sha256(der).digest()).decode()
 
 
-async def test_counter_over_https_h2_with_websocket_over_h2(hypercorn: Any, tmp_path: Path) -> None:
+async def test_counter_over_https_h2_with_websocket_over_h2(
+    hypercorn: Any, tls: Certificate
+) -> None:
     require_chromium()
     from playwright.async_api import async_playwright
 
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1")
-    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert.private_key_and_cert_chain_pem.write_to_path(str(cert_file))
-    cert.private_key_pem.write_to_path(str(key_file))
-    ca_file = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    context = ssl.create_default_context(cafile=str(ca_file))
-    server = hypercorn(
-        "tests.apps.h2_probe:app",
-        "--config",
-        str(ROOT / "examples/hypercorn.toml"),
-        "--certfile",
-        str(cert_file),
-        "--keyfile",
-        str(key_file),
-        scheme="https",
-        verify=context,
-    )
+    server = start_tls_hypercorn(hypercorn, tls, "tests.apps.h2_probe:app")
+    context = tls.client_context()
 
     encodings: dict[str, str] = {}
     errors: list[str] = []
     args = [
         *CHROMIUM_ARGS,
-        f"--ignore-certificate-errors-spki-list={spki_hash(cert.cert_chain_pems[0].bytes())}",
+        f"--ignore-certificate-errors-spki-list={spki_hash(tls.cert_pem)}",
     ]
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=args)

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import ssl
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import trustme
-from conftest import ROOT
+from conftest import Certificate, start_tls_hypercorn
 from flet_web import get_package_web_dir
 
 pytestmark = pytest.mark.server
@@ -24,41 +21,16 @@ WEB = Path(get_package_web_dir())
 FILES = ["flutter_bootstrap.js", "main.dart.mjs", "canvaskit/skwasm.js", "manifest.json"]
 
 
-@pytest.fixture(name="tls", scope="module")
-def _tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path, ssl.SSLContext]]:
-    """A CA, a server certificate for 127.0.0.1 and a client context trusting it."""
-    folder = tmp_path_factory.mktemp("tls")
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
-    cert.private_key_and_cert_chain_pem.write_to_path(str(cert_file))
-    cert.private_key_pem.write_to_path(str(key_file))
-    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    yield cert_file, key_file, context
-
-
-def tls_server(hypercorn: Any, tls: tuple[Path, Path, ssl.SSLContext], app: str) -> Any:
-    cert_file, key_file, context = tls
-    return hypercorn(
-        app,
-        "--config",
-        str(ROOT / "examples/hypercorn.toml"),
-        "--certfile",
-        str(cert_file),
-        "--keyfile",
-        str(key_file),
-        "--worker-class",
-        "asyncio",  # the toml's uvloop is tested elsewhere; keep this one lean
-        scheme="https",
-        verify=context,
-    )
+def tls_server(hypercorn: Any, tls: Certificate, app: str, **kwargs: Any) -> Any:
+    # the toml's uvloop worker is tested elsewhere; keep these lean
+    return start_tls_hypercorn(hypercorn, tls, app, "--worker-class", "asyncio", **kwargs)
 
 
 async def test_static_files_over_h2_with_tls(hypercorn: Any, tls: Any) -> None:
     server = tls_server(hypercorn, tls, "examples.counter:app")
-    async with httpx.AsyncClient(http2=True, verify=tls[2], base_url=server.url) as client:
+    async with httpx.AsyncClient(
+        http2=True, verify=tls.client_context(), base_url=server.url
+    ) as client:
         index = await client.get("/")
         assert index.http_version == "HTTP/2"
         assert index.headers["cache-control"] == "no-cache"
@@ -98,24 +70,11 @@ async def test_upload_put_over_h2(hypercorn: Any, tls: Any, tmp_path: Path) -> N
     from quart_flet.uploads import upload_serializer
 
     upload_dir = tmp_path / "uploads"
-    cert_file, key_file, context = tls
-    server = hypercorn(
-        "examples.upload:app",
-        "--config",
-        str(ROOT / "examples/hypercorn.toml"),
-        "--certfile",
-        str(cert_file),
-        "--keyfile",
-        str(key_file),
-        "--worker-class",
-        "asyncio",
-        scheme="https",
-        # a context of its own: httpx sets ALPN h2 on the shared one
-        verify=ssl.create_default_context(cafile=str(cert_file.parent / "ca.pem")),
-        env={"FLET_SECRET_KEY": "h2-test-key", "FLET_UPLOAD_DIR": str(upload_dir)},
-    )
+    env = {"FLET_SECRET_KEY": "h2-test-key", "FLET_UPLOAD_DIR": str(upload_dir)}
+    server = tls_server(hypercorn, tls, "examples.upload:app", env=env)
     token = upload_serializer(["h2-test-key"], "flet").dumps(["big.bin", 600])
     body = bytes(range(256)) * (24 * 1024)  # 6 MiB, several h2 flow-control windows
+    context = tls.client_context()
     async with httpx.AsyncClient(http2=True, verify=context, base_url=server.url) as client:
         response = await client.put(
             "/upload?" + urlencode({"f": "big.bin", "e": "600", "s": token}), content=body

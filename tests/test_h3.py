@@ -19,9 +19,8 @@ from typing import Any
 import brotli
 import httpx
 import pytest
-from conftest import ROOT, require_service
+from conftest import Certificate, require_service, start_tls_hypercorn
 from flet_web import get_package_web_dir
-from test_h2 import _tls  # noqa: F401  (the module's certificate fixture, "tls")
 
 try:
     from aioquic.asyncio import connect
@@ -90,25 +89,19 @@ def free_udp_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def test_static_files_over_h3(hypercorn: Any, tls: Any) -> None:
+async def test_static_files_over_h3(hypercorn: Any, tls: Certificate) -> None:
     require_service("aioquic", HAVE_AIOQUIC, 'pip install -e ".[h3]"')
     quic_port = free_udp_port()
-    cert_file, key_file, context = tls
-    server = hypercorn(
-        "examples.counter:app",
-        "--config",
-        str(ROOT / "examples/hypercorn.toml"),  # its uvloop worker included
-        "--certfile",
-        str(cert_file),
-        "--keyfile",
-        str(key_file),
+    server = start_tls_hypercorn(
+        hypercorn,
+        tls,
+        "examples.counter:app",  # with the toml's uvloop worker
         "--quic-bind",
         f"127.0.0.1:{quic_port}",
         "--graceful-timeout",
         str(GRACEFUL_TIMEOUT),
-        scheme="https",
-        verify=context,
     )
+    context = tls.client_context()
 
     async with httpx.AsyncClient(http2=True, verify=context, base_url=server.url) as client:
         over_tcp = await client.get("/")
@@ -116,7 +109,7 @@ async def test_static_files_over_h3(hypercorn: Any, tls: Any) -> None:
     assert f'h3=":{quic_port}"; ma=3600' in over_tcp.headers.get_list("alt-svc")
 
     configuration = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN)
-    configuration.load_verify_locations(cafile=str(cert_file.parent / "ca.pem"))
+    configuration.load_verify_locations(cafile=str(tls.ca_file))
     async with (
         asyncio.timeout(30),  # no hang if UDP is dropped: connect() waits for the handshake
         connect(

@@ -18,6 +18,7 @@ from conftest import (
     SESSION_CRASHED,
     UPDATE_CONTROL_PROPS,
     FletTestClient,
+    contains,
     encode,
     find_controls,
 )
@@ -102,16 +103,6 @@ def registry_of(app: Quart) -> FletRegistry:
 async def connect(test_app: Any, user_agent: str = UA) -> AsyncIterator[FletTestClient]:
     async with test_app.test_client().websocket("/ws", headers={"User-Agent": user_agent}) as ws:
         yield FletTestClient(ws)
-
-
-def contains(node: Any, value: Any) -> bool:
-    if node == value:
-        return True
-    if isinstance(node, dict):
-        return any(contains(v, value) for v in node.values())
-    if isinstance(node, (list, tuple)):
-        return any(contains(v, value) for v in node)
-    return False
 
 
 def control_id(tree: Any, key: str) -> int:
