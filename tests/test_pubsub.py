@@ -16,7 +16,7 @@ from typing import Any
 import flet as ft
 import pytest
 from apps.chat import main as chat_main
-from conftest import UPDATE_CONTROL_PROPS, FletTestClient, _contains, encode, find_controls
+from conftest import UPDATE_CONTROL_PROPS, FletTestClient, contains, encode, find_controls
 from flet.pubsub.pubsub_hub import PubSubHub
 from quart import Quart
 
@@ -52,7 +52,7 @@ class Chat:
             await self.client.patch_with(line, timeout)
 
     def saw(self, line: str) -> bool:
-        return any(_contains(message, line) for message in self.client.messages)
+        return any(contains(message, line) for message in self.client.messages)
 
 
 async def exercise_chat(a: Chat, b: Chat, tag: str = "") -> None:

@@ -12,7 +12,7 @@ import pytest
 from conftest import (
     PATCH_CONTROL,
     REGISTER_CLIENT,
-    _contains,
+    contains,
     decode,
     encode,
     find_controls,
@@ -46,7 +46,7 @@ async def register_and_render(ws_url: str, text: str) -> tuple[ClientConnection,
     reply = await receive_until(ws, lambda m: m[0] == REGISTER_CLIENT)
     assert reply[1]["error"] == ""
     assert reply[1]["session_id"]
-    render = await receive_until(ws, lambda m: m[0] == PATCH_CONTROL and _contains(m[1], text))
+    render = await receive_until(ws, lambda m: m[0] == PATCH_CONTROL and contains(m[1], text))
     return ws, render
 
 
@@ -68,7 +68,7 @@ async def test_counter_serves_index_and_counts_over_a_real_websocket(hypercorn: 
         (counter,) = find_controls(render, key="counter")
         assert counter["value"] == "0"
         await ws.send(encode(CONTROL_EVENT, {"target": fab["_i"], "name": "click", "data": None}))
-        patch = await receive_until(ws, lambda m: m[0] == PATCH_CONTROL and _contains(m[1], "1"))
+        patch = await receive_until(ws, lambda m: m[0] == PATCH_CONTROL and contains(m[1], "1"))
         assert patch[1]["id"] == counter["_i"]
         assert [0, 0, "value", "1"] in patch[1]["patch"]
     finally:
@@ -92,7 +92,7 @@ async def test_two_apps_are_both_reachable(hypercorn: Any) -> None:
     counter_ws, _ = await register_and_render(ws_base + "/ws", "Counter:")
     greeter_ws, render = await register_and_render(ws_base + "/sub-app/ws", "Greeter")
     try:
-        assert not _contains(render, "Counter:")
+        assert not contains(render, "Counter:")
     finally:
         await counter_ws.close()
         await greeter_ws.close()
