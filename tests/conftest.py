@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -267,3 +268,48 @@ def start_tls_hypercorn(
         verify=tls.client_context(),
         **kw,
     )
+
+
+@contextmanager
+def shell_server(command: str, port: int, tmp_path: Path, env: dict[str, str]) -> Iterator[str]:
+    """Run ``command`` through /bin/sh in its own process group, as a
+    platform or a person would; yield its URL once it answers; stop the whole
+    group with SIGTERM and wait until it is gone."""
+    log_path = tmp_path / f"shell-{port}.log"
+    with open(log_path, "wb") as log:
+        shell = subprocess.Popen(
+            ["/bin/sh", "-c", command],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # bounded polling until the port answers
+            try:
+                urllib.request.urlopen(url + "/", timeout=2).read()
+                break
+            except OSError:
+                assert shell.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.1)
+        yield url
+    finally:
+        os.killpg(shell.pid, signal.SIGTERM)  # as a platform stops a dyno
+        shell.wait(10)
+        deadline = time.monotonic() + 10
+        while _group_alive(shell.pid):  # bounded polling until the server is gone too
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.05)
+    assert "Traceback" not in log_path.read_text(), log_path.read_text()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False

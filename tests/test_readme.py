@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, FletTestClient, find_controls
+from conftest import ROOT, FletTestClient, find_controls, free_port, shell_server
 
 README = (ROOT / "README.md").read_text()
 
@@ -63,3 +63,17 @@ def test_readme_nginx_recipe_matches_the_tested_config() -> None:
             assert line in tested, line
         if line.startswith("proxy_set_header Host"):
             assert line in tested, line
+
+
+@pytest.mark.server
+def test_readme_serve_command_serves_the_counter(tmp_path: Path) -> None:
+    """The README's serve command as typed (after its install step), on a free port."""
+    import urllib.request
+
+    serve_block = next(block for block in code_blocks("bash") if "hypercorn" in block)
+    command = serve_block.strip().splitlines()[-1].split("&&")[-1].strip()
+    assert command.startswith("python3 -m hypercorn") and "127.0.0.1:8000" in command
+    port = free_port()
+    with shell_server(command.replace("127.0.0.1:8000", f"127.0.0.1:{port}"), port, tmp_path, {}):
+        index = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read()
+    assert b'<base href="/">' in index and b'flet.webSocketEndpoint="/ws"' in index
