@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import logging
 import traceback
@@ -86,8 +87,40 @@ async def run_main(main: AppCallable, session: Session) -> None:
         session.error(f"{error}\n{traceback.format_exc()}")
 
 
-def _live_control(session: Session, control_id: int) -> BaseControl | None:
+def find_control(session: Session, control_id: int) -> BaseControl | None:
+    """The control ``control_id`` of ``session``, also when flet has not indexed
+    it yet: flet's Session.patch_control sends a patch before it indexes the
+    controls the patch adds, so a fast client can answer a control that a
+    worker thread is still adding. Then look for it in the page tree, and
+    index it."""
     control = session.index.get(control_id)
+    if control is not None:
+        return control
+    seen: set[int] = set()
+    stack: list[Any] = [session.page]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, BaseControl):
+            if node._i == control_id:
+                session.index[control_id] = node
+                return node
+            stack.extend(
+                getattr(node, f.name, None)
+                for f in dataclasses.fields(node)
+                if f.name != "_parent" and not f.metadata.get("skip", False)
+            )
+        elif isinstance(node, (list, tuple)):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+    return None
+
+
+def _live_control(session: Session, control_id: int) -> BaseControl | None:
+    control = find_control(session, control_id)
     try:
         return control if control is not None and control.page is session.page else None
     except RuntimeError:  # detached control: let flet find the live one

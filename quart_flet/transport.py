@@ -239,7 +239,8 @@ class FletConnection(Connection):  # type: ignore[misc]
                 raise ProtocolError(PROTOCOL_ERROR, "prop update before register")
             control_id, props = _field(body, "id", int), _field(body, "props", dict)
             try:
-                session.apply_patch(control_id, props)
+                if dispatch.find_control(session, control_id) is not None:
+                    session.apply_patch(control_id, props)
             except Exception as error:
                 raise ProtocolError(
                     INVALID_PAYLOAD, f"bad props for control {control_id}: {error}"

@@ -309,6 +309,20 @@ async def test_update_control_props_reaches_the_control(app: Quart) -> None:
         await client.patch_with("read:hi")
 
 
+async def test_props_for_a_control_flet_has_not_indexed_yet_still_apply(app: Quart) -> None:
+    # flet sends a patch before it indexes the controls it adds; a client
+    # answering such a control first must not lose its prop update
+    async with app.test_app() as test_app, connect(test_app) as client:
+        render = await start(client)
+        field = control_id(render, "field")
+        session = registry_of(app).sessions[("flet", client.session_id)].session
+        del session.index[field]  # the moment between flet's send and its index
+        await client.ws.send(encode(UPDATE_CONTROL_PROPS, {"id": field, "props": {"value": "hi"}}))
+        await client.click(control_id(render, "read"))
+        await client.patch_with("read:hi")
+        assert field in session.index
+
+
 async def test_invoke_method_round_trip_from_an_async_handler(app: Quart) -> None:
     async with app.test_app() as test_app, connect(test_app) as client:
         render = await start(client)
