@@ -18,9 +18,11 @@ from quart import (
     websocket,
 )
 from quart.blueprints import BlueprintSetupState
+from werkzeug.exceptions import HTTPException
 
 from quart_flet import oauth, security, uploads
 from quart_flet.dispatch import AppCallable
+from quart_flet.errors import http_exception_as_json
 from quart_flet.options import FletOptions, OptionError, resolve_options
 from quart_flet.registry import EXTENSION_KEY, FletRegistry, client_fingerprint
 from quart_flet.transport import ClientInfo, FletConnection
@@ -203,8 +205,10 @@ async def _oauth_callback() -> ResponseReturnValue:
 def flet_app(main: AppCallable, before_main: AppCallable | None = None, **opts: Any) -> Quart:
     """A ready Quart app serving ``main`` at '/': ``hypercorn module:app``.
 
-    The app has no ``/static`` route (it would shadow the Flet client's files).
+    The app has no ``/static`` route (it would shadow the Flet client's files),
+    and answers HTTP errors (a 405, say) with JSON like the Flet routes do.
     """
     app = Quart("quart_flet", static_folder=None)
+    app.register_error_handler(HTTPException, http_exception_as_json)
     app.register_blueprint(flet_blueprint(main, before_main, **opts))
     return app

@@ -404,3 +404,18 @@ def test_two_flet_blueprints_with_their_own_names_register() -> None:
     app.register_blueprint(flet_blueprint(main, name="one"), url_prefix="/one")
     app.register_blueprint(flet_blueprint(main, name="two"), url_prefix="/two")
     assert set(app.extensions["quart_flet"].mounts) == {"one", "two"}
+
+
+async def test_flet_app_answers_http_errors_with_json() -> None:
+    from examples.counter import app
+
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        response = await client.post("/")
+        assert response.status_code == 405
+        body = await response.get_json()
+        assert body["status"] == 405 and body["error"]
+        assert "GET" in response.headers["Allow"]
+        response = await client.delete("/upload")
+        assert response.status_code == 405
+        assert (await response.get_json())["status"] == 405
