@@ -71,6 +71,9 @@ class FletRegistry:
             return
         self.started = True
         self.loop = asyncio.get_running_loop()
+        # close WebSockets when the server starts to stop, not after its graceful
+        # timeout (and, in a worker process, hold SIGTERM from now on)
+        self.stop_watching_shutdown = shutdown.on_server_shutdown(self.loop, self.close_connections)
         self.executor = ThreadPoolExecutor(self.max_threads, thread_name_prefix="quart_flet")
         # Quart's run_sync uses the loop's default executor: make it ours, so
         # sync Flet handlers and sync Quart views share one bounded pool.
@@ -80,10 +83,6 @@ class FletRegistry:
             await self.backend.start()
             self.oauth_states = self.backend.oauth_states
         self.temp_dir = tempfile.mkdtemp(prefix="quart_flet_")
-        # close WebSockets when the server starts to stop, not after its graceful timeout
-        self.stop_watching_shutdown = shutdown.on_server_shutdown(
-            self.loop, self.close_connections
-        )
         logger.info("quart-flet started: %s threads", self.executor._max_workers)
 
     def close_connections(self) -> None:

@@ -184,6 +184,15 @@ def start_hypercorn(
             raise
 
 
+def wait_for_log(server: Server, text: str, count: int = 1, timeout: float = 15) -> None:
+    """Bounded polling on the server's log until ``text`` shows ``count`` times."""
+    deadline = time.monotonic() + timeout
+    while server.log().count(text) < count:
+        assert server.proc.poll() is None, f"server died:\n{server.log()}"
+        assert time.monotonic() < deadline, f"no {text!r} in the log:\n{server.log()}"
+        time.sleep(0.05)
+
+
 @pytest.fixture(name="hypercorn")
 def _hypercorn(tmp_path: Path) -> Iterator[Any]:
     started: list[Server] = []

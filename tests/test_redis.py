@@ -19,7 +19,13 @@ import flet as ft
 import pytest
 import redis.asyncio as aioredis
 from apps.chat import main as chat_main
-from conftest import FletTestClient, Server, find_controls, free_port, require_service
+from conftest import (
+    FletTestClient,
+    find_controls,
+    free_port,
+    require_service,
+    wait_for_log,
+)
 from flet.auth.oauth_provider import OAuthProvider
 from quart import Quart
 from test_pubsub import Chat, exercise_chat
@@ -87,15 +93,6 @@ class WebsocketsAdapter:
         self.ws = ws
         self.send = ws.send
         self.receive = ws.recv
-
-
-def wait_for_log(server: Server, text: str, count: int = 1, timeout: float = 15) -> None:
-    """Bounded polling on the server's log until ``text`` shows ``count`` times."""
-    deadline = time.monotonic() + timeout
-    while server.log().count(text) < count:
-        assert server.proc.poll() is None, f"server died:\n{server.log()}"
-        assert time.monotonic() < deadline, f"no {text!r} in the log:\n{server.log()}"
-        time.sleep(0.05)
 
 
 @pytest.mark.redis

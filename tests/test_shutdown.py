@@ -6,18 +6,24 @@ registered.
 
 Both with ``--workers 0`` (Hypercorn serves in the process that gets the
 signal) and with worker processes, which Hypercorn's parent stops through an
-event: quart_flet.shutdown watches Hypercorn's own shutdown trigger."""
+event: quart_flet.shutdown watches Hypercorn's own shutdown trigger. Then the
+parent ``terminate()``s the workers still running once the first has exited;
+"group" sends SIGTERM to the parent and every worker at once (systemd, ``kill
+-- -PGID``), which is what a busy worker gets then: without quart_flet holding
+SIGTERM in workers, those die mid-shutdown (1006, temp files left)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import select
 import signal
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REGISTER_CLIENT, decode, register_frame
+from conftest import REGISTER_CLIENT, decode, register_frame, wait_for_log
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -26,9 +32,23 @@ pytestmark = pytest.mark.server
 GRACEFUL_TIMEOUT = 3
 
 
-@pytest.mark.parametrize("workers", ["0", "2"])
+def workers_of(pid: int) -> list[int]:
+    """Hypercorn's worker processes (not multiprocessing's resource tracker)."""
+    pids = [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return [child for child in pids if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()]
+
+
+@pytest.mark.parametrize(
+    ("workers", "group", "worker_class"),
+    [
+        ("0", False, "asyncio"),
+        ("2", False, "asyncio"),
+        ("2", True, "asyncio"),
+        ("2", True, "uvloop"),  # the Procfile's worker class
+    ],
+)
 async def test_sigterm_with_live_sessions_exits_cleanly(
-    hypercorn: Any, tmp_path: Path, workers: str
+    hypercorn: Any, tmp_path: Path, workers: str, group: bool, worker_class: str
 ) -> None:
     temp = tmp_path / "tmp"
     temp.mkdir()
@@ -38,8 +58,11 @@ async def test_sigterm_with_live_sessions_exits_cleanly(
         str(GRACEFUL_TIMEOUT),
         "--workers",
         workers,
+        "--worker-class",
+        worker_class,
         env={"TMPDIR": str(temp)},
     )
+    wait_for_log(server, "Running on", max(int(workers), 1))  # every worker serving
     assert [p.name for p in temp.iterdir() if p.name.startswith("quart_flet_")]
     ws_url = server.url.replace("http", "ws") + "/ws"
     registered = []
@@ -51,7 +74,11 @@ async def test_sigterm_with_live_sessions_exits_cleanly(
     idle = await connect(ws_url)  # open, never registered (uvicorn hangs on these)
 
     started = time.monotonic()
+    workers_pids = workers_of(server.proc.pid) if group else []
+    assert len(workers_pids) == (2 if group else 0)
     server.proc.send_signal(signal.SIGTERM)
+    for pid in workers_pids:
+        os.kill(pid, signal.SIGTERM)
     returncode = await asyncio.to_thread(server.proc.wait, GRACEFUL_TIMEOUT + 5)
     elapsed = time.monotonic() - started
 
@@ -64,7 +91,27 @@ async def test_sigterm_with_live_sessions_exits_cleanly(
     log = server.log()
     assert returncode == 0, log
     assert elapsed <= GRACEFUL_TIMEOUT + 1, (elapsed, log)
-    assert codes == [1001, 1001, 1001], codes  # going away, at once: clients reconnect
+    assert codes == [1001, 1001, 1001], (codes, log)  # going away, at once: clients reconnect
     assert not [p.name for p in temp.iterdir() if p.name.startswith("quart_flet_")]
     for bad in ("Task was destroyed", "Traceback", "Exception in", "ERROR"):
         assert bad not in log, log
+
+
+async def test_sigterm_to_one_worker_alone_still_kills_it(hypercorn: Any) -> None:
+    """Holding SIGTERM must not make a worker unkillable: with no shutdown
+    under way it dies of the signal after a short grace, as it did before."""
+    from quart_flet.shutdown import SIGTERM_GRACE
+
+    server = hypercorn("examples.counter:app", "--workers", "2")
+    wait_for_log(server, "Running on", 2)
+    worker = workers_of(server.proc.pid)[0]
+    pidfd = os.pidfd_open(worker)
+    try:
+        os.kill(worker, signal.SIGTERM)
+        started = time.monotonic()
+        ready, _, _ = await asyncio.to_thread(select.select, [pidfd], [], [], SIGTERM_GRACE + 5)
+        assert ready, "the worker is still alive"
+        assert time.monotonic() - started >= SIGTERM_GRACE * 0.9
+    finally:
+        os.close(pidfd)
+    assert "SIGTERM to this worker alone" in server.log()
