@@ -46,6 +46,22 @@ def runs_in_thread(func: Any) -> bool:
     )
 
 
+_CREATE_TASK_HINT = (
+    "\nquart-flet runs sync handlers in worker threads, where asyncio.create_task() "
+    "has no event loop: use page.run_task(coroutine_function, *args), or make the "
+    "handler async."
+)
+
+
+def crash_report(error: BaseException) -> str:
+    """What SESSION_CRASHED shows for ``error`` (being handled now)."""
+    hint = ""
+    if isinstance(error, RuntimeError) and "no running event loop" in str(error):
+        hint = _CREATE_TASK_HINT
+        logger.error(hint.strip())
+    return f"{error}{hint}\n{traceback.format_exc()}"
+
+
 async def call_user(func: AppCallable, session: Session, *args: Any) -> None:
     """Call ``func(*args)`` in whatever way it needs, pushing an update to the
     client after each ``yield`` of a generator and after it returns."""
@@ -69,7 +85,7 @@ async def run_before_main(before_main: AppCallable, session: Session) -> str:
         await call_user(before_main, session, session.page)
     except Exception as error:
         logger.error("Unhandled error in before_main()", exc_info=True)
-        return f"{error}\n{traceback.format_exc()}"
+        return crash_report(error)
     return ""
 
 
@@ -84,7 +100,7 @@ async def run_main(main: AppCallable, session: Session) -> None:
         logger.debug("main() updated a disconnected page: %s", session.id)
     except Exception as error:
         logger.error("Unhandled error in main() of session %s", session.id, exc_info=True)
-        session.error(f"{error}\n{traceback.format_exc()}")
+        session.error(crash_report(error))
 
 
 def find_control(session: Session, control_id: int) -> BaseControl | None:
@@ -137,14 +153,35 @@ async def dispatch_event(session: Session, target: int, name: str, data: Any) ->
         # controls and still runs the auto-update)
         await session.dispatch_event(target, name, data)
         return
+    await _guarded_trigger(session, control, name, data, handler)
+
+
+async def trigger_event(
+    session: Session, control: BaseControl, event_name: str, event_data: Any, e: Any = None
+) -> None:
+    """``control._trigger_event`` done our way, for events flet fires itself
+    (quart_flet.loopsafe routes the page's to here): same signature."""
+    handler = getattr(control, f"on_{event_name}", None)
+    if handler is not None:
+        await _guarded_trigger(session, control, event_name, event_data, handler, e)
+
+
+async def _guarded_trigger(
+    session: Session,
+    control: BaseControl,
+    name: str,
+    data: Any,
+    handler: AppCallable,
+    event: Any = None,
+) -> None:
     _context_page.set(session.page)
     try:
-        await _trigger(session, control, name, data, handler)
+        await _trigger(session, control, name, data, handler, event)
     except FletPageDisconnectedException:
         logger.debug("on_%s updated a disconnected page: %s", name, session.id)
     except Exception as error:
         logger.error("Unhandled error in 'on_%s' handler", name, exc_info=True)
-        session.error(f"{error}\n{traceback.format_exc()}")
+        session.error(crash_report(error))
 
 
 # Mirrors BaseControl._trigger_event (flet 1.0) with two differences: sync
@@ -177,13 +214,20 @@ def _param_count(handler: Any) -> int | None:
 
 
 async def _trigger(
-    session: Session, control: BaseControl, name: str, data: Any, handler: AppCallable
+    session: Session,
+    control: BaseControl,
+    name: str,
+    data: Any,
+    handler: AppCallable,
+    event: Any = None,
 ) -> None:
     event_type = _event_type(control, f"on_{name}")
     if event_type is None:
         return
-    if event_type == ControlEvent or not isinstance(data, dict):
-        event: Any = ControlEvent(control=control, name=name, data=data)
+    if event is not None:
+        pass  # built by flet (a LoginEvent, say)
+    elif event_type == ControlEvent or not isinstance(data, dict):
+        event = ControlEvent(control=control, name=name, data=data)
     else:
         event = from_dict(event_type, {"control": control, "name": name, **data})
     proceed = control.before_event(event)

@@ -29,7 +29,7 @@ from flet.messaging.protocol import (
 )
 from flet.messaging.session import Session
 
-from quart_flet import dispatch
+from quart_flet import dispatch, loopsafe
 
 if TYPE_CHECKING:
     from quart_flet.blueprint import FletMount
@@ -267,6 +267,7 @@ class FletConnection(Connection):  # type: ignore[misc]
         new = session is None
         if session is None:
             session = Session(self)
+            loopsafe.bind(session, self.loop)
             registry.add(mount.name, session, self, self.client.fingerprint)
         self.session = session
         _context_page.set(session.page)

@@ -9,7 +9,14 @@ from typing import Any
 
 import msgpack
 import pytest
-from conftest import CHROMIUM, CHROMIUM_ARGS, CONTROL_EVENT, PATCH_CONTROL, require_chromium
+from conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    CONTROL_EVENT,
+    PATCH_CONTROL,
+    SESSION_CRASHED,
+    require_chromium,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -86,3 +93,44 @@ async def test_counter_counts_in_a_real_browser(hypercorn: Any, app: str, path: 
     require_chromium()
     server = hypercorn(app, path=path)
     await count_in_browser(server.url + path, server.url.replace("http", "ws", 1) + path + "ws")
+
+
+async def test_routing_with_sync_navigate_and_deep_links_in_a_real_browser(
+    hypercorn: Any,
+) -> None:
+    """examples/routing.py under /shop: sync lambdas call page.navigate() (run
+    on the pool, handed to the loop), the address bar follows, and a deep link
+    to /shop/store opens the store view (the SPA fallback plus page.route)."""
+    from playwright.async_api import async_playwright
+
+    require_chromium()
+    server = hypercorn("examples.routing:app", path="/shop/")
+    url = server.url + "/shop/"
+    received: list[Any] = []
+    errors: list[str] = []
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport=VIEWPORT)
+            await page.add_init_script(ENABLE_SEMANTICS)
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.on(
+                "websocket",
+                lambda ws: ws.on("framereceived", lambda f: received.append(decode_frame(f))),
+            )
+            await page.goto(url)
+            await page.get_by_text("Flet app", exact=True).wait_for(timeout=60_000)
+            await page.get_by_role("button", name="Visit Store").click()
+            await page.get_by_text("Store", exact=True).wait_for(timeout=10_000)
+            assert page.url == url + "store"
+            await page.get_by_role("button", name="Go Home").click()
+            await page.get_by_text("Store", exact=True).wait_for(state="detached", timeout=10_000)
+            assert page.url == url
+
+            await page.goto(url + "store")  # a deep link, in a fresh session
+            await page.get_by_text("Store", exact=True).wait_for(timeout=60_000)
+            await page.get_by_role("button", name="Go Home").wait_for(timeout=10_000)
+        finally:
+            await browser.close()
+    assert not [m for m in received if m and m[0] == SESSION_CRASHED], received
+    assert not errors, errors

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,7 +96,9 @@ async def _provider(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Provider]:
 LOGINS: list[tuple[str, str | None, str | None]] = []  # (session id, error, access token)
 
 
-def make_app(provider: Provider, redirect_to_page: bool = False, **opts: Any) -> Quart:
+def make_app(
+    provider: Provider, redirect_to_page: bool = False, sync_login: bool = False, **opts: Any
+) -> Quart:
     oauth_provider = OAuthProvider(
         client_id=CLIENT_ID,
         client_secret=CLIENT_SECRET,
@@ -117,7 +120,12 @@ def make_app(provider: Provider, redirect_to_page: bool = False, **opts: Any) ->
         async def login(e: ft.Event[ft.Button]) -> None:
             await page.login(oauth_provider, redirect_to_page=redirect_to_page)
 
-        page.on_login = on_login
+        def on_login_sync(e: ft.LoginEvent) -> None:  # runs on the pool, like any sync handler
+            LOGINS.append((page.session.id, e.error, threading.current_thread().name))
+            status.value = f"login: {e.error or 'ok'}"
+            status.update()
+
+        page.on_login = on_login_sync if sync_login else on_login
         page.add(status, ft.Button("login", on_click=login))
 
     app = Quart(__name__)
@@ -174,6 +182,20 @@ async def test_sign_in_fires_on_login_in_the_session_that_started_it(provider: P
         await client.patch_with(f"login: {token}")
         assert LOGINS == [(client.session_id, None, token)]
         assert client.session_id != other.session_id
+
+
+async def test_a_sync_on_login_runs_on_the_thread_pool(provider: Provider) -> None:
+    app = make_app(provider, sync_login=True)
+    async with app.test_app() as test_app:
+        test = test_app.test_client()
+        async with test.websocket("/flet-app/ws") as ws:
+            client = FletTestClient(ws)
+            callback = await authorize(await start_login(client))
+            assert (await test.get(callback)).status_code == 200
+            await client.patch_with("login: ok")
+    ((session_id, error, thread),) = LOGINS
+    assert (session_id, error) == (client.session_id, None)
+    assert thread.startswith("quart_flet"), thread
 
 
 async def test_provider_error_reaches_on_login(provider: Provider) -> None:
