@@ -70,6 +70,7 @@ async def measure(
     ``dispatcher``: "flet" (Session.dispatch_event, the floor) or "quart_flet"
     (quart_flet.dispatch.dispatch_event, what our server runs per click)."""
     from quart_flet import dispatch
+
     executor = ThreadPoolExecutor(2)
     hub = PubSubHub(loop=asyncio.get_running_loop(), executor=executor)
     started: list[tuple[Session, int]] = []

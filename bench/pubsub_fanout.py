@@ -228,7 +228,7 @@ def main() -> None:
         )
         stack.close()
         redis_url = start_redis(stack, log_dir)
-        env = {"FLET_REDIS_URL": redis_url}
+        env = {"FLET_REDIS_URL": redis_url, "FLET_SECRET_KEY": "bench-key"}
         urls = [start_server(stack, log_dir, env) for _ in range(2)]
         results["redis, 2 processes"] = asyncio.run(
             measure(urls, args.sessions, args.rounds, button)

@@ -71,7 +71,7 @@ def _registry_for(app: Quart, options: FletOptions) -> FletRegistry:
 
         @app.before_serving
         async def start_flet() -> None:
-            await registry.start()
+            await registry.start(app.config)
             for mount in registry.mounts.values():
                 await mount.prepare(app)
 

@@ -281,3 +281,18 @@ def resolve_options(environ: Mapping[str, str] | None = None, **opts: Any) -> Fl
             f"oauth_callback_endpoint must differ, got {endpoints}"
         )
     return options
+
+
+def secret_keys(config: Mapping[str, Any], options: FletOptions, needed_for: str) -> list[str]:
+    """``[*fallbacks, current]``: the secret_key option (FLET_SECRET_KEY) or the
+    Quart app's SECRET_KEY signs; SECRET_KEY_FALLBACKS still verify, so keys
+    can rotate. No key at all is an OptionError saying what needs one."""
+    current = options.secret_key or config.get("SECRET_KEY")
+    if not current:
+        raise OptionError(
+            f"quart-flet option secret_key: {needed_for}, but there is no secret key: "
+            "set app.config['SECRET_KEY'], pass flet_blueprint(..., secret_key=...) "
+            "or set the FLET_SECRET_KEY environment variable"
+        )
+    fallbacks = config.get("SECRET_KEY_FALLBACKS") or []
+    return [*(str(key) for key in fallbacks if key), str(current)]

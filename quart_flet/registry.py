@@ -11,7 +11,7 @@ import hashlib
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -66,7 +66,8 @@ class FletRegistry:
     stop_watching_shutdown: Callable[[], None] | None = None
     started: bool = False
 
-    async def start(self) -> None:
+    async def start(self, config: Mapping[str, Any]) -> None:
+        """Startup; ``config`` is the Quart app's (for secret keys)."""
         if self.started:
             return
         self.started = True
@@ -78,7 +79,7 @@ class FletRegistry:
         # Quart's run_sync uses the loop's default executor: make it ours, so
         # sync Flet handlers and sync Quart views share one bounded pool.
         self.loop.set_default_executor(self.executor)
-        self.backend = backend_for(self.mounts.values())
+        self.backend = backend_for(config, self.mounts.values())
         if self.backend is not None:
             await self.backend.start()
             self.oauth_states = self.backend.oauth_states

@@ -31,7 +31,7 @@ from quart_schema import document_querystring, document_response
 from quart_schema.conversion import model_load
 
 from quart_flet.errors import json_error
-from quart_flet.options import FletOptions, OptionError
+from quart_flet.options import FletOptions, secret_keys
 
 if TYPE_CHECKING:
     from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable
@@ -93,17 +93,10 @@ def document(view: ViewT) -> ViewT:
 
 
 def signing_keys(app: Quart, options: FletOptions) -> list[str]:
-    """``[*fallbacks, current]``: the option (FLET_SECRET_KEY) or the app's
-    SECRET_KEY signs; SECRET_KEY_FALLBACKS still verify, so keys can rotate."""
-    current = options.secret_key or app.config.get("SECRET_KEY")
-    if not current:
-        raise OptionError(
-            "quart-flet: uploads are on (upload_dir is set) but there is no secret key to "
-            "sign upload URLs: set app.config['SECRET_KEY'], pass "
-            "flet_blueprint(..., secret_key=...) or set the FLET_SECRET_KEY environment variable"
-        )
-    fallbacks = app.config.get("SECRET_KEY_FALLBACKS") or []
-    return [*(str(key) for key in fallbacks if key), str(current)]
+    """The keys that sign upload URLs (see quart_flet.options.secret_keys)."""
+    return secret_keys(
+        app.config, options, "uploads are on (upload_dir is set) and their URLs are signed"
+    )
 
 
 def upload_serializer(keys: list[str], mount_name: str, **kwargs: Any) -> URLSafeTimedSerializer:

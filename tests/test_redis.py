@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import pickle
 import shutil
 import signal
 import socket
@@ -33,8 +35,10 @@ from websockets.asyncio.client import connect
 
 from quart_flet import OptionError, flet_blueprint
 from quart_flet.backends import backend_for
-from quart_flet.backends.redis import OAUTH_KEY_PREFIX, RedisOAuthStateStore
+from quart_flet.backends.redis import OAUTH_KEY_PREFIX, RedisOAuthStateStore, Signer, channel_for
 from quart_flet.registry import get_registry
+
+KEY = "redis-test-key"
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
@@ -101,7 +105,7 @@ async def test_pubsub_crosses_processes_and_survives_a_redis_restart(
     redis_server: RedisServer,
     hypercorn: Any,  # servers stop before Redis does
 ) -> None:
-    env = {"FLET_REDIS_URL": redis_server.url}
+    env = {"FLET_REDIS_URL": redis_server.url, "FLET_SECRET_KEY": KEY}
     servers = [hypercorn("tests.apps.chat:app", env=env) for _ in range(2)]
     sockets = [await connect(s.url.replace("http", "ws") + "/ws") for s in servers]
     try:
@@ -135,14 +139,26 @@ async def test_pubsub_crosses_processes_and_survives_a_redis_restart(
 
 def test_two_flet_apps_with_different_redis_urls_are_an_option_error() -> None:
     app = Quart(__name__)
-    app.register_blueprint(flet_blueprint(chat_main, name="a", redis_url="redis://one:6379"))
     app.register_blueprint(
-        flet_blueprint(chat_main, name="b", redis_url="redis://user:secret@two:6379"),
+        flet_blueprint(chat_main, name="a", redis_url="redis://one:6379", secret_key=KEY)
+    )
+    app.register_blueprint(
+        flet_blueprint(
+            chat_main, name="b", redis_url="redis://user:secret@two:6379", secret_key=KEY
+        ),
         url_prefix="/b",
     )
     with pytest.raises(OptionError, match="redis_url") as error:
-        backend_for(get_registry(app).mounts.values())  # what registry.start() calls
+        backend_for(app.config, get_registry(app).mounts.values())  # as registry.start() does
     assert "secret" not in str(error.value)
+
+
+def test_redis_url_without_a_secret_key_fails_at_startup_naming_it() -> None:
+    app = Quart(__name__)
+    app.register_blueprint(flet_blueprint(chat_main, redis_url="redis://127.0.0.1:6379"))
+    with pytest.raises(OptionError, match="secret_key") as error:
+        backend_for(app.config, get_registry(app).mounts.values())
+    assert "redis_url" in str(error.value) and "FLET_SECRET_KEY" in str(error.value)
 
 
 class Unpicklable:
@@ -158,7 +174,9 @@ async def test_an_unreachable_redis_at_startup_keeps_the_app_serving_locally(
 ) -> None:
     app = Quart(__name__)
     closed_port = free_port()  # nothing listens there
-    app.register_blueprint(flet_blueprint(chat_main, redis_url=f"redis://127.0.0.1:{closed_port}"))
+    app.register_blueprint(
+        flet_blueprint(chat_main, redis_url=f"redis://127.0.0.1:{closed_port}", secret_key=KEY)
+    )
     async with app.test_app() as test_app, contextlib.AsyncExitStack() as stack:
         test = test_app.test_client()
         a = await Chat.join(await stack.enter_async_context(test.websocket("/ws")))
@@ -228,6 +246,7 @@ async def test_a_callback_on_another_worker_completes_the_sign_in_in_the_session
     workers = []
     for _ in range(2):
         app = Quart(__name__)
+        app.config["SECRET_KEY"] = KEY
         app.register_blueprint(flet_blueprint(login_main, redis_url=redis_server.url))
         workers.append(app)
     async with contextlib.AsyncExitStack() as stack:
@@ -270,3 +289,50 @@ def _strings(node: Any) -> list[str]:
     if isinstance(node, (list, tuple)):
         return [s for v in node for s in _strings(v)]
     return []
+
+
+class RunsCode:
+    """Unpickling this makes a directory: proof that a pickle was loaded."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> Any:
+        return (os.mkdir, (str(self.path),))
+
+
+@pytest.mark.redis
+async def test_a_forged_or_foreign_message_on_redis_is_never_unpickled(
+    redis_server: RedisServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Pickles run code when loaded: only messages signed with the app's key
+    are. One unsigned and one signed with another key are dropped, logged,
+    and later messages still arrive."""
+    workers = []
+    for _ in range(2):
+        app = Quart(__name__)
+        app.register_blueprint(
+            flet_blueprint(chat_main, redis_url=redis_server.url, secret_key=KEY)
+        )
+        workers.append(app)
+    forger = aioredis.Redis.from_url(redis_server.url)
+    marker = tmp_path / "code-ran"
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(forger.aclose)
+        worker_a, worker_b = [await stack.enter_async_context(w.test_app()) for w in workers]
+        a = await Chat.join(
+            await stack.enter_async_context(worker_a.test_client().websocket("/ws"))
+        )
+        b = await Chat.join(
+            await stack.enter_async_context(worker_b.test_client().websocket("/ws"))
+        )
+        await exercise_chat(a, b)
+        payload = pickle.dumps((b"elsewhere", None, None, RunsCode(marker)))
+        await forger.publish(channel_for("flet"), payload)  # unsigned
+        other_key = Signer("flet", ["another deployment's key"])
+        await forger.publish(channel_for("flet"), other_key.sign(payload))
+        await b.send("all", "after-the-forgeries")  # Redis keeps the order
+        await a.expect("all:after-the-forgeries")
+    assert not marker.exists()
+    # both forgeries reached A before the later message did (B may still be at them)
+    assert caplog.text.count("signature does not match this app's secret key") >= 2

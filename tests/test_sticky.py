@@ -26,8 +26,9 @@ from conftest import (
     find_controls,
     free_port,
     require_service,
+    wait_for_log,
 )
-from test_redis import WebsocketsAdapter, wait_for_log
+from test_redis import WebsocketsAdapter
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Origin
 

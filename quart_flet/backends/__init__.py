@@ -11,10 +11,10 @@ and only when a URL is set.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from quart_flet.options import OptionError
+from quart_flet.options import OptionError, secret_keys
 
 if TYPE_CHECKING:
     from quart_flet.blueprint import FletMount
@@ -50,14 +50,16 @@ class Backend(Protocol):
         """Hand an OAuth callback's result to the process holding ``session_id``."""
 
 
-def backend_for(mounts: Iterable[FletMount]) -> Backend | None:
+def backend_for(config: Mapping[str, Any], mounts: Iterable[FletMount]) -> Backend | None:
     """The backend the options of ``mounts`` ask for, or None for in-memory.
 
     Every Flet app that sets ``redis_url`` must set the same one: the first
-    one set is the app's, and a different one is an :class:`OptionError`.
+    one set is the app's, and a different one is an :class:`OptionError`. Each
+    needs a secret key (``config`` is the Quart app's): what crosses Redis is
+    signed with it.
     """
     url: str | None = None
-    shared: list[str] = []
+    shared: list[FletMount] = []
     registry = None
     for mount in mounts:
         registry = mount.registry
@@ -71,7 +73,7 @@ def backend_for(mounts: Iterable[FletMount]) -> Backend | None:
                 "blueprint of this app (one Redis per app)"
             )
         url = wanted
-        shared.append(mount.name)
+        shared.append(mount)
     if url is None or registry is None:
         return None
     try:
@@ -81,7 +83,13 @@ def backend_for(mounts: Iterable[FletMount]) -> Backend | None:
             "quart-flet option redis_url needs the redis package: "
             f"pip install 'quart-flet[redis]' ({error})"
         ) from None
-    return RedisBackend(url, shared, registry)
+    keys = {
+        mount.name: secret_keys(
+            config, mount.options, "redis_url is set, and messages between processes are signed"
+        )
+        for mount in shared
+    }
+    return RedisBackend(url, keys, registry)
 
 
 def _safe(url: str) -> str:

@@ -19,17 +19,24 @@ it does not hold publishes the result on ``quart-flet:oauth:<app>`` and the
 worker holding that session completes the sign-in (:meth:`RedisBackend.complete_oauth`).
 
 Pubsub messages are pickled, so ``page.pubsub`` carries the same Python objects it
-does in memory (dataclasses included). Treat the Redis as trusted, as Django's
-Redis cache does: whoever can publish to it can run code in the app.
+does in memory (dataclasses included). Unpickling runs code, so every message
+(and every OAuth hand-over) is signed with HMAC-SHA256 under a key derived
+from the Flet app's secret key (the secret_key option, FLET_SECRET_KEY or the
+Quart app's SECRET_KEY; SECRET_KEY_FALLBACKS verify too, so keys can rotate),
+and only a message whose signature checks out is unpickled. Whoever can write
+to the Redis but does not have the key can disrupt delivery, not run code.
+Every process of one app must have the same key.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 import os
 import pickle
-from collections.abc import Iterable
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
@@ -61,17 +68,42 @@ def channel_for(hub: str) -> str:
     return CHANNEL_PREFIX + hub
 
 
+class Signer:
+    """HMAC-SHA256 over what one Flet app puts on Redis: the MAC, then the data."""
+
+    SIZE = hashlib.sha256().digest_size
+
+    def __init__(self, hub: str, keys: list[str]) -> None:
+        # a key per app and purpose, derived: the raw secret key never signs here
+        self.keys = [
+            hmac.new(key.encode(), f"quart-flet.redis.{hub}".encode(), hashlib.sha256).digest()
+            for key in keys
+        ]
+
+    def sign(self, data: bytes) -> bytes:
+        return hmac.new(self.keys[-1], data, hashlib.sha256).digest() + data
+
+    def verify(self, signed: bytes) -> bytes | None:
+        """The data if any key (current or fallback) signed it, else None."""
+        mac, data = signed[: self.SIZE], signed[self.SIZE :]
+        for key in reversed(self.keys):
+            if hmac.compare_digest(hmac.new(key, data, hashlib.sha256).digest(), mac):
+                return data
+        return None
+
+
 class RedisBackend:
     """One Redis connection pool and one subscriber connection per Quart app.
 
-    ``hubs`` are the names of the Flet apps whose pubsub and OAuth go
-    through Redis; ``registry`` holds their sessions in this process.
+    ``keys`` maps the names of the Flet apps whose pubsub and OAuth go
+    through Redis to their secret keys (``[*fallbacks, current]``);
+    ``registry`` holds their sessions in this process.
     """
 
     def __init__(
         self,
         url: str,
-        hubs: Iterable[str],
+        keys: Mapping[str, list[str]],
         registry: FletRegistry,
         *,
         max_backoff: float = 2.0,
@@ -79,7 +111,8 @@ class RedisBackend:
         timeout: float = 5.0,
     ) -> None:
         self.url = url
-        self.hub_names = frozenset(hubs)
+        self.hub_names = frozenset(keys)
+        self.signers = {hub: Signer(hub, hub_keys) for hub, hub_keys in keys.items()}
         self.registry = registry
         self.max_backoff = max_backoff
         self.max_queued = max_queued
@@ -161,7 +194,8 @@ class RedisBackend:
         channel, envelope = channel_for(hub), (self.origin, except_session_id, topic, message)
         try:
             # now, in the sender's thread: what was sent, not what it became later
-            item = (channel, envelope, pickle.dumps(envelope, protocol=pickle.HIGHEST_PROTOCOL))
+            frame = pickle.dumps(envelope, protocol=pickle.HIGHEST_PROTOCOL)
+            item = (channel, envelope, self.signers[hub].sign(frame))
         except Exception as error:
             self._lost([(channel, envelope, b"")], f"cannot pickle it: {error}")
             return
@@ -278,14 +312,30 @@ class RedisBackend:
         else:
             logger.info("Redis pubsub subscribed to %s", ", ".join(channels))
 
+    def _verified(self, hub: str, data: bytes, what: str) -> bytes | None:
+        signer = self.signers.get(hub)
+        frame = signer.verify(data) if signer is not None else None
+        if frame is None:
+            logger.error(
+                "%s on Redis for Flet app %r dropped: its signature does not match this "
+                "app's secret key (another deployment with another key, or not ours)",
+                what,
+                hub,
+            )
+        return frame
+
     def _on_message(self, channel_bytes: bytes, data: bytes) -> None:
         channel = channel_bytes.decode()
         if channel.startswith(OAUTH_CHANNEL_PREFIX):
             self._on_oauth(channel[len(OAUTH_CHANNEL_PREFIX) :], data)
             return
-        hub = self.hubs.get(channel[len(CHANNEL_PREFIX) :])
+        name = channel[len(CHANNEL_PREFIX) :]
+        hub = self.hubs.get(name)
+        frame = self._verified(name, data, "pubsub message")
+        if frame is None:
+            return
         try:
-            origin, except_session_id, topic, message = pickle.loads(data)
+            origin, except_session_id, topic, message = pickle.loads(frame)
         except Exception:
             logger.error("undecodable pubsub message on Redis channel %r", channel, exc_info=True)
             return
@@ -299,7 +349,9 @@ class RedisBackend:
         """Hand a sign-in result (``oauth.OAuthState.dumps()``) to the process
         holding ``session_id`` of app ``hub``; raises if Redis is unreachable."""
         try:
-            await self.client.publish(OAUTH_CHANNEL_PREFIX + hub, record.encode())
+            await self.client.publish(
+                OAUTH_CHANNEL_PREFIX + hub, self.signers[hub].sign(record.encode())
+            )
         except (RedisError, OSError) as error:
             logger.error(
                 "OAuth sign-in of session %s NOT handed to its worker through Redis (%s)",
@@ -311,8 +363,11 @@ class RedisBackend:
     def _on_oauth(self, hub: str, data: bytes) -> None:
         from quart_flet import oauth  # oauth imports the registry, which imports us
 
+        frame = self._verified(hub, data, "OAuth completion")
+        if frame is None:
+            return
         try:
-            record = oauth.OAuthState.loads(data.decode())
+            record = oauth.OAuthState.loads(frame.decode())
         except Exception:
             logger.error("undecodable OAuth completion on Redis for app %s", hub, exc_info=True)
             return
