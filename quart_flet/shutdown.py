@@ -22,6 +22,11 @@ ignored (the graceful timeout bounds the rest); before that, the signal gets
 a moment (``SIGTERM_GRACE``) for the shutdown event to be seen, and if it is
 not, the worker dies of it as before (someone killed that worker alone).
 
+With HTTP/3 on, Hypercorn's ``UDPServer`` only looks at the shutdown flag
+after its next datagram, so an idle QUIC socket held every stop for the whole
+graceful timeout: once the server is stopping we hand each UDP server an
+empty datagram (which QUIC's header parser rejects and drops) to wake it.
+
 This reads Hypercorn internals (pinned to <0.19 in pyproject; covered by
 tests/test_shutdown.py). Under another server nothing is found and nothing
 changes.
@@ -47,11 +52,14 @@ _LOOK_EVERY, _LOOK_FOR = 0.05, 30.0  # seconds: the tasks appear right after sta
 SIGTERM_GRACE = 1.0
 
 
-def _is_trigger(task: asyncio.Task[Any]) -> bool:
-    coro = task.get_coro()
-    return getattr(coro, "__qualname__", "") == _TRIGGER and "hypercorn" in getattr(
+def _is_hypercorn(coro: Any, qualname: str) -> bool:
+    return getattr(coro, "__qualname__", "") == qualname and "hypercorn" in getattr(
         getattr(coro, "cr_code", None), "co_filename", ""
     )
+
+
+def _is_trigger(task: asyncio.Task[Any]) -> bool:
+    return _is_hypercorn(task.get_coro(), _TRIGGER)
 
 
 def on_server_shutdown(
@@ -74,6 +82,7 @@ def on_server_shutdown(
         triggers.extend(task for task in asyncio.all_tasks(loop) if _is_trigger(task))
         for task in triggers:
             task.add_done_callback(lambda _: callback())
+            task.add_done_callback(lambda _: _wake_quic(loop))
             if sigterm is not None:
                 task.add_done_callback(lambda _: sigterm.ignore())
         if not triggers and loop.time() < deadline:
@@ -134,3 +143,29 @@ class _SigtermHold:
     def release(self) -> None:
         """Back to the default: SIGTERM kills."""
         self.loop.remove_signal_handler(signal.SIGTERM)
+
+
+_UDP_RUN = "UDPServer.run"
+_wakers: set[asyncio.Task[None]] = set()
+
+
+def _wake_quic(loop: asyncio.AbstractEventLoop) -> None:
+    """Once the worker has stopped accepting (its ``terminated`` event), give
+    each of its QUIC servers a datagram to notice it by."""
+    for task in asyncio.all_tasks(loop):
+        coro = task.get_coro()
+        frame = getattr(coro, "cr_frame", None)
+        if not _is_hypercorn(coro, _UDP_RUN) or frame is None:
+            continue
+        server = frame.f_locals.get("self")
+        if server is None or getattr(server, "transport", None) is None:
+            continue
+        waker = loop.create_task(_wake_when_terminated(server))
+        _wakers.add(waker)
+        waker.add_done_callback(_wakers.discard)
+
+
+async def _wake_when_terminated(server: Any) -> None:
+    await server.context.terminated.wait()
+    address = server.transport.get_extra_info("sockname")
+    server.datagram_received(b"", address)  # not a QUIC packet: dropped, then the flag is seen

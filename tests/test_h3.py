@@ -3,9 +3,9 @@ aioquic), with a certificate made by the test. A small aioquic client fetches
 the patched index and a brotli-compressed file over one QUIC connection; the
 TCP side advertises the QUIC port with Alt-Svc.
 
-With a QUIC socket Hypercorn (0.18, asyncio and uvloop workers) always waits
-out its graceful timeout on SIGTERM: its UDPServer only looks at the shutdown
-flag after the next datagram arrives. So this test shortens that timeout."""
+With a QUIC socket, Hypercorn (0.18) alone waits out its whole graceful
+timeout on SIGTERM: its UDPServer only looks at the shutdown flag after the
+next datagram. quart_flet.shutdown wakes it, so the server stops at once."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ else:
 pytestmark = pytest.mark.server
 
 WEB = Path(get_package_web_dir())
-GRACEFUL_TIMEOUT = 2
+GRACEFUL_TIMEOUT = 10  # long: stopping must not wait for it
 
 
 class H3Client(QuicConnectionProtocol):  # type: ignore[misc,valid-type]
@@ -136,7 +136,7 @@ async def test_static_files_over_h3(hypercorn: Any, tls: Certificate) -> None:
     elapsed = time.monotonic() - started
     log = server.log()
     assert returncode == 0, log
-    assert elapsed <= GRACEFUL_TIMEOUT + 1, (elapsed, log)
+    assert elapsed < 3, (elapsed, log)  # not the graceful timeout
     assert '"GET / 3" 200' in log  # Hypercorn's access log saw HTTP/3
     for bad in ("Task was destroyed", "Traceback", "Exception in", "ERROR"):
         assert bad not in log, log
