@@ -19,7 +19,7 @@ import inspect
 import logging
 import traceback
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flet.controls.base_control import BaseControl
@@ -34,6 +34,66 @@ from quart.utils import run_sync
 logger = logging.getLogger("quart_flet")
 
 AppCallable = Callable[..., Any]
+
+
+class SyncState:
+    """How one session's sync handlers share its control tree with the loop.
+
+    Flet's tree is not safe to change from two threads at once: its diff
+    walks the tree and snapshots it for the next diff. Flet runs sync handlers
+    on the loop, so they never overlap anything. We run them in threads, so:
+
+    - ``lock``: a session's sync handlers (events, pubsub) run one at a time.
+      ``main`` does not take it, so a ``main`` that never returns does not
+      freeze its page.
+    - ``running``: while one runs in a thread, a diff the *loop* wants for
+      this session (an async handler's ``page.update()``) is ``deferred`` and
+      made when the thread is done, so it never reads the tree mid-change.
+      (A thread's own diffs run on the loop while it waits:
+      quart_flet.loopsafe.)
+    """
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.running = 0
+        self.deferred: list[Callable[[], Any]] = []
+
+    @contextlib.contextmanager
+    def thread_running(self) -> Iterator[None]:
+        self.running += 1
+        try:
+            yield
+        finally:
+            self.running -= 1
+            if not self.running:
+                self.flush()
+
+    def flush(self) -> None:
+        deferred, self.deferred = self.deferred, []
+        for call in deferred:
+            try:
+                call()
+            except FletPageDisconnectedException:
+                pass
+            except Exception:
+                logger.error("a deferred page update failed", exc_info=True)
+
+
+_sync_states: weakref.WeakKeyDictionary[Session, SyncState] = weakref.WeakKeyDictionary()
+
+
+def sync_state(session: Session) -> SyncState:
+    state = _sync_states.get(session)
+    if state is None:
+        state = _sync_states[session] = SyncState()
+    return state
+
+
+def flets_own(handler: Any) -> bool:
+    """A handler flet's controls set on themselves (RawImage's data channel,
+    say): flet runs it on the loop and it needs the loop, so we do too."""
+    function = getattr(handler, "__func__", None)
+    return bool(getattr(function, "__module__", "").startswith("flet."))
 
 
 def runs_in_thread(func: Any) -> bool:
@@ -242,11 +302,21 @@ async def _trigger(
         async for _ in handler(*args):
             await session.after_event(session.index.get(control._i))
             await asyncio.sleep(0)  # let the send loop flush this step's patch
+    elif flets_own(handler):
+        handler(*args)
     elif runs_in_thread(handler):
-        result = await run_sync(handler)(*args)
-        if inspect.isasyncgen(result):  # a sync generator, stepped in threads
-            async for _ in result:
-                await session.after_event(session.index.get(control._i))
+        state = sync_state(session)
+        async with state.lock:
+            with state.thread_running():
+                result = await run_sync(handler)(*args)
+            if inspect.isasyncgen(result):  # a sync generator, stepped in threads
+                while True:
+                    with state.thread_running():
+                        try:
+                            await anext(result)
+                        except StopAsyncIteration:
+                            break
+                    await session.after_event(session.index.get(control._i))
     elif callable(handler):  # an object with an async __call__
         await handler(*args)
     await session.after_event(session.index.get(control._i))

@@ -18,6 +18,7 @@ Flet host in the process keeps its own, unchanged hub.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import logging
@@ -28,9 +29,10 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from flet.controls.context import _context_page
 from flet.controls.exceptions import FletPageDisconnectedException
 
-from quart_flet.dispatch import runs_in_thread
+from quart_flet.dispatch import SyncState, runs_in_thread, sync_state
 
 logger = logging.getLogger("quart_flet")
 
@@ -208,9 +210,12 @@ class FletPubSub:
         context = subscription.context.copy()
         try:
             if subscription.in_thread:
-                await self.loop.run_in_executor(
-                    self.executor, context.run, subscription.handler, *args
-                )
+                state = _sync_state(context)  # see dispatch.SyncState
+                async with state.lock if state else contextlib.nullcontext():
+                    with state.thread_running() if state else contextlib.nullcontext():
+                        await self.loop.run_in_executor(
+                            self.executor, context.run, subscription.handler, *args
+                        )
             else:
                 coro = _call_async(subscription.handler, args)
                 await self.loop.create_task(coro, context=context)
@@ -233,3 +238,13 @@ async def _call_async(handler: Handler, args: tuple[Any, ...]) -> None:
             pass
     else:
         await handler(*args)
+
+
+def _sync_state(context: contextvars.Context) -> SyncState | None:
+    """The sync state of the session that subscribed (its page is in the
+    context it subscribed from), or None if there is no such session."""
+    page = context.get(_context_page)
+    try:
+        return sync_state(page.session) if page is not None else None
+    except RuntimeError:  # its session has ended
+        return None

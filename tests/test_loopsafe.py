@@ -8,6 +8,7 @@ pool too. Flet's own classes are left alone."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import threading
 from typing import Any
@@ -162,3 +163,214 @@ async def test_asyncio_create_task_in_a_sync_handler_crashes_with_a_hint(
     assert "no running event loop" in crash[1]["message"]
     assert "page.run_task(" in crash[1]["message"]
     assert "page.run_task(" in caplog.text
+
+
+N_TEXTS = 150
+
+
+def texts_in(node: Any, out: list[str]) -> None:
+    if isinstance(node, dict):
+        if node.get("_c") == "Text":
+            out.append(node.get("value"))
+        for value in node.values():
+            texts_in(value, out)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            texts_in(value, out)
+
+
+def make_concurrent_main(other_is_async: bool) -> Any:
+    active = {"now": 0, "max": 0}
+    guard = threading.Lock()
+
+    def main(page: ft.Page) -> None:
+        column_a, column_b = ft.Column(), ft.Column()
+
+        def adder(column: ft.Column, tag: str) -> Any:
+            def on_click(e: ft.Event[ft.Button]) -> None:
+                with guard:
+                    active["now"] += 1
+                    active["max"] = max(active["max"], active["now"])
+                try:
+                    for i in range(N_TEXTS):
+                        column.controls.append(ft.Text(f"{tag}{i}"))
+                        page.update()
+                finally:
+                    with guard:
+                        active["now"] -= 1
+
+            return on_click
+
+        async def add_async(e: ft.Event[ft.Button]) -> None:
+            for i in range(N_TEXTS):
+                column_b.controls.append(ft.Text(f"b{i}"))
+                page.update()
+                await asyncio.sleep(0)
+
+        other = add_async if other_is_async else adder(column_b, "b")
+        page.add(
+            ft.Button("a", on_click=adder(column_a, "a")),
+            ft.Button("b", on_click=other),
+            column_a,
+            column_b,
+        )
+
+    main.active = active  # type: ignore[attr-defined]
+    return main
+
+
+@pytest.mark.parametrize("other_is_async", [False, True], ids=["sync+sync", "sync+async"])
+async def test_two_handlers_of_one_session_at_once_lose_nothing(other_is_async: bool) -> None:
+    """A double click, or a click while another handler runs: flet's diff is
+    not thread-safe, so a session's sync handlers take turns, a thread's diff
+    runs on the loop, and the loop's diffs wait for the session's thread.
+    (Before: crashes in flet's diff, controls sent twice, some never.)"""
+    main = make_concurrent_main(other_is_async)
+    app = make_app(main)
+    seen: list[str] = []
+    async with app.test_app() as test_app, test_app.test_client().websocket("/ws") as ws:
+        client = FletTestClient(ws)
+        patch = await first_patch(client)
+        a, b = (int(c["_i"]) for c in find_controls(patch, _c="Button"))
+        await client.click(a)
+        await client.click(b)
+        last = {f"a{N_TEXTS - 1}", f"b{N_TEXTS - 1}"}
+
+        def collect(message: Any) -> bool:
+            not_crashed(message)
+            if message[0] == 2:
+                texts_in(message[1], seen)
+            return last <= set(seen)
+
+        await client.receive_until(collect, timeout=60)
+    counts = collections.Counter(seen)
+    expected = {f"{tag}{i}" for tag in "ab" for i in range(N_TEXTS)}
+    assert set(counts) >= expected, sorted(expected - set(counts))[:10]
+    assert not [text for text, n in counts.items() if n > 1 and text in expected]
+    assert main.active["max"] == 1
+
+
+def raw_image_main(page: ft.Page) -> None:
+    status = ft.Text("idle")
+
+    def after(e: ft.Event[ft.Button]) -> None:
+        status.value = "after"
+
+    page.add(ft.RawImage(width=10, height=10), status, ft.Button("x", on_click=after))
+
+
+async def test_flets_own_sync_handlers_run_on_the_loop_as_in_flet() -> None:
+    """RawImage sets its own sync data-channel handler, which needs the loop
+    (before: it ran on the pool and crashed the session)."""
+    app = make_app(raw_image_main)
+    async with app.test_app() as test_app, test_app.test_client().websocket("/ws") as ws:
+        client = FletTestClient(ws)
+        patch = await first_patch(client)
+        (image,) = find_controls(patch, _c="RawImage")
+        await client.click(
+            int(image["_i"]), "data_channel_open", {"channel_name": "", "channel_id": 7}
+        )
+        await client.click(int(find_controls(patch, _c="Button")[0]["_i"]))
+        await client.receive_until(lambda m: not_crashed(m) or "after" in str(m))
+        (session,) = [e.session for e in app.extensions["quart_flet"].sessions.values()]
+        raw = next(c for c in session.index.values() if isinstance(c, ft.RawImage))
+        assert raw._ready.is_set()
+
+
+RESULTS: dict[str, Any] = {}
+
+
+def service_main(page: ft.Page) -> None:
+    status = ft.Text("idle")
+
+    def via_asyncio_run(e: ft.Event[ft.Button]) -> None:
+        # a second loop, in a thread (the bound: a regression fails instead of hanging)
+        RESULTS["asyncio.run"] = asyncio.run(asyncio.wait_for(ft.Clipboard().get(), 10))
+        status.value = "asyncio.run done"
+
+    def via_run_task(e: ft.Event[ft.Button]) -> None:
+        RESULTS["run_task"] = page.run_task(ft.Clipboard().get).result(timeout=10)
+        status.value = "run_task done"
+
+    page.add(
+        status,
+        ft.Button("run", on_click=via_asyncio_run),
+        ft.Button("task", on_click=via_run_task),
+    )
+
+
+async def answer_invokes(client: FletTestClient, until: str) -> None:
+    """Play the browser: answer each method call, until ``until`` shows."""
+
+    while True:
+        message = await client.receive(10)
+        not_crashed(message)
+        if message[0] == INVOKE_METHOD:
+            body = message[1]
+            answer = {"control_id": body["control_id"], "call_id": body["call_id"]}
+            await client.ws.send(encode(INVOKE_METHOD, {**answer, "result": "CLIP"}))
+        if until in str(message):
+            return
+
+
+@pytest.mark.parametrize("button", ["run", "task"])
+async def test_a_sync_handler_can_call_a_service_and_wait(button: str) -> None:
+    """asyncio.run(service()) from a sync handler: its call is forwarded to
+    the session's loop (before: it hung forever, holding a pool thread)."""
+    RESULTS.clear()
+    app = make_app(service_main)
+    async with app.test_app() as test_app, test_app.test_client().websocket("/ws") as ws:
+        client = FletTestClient(ws)
+        patch = await first_patch(client)
+        (target,) = find_controls(patch, _c="Button", content=button)
+        await client.click(int(target["_i"]))
+        await answer_invokes(client, "done")
+    assert list(RESULTS.values()) == ["CLIP"]
+
+
+def run_thread_main(page: ft.Page) -> None:
+    status = ft.Text("idle")
+
+    def work() -> None:
+        status.value = page.get_upload_url("a.txt", 60)  # needs Quart's websocket context
+        status.update()
+
+    page.add(status, ft.Button("go", on_click=lambda e: page.run_thread(work)))
+
+
+async def test_page_run_thread_keeps_the_callers_context(tmp_path: Any) -> None:
+    app = Quart(__name__)
+    app.register_blueprint(flet_blueprint(run_thread_main, upload_dir=tmp_path, secret_key="k"))
+    async with app.test_app() as test_app, test_app.test_client().websocket("/ws") as ws:
+        client = FletTestClient(ws)
+        patch = await first_patch(client)
+        await client.click(int(find_controls(patch, _c="Button")[0]["_i"]))
+        await client.receive_until(lambda m: not_crashed(m) or "/upload?" in str(m))
+
+
+def dialog_main(page: ft.Page) -> None:
+    status = ft.Text("open")
+
+    def on_dismiss(e: ft.ControlEvent) -> None:  # flet fires it, from its own wrapper
+        THREADS.append(threading.current_thread().name)
+        status.value = "dismissed"
+        status.update()
+
+    dialog = ft.AlertDialog(title=ft.Text("hi"), on_dismiss=on_dismiss)
+    page.add(status, ft.Button("open", on_click=lambda e: page.show_dialog(dialog)))
+
+
+async def test_a_dialogs_sync_on_dismiss_runs_on_the_pool() -> None:
+    THREADS.clear()
+    app = make_app(dialog_main)
+    async with app.test_app() as test_app, test_app.test_client().websocket("/ws") as ws:
+        client = FletTestClient(ws)
+        patch = await first_patch(client)
+        await client.click(int(find_controls(patch, _c="Button")[0]["_i"]))
+        shown = await client.receive_until(
+            lambda m: not_crashed(m) or (m[0] == 2 and bool(find_controls(m[1], _c="AlertDialog")))
+        )
+        (dialog,) = find_controls(shown[1], _c="AlertDialog")
+        await client.click(int(dialog["_i"]), "dismiss")
+        await client.receive_until(lambda m: not_crashed(m) or "dismissed" in str(m))
+    assert len(THREADS) == 1 and THREADS[0].startswith("quart_flet"), THREADS
