@@ -5,8 +5,10 @@ The token is an itsdangerous ``URLSafeTimedSerializer`` signature of ``[name, ex
 salted per Flet blueprint and verified against ``[*SECRET_KEY_FALLBACKS, key]``; it
 covers neither host nor path, so a proxy that rewrites the path does not break it.
 
-The PUT streams the body into a temporary file next to its destination inside
-``upload_dir`` and renames it into place once complete and within the limit. Quart's
+The PUT streams the body into a temporary file in the deepest existing directory
+on the way to its destination inside ``upload_dir``; once the body is complete and
+within the limit, the missing parent directories are created and the file is renamed
+into place, so a refused or broken upload leaves nothing behind. Quart's
 ``MAX_CONTENT_LENGTH`` does not apply to this route, and the body is read with
 backpressure (see :class:`StreamingUploadConnection`), so memory stays flat.
 """
@@ -14,9 +16,12 @@ backpressure (see :class:`StreamingUploadConnection`), so memory stays flat.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import logging
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +50,22 @@ ViewT = TypeVar("ViewT", bound=Callable[..., Any])
 
 #: Bytes a streaming upload may buffer before the server stops reading the socket.
 HIGH_WATER = 1024 * 1024
+
+#: Directories an upload file name may nest (``a/b/c.txt`` nests 2).
+MAX_DEPTH = 32
+
+# limits of the file system, when os.pathconf cannot tell (e.g. on Windows)
+_NAME_MAX, _PATH_MAX = 255, 4096
+_TEMP_PREFIX, _TEMP_SUFFIX = ".upload-", ".part"
+_TEMP_NAME_LENGTH = len(_TEMP_PREFIX) + 16 + len(_TEMP_SUFFIX)
+_OPEN_FLAGS = (
+    os.O_WRONLY
+    | os.O_CREAT
+    | os.O_EXCL
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_BINARY", 0)
+)
 
 
 @dataclass
@@ -152,7 +173,7 @@ async def receive_upload(mount: FletMount) -> Response:
         query = _load_query()
         _verify(query, mount)
         target = resolve_target(upload_dir, query.f)
-        size = await _store(request.body, request.content_length, target, mount)
+        size = await _store(request.body, request.content_length, target, upload_dir, mount)
     except UploadError as error:
         return json_error(error.status, str(error))
     logger.info("upload stored: %s (%d bytes)", target, size)
@@ -184,7 +205,9 @@ def _verify(query: UploadQuery, mount: FletMount) -> None:
 
 def resolve_target(upload_dir: Path, file_name: str) -> Path:
     """The destination of ``file_name`` inside ``upload_dir``; UploadError(400)
-    for anything that would leave it (``..``, absolute, NUL, symlink escape)."""
+    for anything that would leave it (``..``, absolute, NUL, symlink escape) or
+    that the file system cannot store (a part or the path too long, too deep, a
+    file where a directory is needed)."""
     if not file_name or "\x00" in file_name:
         raise UploadError(400, "invalid upload file name")
     relative = Path(file_name)
@@ -192,25 +215,108 @@ def resolve_target(upload_dir: Path, file_name: str) -> Path:
         raise UploadError(400, "upload file name must be relative to the upload directory")
     if ".." in relative.parts or file_name.endswith(("/", "\\")):
         raise UploadError(400, "upload file name must stay inside the upload directory")
+    if len(relative.parts) - 1 > MAX_DEPTH:
+        raise UploadError(
+            400, f"upload file name nests more than {MAX_DEPTH} directories: use a shallower path"
+        )
     root = upload_dir.resolve()
-    target = (root / relative).resolve()
-    if target == root or not target.is_relative_to(root):
-        raise UploadError(400, "upload file name must stay inside the upload directory")
-    if target.is_dir():
-        raise UploadError(400, "upload file name is a directory")
+    name_max = _pathconf(root, "PC_NAME_MAX", _NAME_MAX)
+    for part in relative.parts:
+        if _byte_length(part) > name_max:
+            raise UploadError(
+                400,
+                f"upload file name is too long: {part[:40]}... has {_byte_length(part)} "
+                f"bytes, the file system allows {name_max} per name",
+            )
+    try:
+        target = (root / relative).resolve()
+        if target == root or not target.is_relative_to(root):
+            raise UploadError(400, "upload file name must stay inside the upload directory")
+        path_max = _pathconf(root, "PC_PATH_MAX", _PATH_MAX)
+        # the temporary file lives in a parent of the target: it must fit too
+        longest = (
+            _byte_length(str(target.parent)) + 1 + max(_byte_length(target.name), _TEMP_NAME_LENGTH)
+        )
+        if longest >= path_max:
+            raise UploadError(
+                400,
+                f"upload file name is too long: with the upload directory the path would "
+                f"have {longest} bytes, the file system allows {path_max - 1}",
+            )
+        if target.is_dir():
+            raise UploadError(400, "upload file name is a directory")
+        _existing_dir(root, target)
+    except OSError as error:
+        raise _refusal(error) from None
     return target
 
 
-async def _store(body: Body, length: int | None, target: Path, mount: FletMount) -> int:
+def _byte_length(name: str) -> int:
+    try:
+        return len(os.fsencode(name))
+    except UnicodeError:
+        raise UploadError(400, "upload file name cannot be stored on this file system") from None
+
+
+def _pathconf(path: Path, name: str, default: int) -> int:
+    try:
+        value = os.pathconf(path, name)
+    except (AttributeError, OSError, ValueError):  # no pathconf (Windows), unknown name
+        return default
+    return value if value > 0 else default
+
+
+def _existing_dir(root: Path, target: Path) -> Path:
+    """The deepest existing directory on the way from ``root`` to ``target``
+    (where the temporary file goes); UploadError(400) if a file is in the way."""
+    for directory in target.parents:
+        if directory == root:
+            return root
+        try:
+            mode = os.stat(directory).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        if stat.S_ISDIR(mode):
+            return directory
+        raise _file_in_the_way(root, directory)
+    return root  # unreachable: resolve_target keeps target inside root
+
+
+def _file_in_the_way(root: Path, path: Path) -> UploadError:
+    return UploadError(
+        400,
+        f"upload file name needs a directory where a file is: {path.relative_to(root)} "
+        "is a file in the upload directory",
+    )
+
+
+def _refusal(error: OSError) -> UploadError | OSError:
+    """An UploadError(400) for a file system error the file name caused, else ``error``."""
+    if error.errno == errno.ENAMETOOLONG:
+        return UploadError(400, "upload file name is too long for the file system")
+    if error.errno in (errno.ENOTDIR, errno.EEXIST):
+        return UploadError(400, "upload file name needs a directory where a file is")
+    if error.errno == errno.EISDIR:
+        return UploadError(400, "upload file name is a directory")
+    return error
+
+
+async def _store(
+    body: Body, length: int | None, target: Path, upload_dir: Path, mount: FletMount
+) -> int:
     limit = mount.options.max_upload_size
     if limit is not None and length is not None and length > limit:
         raise UploadError(413, f"upload exceeds the limit of {limit} bytes")
+    root = upload_dir.resolve()
     loop = asyncio.get_running_loop()
-    # the checks above resolved every existing symlink inside upload_dir
-    await loop.run_in_executor(None, lambda: target.parent.mkdir(parents=True, exist_ok=True))
-    fd, temp = await loop.run_in_executor(
-        None, lambda: tempfile.mkstemp(dir=target.parent, prefix=".upload-", suffix=".part")
-    )
+    opening = loop.run_in_executor(None, _open_temp, root, target)
+    try:
+        fd, temp = await asyncio.shield(opening)
+    except OSError as error:
+        raise _refusal(error) from None
+    except asyncio.CancelledError:  # the client left: the thread still opens the file
+        opening.add_done_callback(_discard_temp)
+        raise
     size = 0
     try:
         try:
@@ -221,11 +327,67 @@ async def _store(body: Body, length: int | None, target: Path, mount: FletMount)
                 await loop.run_in_executor(None, _write_all, fd, chunk)
         finally:
             os.close(fd)
-        await loop.run_in_executor(None, os.replace, temp, target)
-    except BaseException:
+        await loop.run_in_executor(None, _place, temp, target, root)
+    except BaseException as error:
         _remove(temp)
+        if isinstance(error, OSError):
+            raise _refusal(error) from None
         raise
     return size
+
+
+def _open_temp(root: Path, target: Path) -> tuple[int, Path]:
+    """A new temporary file in the deepest existing directory towards ``target``
+    (same file system, and no directory created yet), with the mode a plain
+    open() gives (0o666 & ~umask)."""
+    for attempt in range(100):
+        # the checks in resolve_target resolved every existing symlink inside upload_dir
+        temp = _existing_dir(root, target) / f"{_TEMP_PREFIX}{secrets.token_hex(8)}{_TEMP_SUFFIX}"
+        try:
+            return os.open(temp, _OPEN_FLAGS, 0o666), temp
+        except FileExistsError:
+            continue
+        except FileNotFoundError:
+            # that directory was just removed by a failed upload that had created it
+            if attempt >= 2:
+                raise
+    raise FileExistsError(errno.EEXIST, "no free temporary file name", str(target.parent))
+
+
+def _discard_temp(opening: asyncio.Future[tuple[int, Path]]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        fd, temp = opening.result()
+        os.close(fd)
+        _remove(temp)
+
+
+def _place(temp: Path, target: Path, root: Path) -> None:
+    """Create the missing parents of ``target`` and rename ``temp`` onto it.
+
+    Only directories this call created are removed if it fails, and only while
+    empty (os.rmdir), so a directory another upload created or uses stays."""
+    created: list[Path] = []
+    try:
+        for attempt in range(3):
+            for directory in reversed(target.relative_to(root).parents[:-1]):
+                try:
+                    os.mkdir(root / directory)
+                    created.append(root / directory)
+                except FileExistsError:
+                    if not (root / directory).is_dir():
+                        raise _file_in_the_way(root, root / directory) from None
+            try:
+                os.replace(temp, target)
+                return
+            except FileNotFoundError:
+                # a parent created by a concurrent upload that then failed and removed it
+                if attempt == 2 or not temp.exists():
+                    raise
+    except BaseException:
+        for directory in reversed(created):
+            with contextlib.suppress(OSError):
+                os.rmdir(directory)
+        raise
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -234,11 +396,9 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _remove(path: str) -> None:
-    try:
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 # ---- streaming without MAX_CONTENT_LENGTH, with backpressure ----------------

@@ -428,3 +428,135 @@ def test_large_upload_through_hypercorn_ignores_max_content_length(
     assert response.status_code == 200, response.text
     assert (upload_dir / "big.bin").stat().st_size == count * MiB
     assert (upload_dir / "big.bin").read_bytes()[:MiB] == chunk
+
+
+def everything(directory: Path) -> list[Path]:
+    """Files and directories: a refused upload must not leave an empty directory."""
+    return sorted(directory.rglob("*"))
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("文" * 100 + ".txt", "too long"),  # 304 bytes in UTF-8
+        ("x" * 256, "too long"),
+        ("newdirlong/" + "x" * 256, "too long"),
+        (("d" * 200 + "/") * 25 + "f", "too long"),  # every part fits, the path does not
+        ("d/" * 3000 + "f", "nests more than"),
+        ("/".join(["d"] * 2000), "nests more than"),
+        ("a.txt/b.txt", "a.txt is a file"),
+        ("a.txt/sub/b.txt", "a.txt is a file"),
+    ],
+    ids=[
+        "utf8-name-304-bytes",
+        "name-256",
+        "new-dir-then-name-256",
+        "path-over-path-max",
+        "3000-dirs",
+        "2000-dirs",
+        "file-as-directory",
+        "file-as-grandparent",
+    ],
+)
+async def test_name_the_file_system_cannot_store_is_400(
+    tmp_path: Path, name: str, why: str
+) -> None:
+    (tmp_path / "a.txt").write_bytes(b"keep")
+    app = make_app(tmp_path)
+    async with app.test_app() as test_app:
+        response = await test_app.test_client().put(signed_url(name), data=b"x")
+    assert response.status_code == 400
+    body = await response.get_json()
+    assert why in body["error"] and body["status"] == 400
+    assert everything(tmp_path) == [tmp_path / "a.txt"]
+    assert (tmp_path / "a.txt").read_bytes() == b"keep"
+
+
+@pytest.mark.parametrize("name", ["x" * 255, "newdir/" + "x" * 255], ids=["top", "in-new-dir"])
+async def test_name_of_255_bytes_is_stored(tmp_path: Path, name: str) -> None:
+    app = make_app(tmp_path)
+    async with app.test_app() as test_app:
+        response = await test_app.test_client().put(signed_url(name), data=b"x")
+    assert response.status_code == 200, await response.get_data()
+    assert (tmp_path / name).read_bytes() == b"x"
+
+
+async def test_refused_upload_to_a_new_directory_leaves_no_directory(tmp_path: Path) -> None:
+    app = make_app(tmp_path, max_upload_size=HIGH_WATER)
+    async with app.test_app() as test_app:
+        url = signed_url("newdir413/file")
+        async with test_app.test_client().request(url, method="PUT") as conn:
+            for _ in range(4):
+                await conn.send(b"x" * (HIGH_WATER // 2))
+            await conn.send_complete()
+            await conn.receive()
+        assert conn.status_code == 413
+    assert everything(tmp_path) == []
+
+
+async def test_client_gone_mid_upload_to_a_new_directory_leaves_nothing(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.test_app() as test_app:
+        url = signed_url("newdir/half.bin")
+        async with test_app.test_client().request(url, method="PUT") as conn:
+            await conn.send(b"x" * 1000)
+            await conn.disconnect()
+    assert everything(tmp_path) == []
+
+
+async def test_a_failed_upload_keeps_the_directory_of_a_concurrent_one(tmp_path: Path) -> None:
+    app = make_app(tmp_path, max_upload_size=HIGH_WATER)
+    async with app.test_app() as test_app:
+        test = test_app.test_client()
+        async with test.request(signed_url("shared/big.bin"), method="PUT") as big:
+            await big.send(b"x" * (HIGH_WATER // 2))
+            response = await test.put(signed_url("shared/small.bin"), data=b"small")
+            assert response.status_code == 200
+            for _ in range(3):
+                await big.send(b"x" * (HIGH_WATER // 2))
+            await big.send_complete()
+            await big.receive()
+        assert big.status_code == 413
+    assert everything(tmp_path) == [tmp_path / "shared", tmp_path / "shared" / "small.bin"]
+
+
+async def test_a_file_stored_meanwhile_where_a_directory_is_needed_is_400(
+    tmp_path: Path,
+) -> None:
+    app = make_app(tmp_path)
+    async with app.test_app() as test_app:
+        test = test_app.test_client()
+        async with test.request(signed_url("late/sub/file.bin"), method="PUT") as conn:
+            await conn.send(b"x" * 1000)
+            response = await test.put(signed_url("late"), data=b"first")
+            assert response.status_code == 200
+            await conn.send_complete()
+            body = await conn.receive()
+        assert conn.status_code == 400
+        assert b"late is a file" in body
+    assert everything(tmp_path) == [tmp_path / "late"]
+    assert (tmp_path / "late").read_bytes() == b"first"
+
+
+def test_place_removes_only_the_directories_it_created(tmp_path: Path) -> None:
+    from quart_flet.uploads import _place
+
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "kept.txt").write_bytes(b"")
+    with pytest.raises(FileNotFoundError):  # the temporary file is gone: the rename fails
+        _place(tmp_path / ".gone.part", tmp_path / "old" / "new" / "deeper" / "f", tmp_path)
+    assert everything(tmp_path) == [tmp_path / "old", tmp_path / "old" / "kept.txt"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002], ids=["022", "077", "002"])
+async def test_stored_file_has_the_mode_of_a_plain_open(tmp_path: Path, umask: int) -> None:
+    app = make_app(tmp_path)
+    old = os.umask(umask)
+    try:
+        async with app.test_app() as test_app:
+            response = await test_app.test_client().put(signed_url("dir/m.txt"), data=b"x")
+    finally:
+        os.umask(old)
+    assert response.status_code == 200
+    assert (tmp_path / "dir" / "m.txt").stat().st_mode & 0o777 == 0o666 & ~umask
