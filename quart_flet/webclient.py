@@ -12,6 +12,13 @@ one 304 per file and an upgrade is seen at once. A URL whose ``?v=`` equals
 the file's content version is cached for a year as immutable; the index
 links flutter_bootstrap.js and python.js that way. The index itself is
 ``no-cache``.
+
+Conditional requests are answered here, on the exact bytes sent (the chosen
+variant), in RFC 9110 order: If-Match (412), If-None-Match (304), then one
+byte Range (206, or 416 when unsatisfiable) if If-Range, when given, is a
+strong match. Several ranges, or a Range that does not parse, get the whole
+file (200). A file's path has one spelling: ``a//b``, ``a/./b`` or ``a/b/``
+naming a file get a 308 to ``a/b``; paths with ``..`` are never looked up.
 """
 
 from __future__ import annotations
@@ -20,9 +27,12 @@ import hashlib
 import logging
 import mimetypes
 import os
+import re
 import secrets
 import shutil
 from pathlib import Path
+from typing import Literal
+from urllib.parse import quote
 
 from flet_web import (
     get_package_web_dir,
@@ -31,9 +41,9 @@ from flet_web import (
     patch_manifest_json,
 )
 from quart import Response, request
-from quart.helpers import send_file
 from quart.utils import run_sync
 from quart.wrappers.response import FileBody
+from werkzeug.http import parse_etags
 from werkzeug.security import safe_join
 
 from quart_flet import compression
@@ -60,6 +70,102 @@ _FIRST = {
     "default": ("main.dart.wasm", "main.dart.mjs", "canvaskit/skwasm.wasm", "canvaskit/skwasm.js"),
 }
 _CHUNK = 256 * 1024
+# one byte range: "first-[last]" or "-suffix"; the unit is case-insensitive
+_BYTE_RANGE = re.compile(r"bytes[ \t]*=[ \t]*(\d*)[ \t]*-[ \t]*(\d*)[ \t]*", re.IGNORECASE)
+_HUGE = 10**18  # beyond any file; keeps int() off megabyte-long digit strings
+UNSATISFIABLE: Literal["unsatisfiable"] = "unsatisfiable"
+
+
+def _position(digits: str) -> int:
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 18 else _HUGE
+
+
+def byte_range(header: str, size: int) -> tuple[int, int] | Literal["unsatisfiable"] | None:
+    """The ``[start, stop)`` slice a ``Range`` header asks of ``size`` bytes;
+    UNSATISFIABLE for a 416; None to ignore it and send the whole file (not
+    one valid byte range, or an empty file)."""
+    found = _BYTE_RANGE.fullmatch(header.strip())
+    if found is None or size == 0:
+        return None
+    first, last = found.groups()
+    if not first:  # "-N": the last N bytes, the whole file when N >= size
+        if not last:
+            return None
+        suffix = _position(last)
+        return (max(0, size - suffix), size) if suffix > 0 else UNSATISFIABLE
+    start = _position(first)
+    if last and _position(last) < start:  # "5-2": invalid, so ignored
+        return None
+    if start >= size:
+        return UNSATISFIABLE
+    return start, min(_position(last) + 1, size) if last else size
+
+
+def canonical_path(path: str) -> str | None:
+    """``path`` without empty and ``.`` segments; None if it has ``..``."""
+    segments = path.split("/")
+    if ".." in segments:
+        return None
+    return "/".join(segment for segment in segments if segment not in ("", "."))
+
+
+def _disk_variant(path: Path) -> Variant:
+    """A file served as it is on disk now; its ETag (mtime and size, as
+    nginx's) changes with it."""
+    stat = path.stat()
+    return Variant(path, "", stat.st_size, f"{stat.st_mtime_ns:x}-{stat.st_size:x}")
+
+
+def _if_range_holds(if_range: str | None, etag: str) -> bool:
+    """If-Range needs a strong ETag match; weak tags and dates never match
+    (these files carry no Last-Modified)."""
+    return if_range is None or if_range.strip() == f'"{etag}"'
+
+
+def send_variant(variant: Variant, mimetype: str, cache_control: str, vary: bool) -> Response:
+    """``variant`` for this request: 200, 206, 304, 412 or 416."""
+
+    def headed(response: Response) -> Response:
+        if vary:
+            response.vary.add("Accept-Encoding")
+        response.headers["Cache-Control"] = cache_control
+        return response
+
+    etag, size = variant.etag, variant.size
+    if_match = request.headers.get("If-Match")
+    if if_match is not None and not parse_etags(if_match).contains(etag):
+        return headed(json_error(412, "If-Match does not match the current representation"))
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None and parse_etags(if_none_match).contains_weak(etag):
+        not_modified = Response(b"", 304)
+        del not_modified.headers["Content-Type"]
+        del not_modified.content_length
+        not_modified.set_etag(etag)
+        return headed(not_modified)
+    span: tuple[int, int] | Literal["unsatisfiable"] | None = None
+    ranges = request.headers.get("Range")
+    if ranges is not None and _if_range_holds(request.headers.get("If-Range"), etag):
+        span = byte_range(ranges, size)
+    if span == UNSATISFIABLE:
+        refused = headed(json_error(416, f"range not satisfiable: {ranges}"))
+        refused.headers["Content-Range"] = f"bytes */{size}"
+        return refused
+    body = FileBody(variant.path, buffer_size=_CHUNK)
+    response = headed(Response(body, mimetype=mimetype))
+    response.set_etag(etag)
+    response.accept_ranges = "bytes"
+    if variant.encoding:
+        response.content_encoding = variant.encoding
+    if isinstance(span, tuple):
+        start, stop = span
+        body.begin, body.end = start, stop
+        response.status_code = 206
+        response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+        response.content_length = stop - start
+    else:
+        response.content_length = size
+    return response
 
 
 def _mimetype(path: str) -> str:
@@ -160,7 +266,7 @@ class WebClient:
             if len(self._indexes) >= _MAX_INDEX_VARIANTS:
                 self._indexes.pop(next(iter(self._indexes)))
             self._indexes[base] = cached
-        response = await self._send(cached, "text/html", NO_CACHE)
+        response = self._send(cached, "text/html", NO_CACHE)
         cookie = self.options.sticky_cookie
         if cookie is not None and cookie not in request.cookies:
             # a browser id for the load balancer to hash on (sticky sessions);
@@ -179,12 +285,14 @@ class WebClient:
 
     async def file(self, path: str, base: str) -> Response:
         """Any path under the mount point: a file, the index, or a 404."""
+        canonical = canonical_path(path)
+        if canonical is not None and canonical != path and self._names_a_file(canonical):
+            query = request.query_string.decode("latin-1")
+            location = base + quote(canonical) + (f"?{query}" if query else "")
+            return Response(b"", 308, {"Location": location})
         if path in ("", INDEX):
             return await self.index(base)
-        if path in (MANIFEST, FONT_MANIFEST) and self.patched_dir is not None:
-            found: Path | None = self.patched_dir / path
-        else:
-            found = self._lookup(path)
+        found = self._find(path) if canonical == path else None
         if found is None:
             if is_route_like(path):
                 return await self.index(base)
@@ -193,27 +301,26 @@ class WebClient:
         if client_file is not None and client_file.source == found:
             versioned = request.args.get("v") == client_file.version
             policy = IMMUTABLE if versioned else NO_CACHE
-            return await self._send(client_file, _mimetype(path), policy)
+            return self._send(client_file, _mimetype(path), policy)
         # the app's own assets and the patched manifests: as they are on disk now
-        response = await send_file(found, conditional=True)
-        response.headers["Cache-Control"] = NO_CACHE
-        return response
+        return send_variant(_disk_variant(found), _mimetype(path), NO_CACHE, vary=False)
 
-    async def _send(self, client_file: ClientFile, mimetype: str, cache_control: str) -> Response:
+    def _send(self, client_file: ClientFile, mimetype: str, cache_control: str) -> Response:
         """The best variant for this request, conditional and rangeable."""
         accepts = [enc for enc in ("br", "gzip") if request.accept_encodings.quality(enc) > 0]
         variant = client_file.choose(accepts)
-        response = Response(FileBody(variant.path, buffer_size=_CHUNK), mimetype=mimetype)
-        response.content_length = variant.size
-        response.set_etag(variant.etag)
-        if variant.encoding:
-            response.content_encoding = variant.encoding
-        if client_file.compressible:
-            response.vary.add("Accept-Encoding")
-        response.headers["Cache-Control"] = cache_control
-        return await response.make_conditional(
-            request, accept_ranges=True, complete_length=variant.size
-        )
+        return send_variant(variant, mimetype, cache_control, vary=client_file.compressible)
+
+    def _names_a_file(self, canonical: str) -> bool:
+        return canonical in ("", INDEX) or self._find(canonical) is not None
+
+    def _find(self, path: str) -> Path | None:
+        """The file a canonical path names: a patched manifest or _lookup."""
+        if path in (MANIFEST, FONT_MANIFEST) and self.patched_dir is not None:
+            patched = self.patched_dir / path
+            if patched.is_file():  # FontManifest.json is patched for no_cdn only
+                return patched
+        return self._lookup(path)
 
     def _lookup(self, path: str) -> Path | None:
         roots = [self.web_dir]

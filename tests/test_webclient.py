@@ -12,6 +12,7 @@ from typing import Any
 import flet as ft
 import pytest
 from conftest import FletTestClient
+from flet_web import get_package_web_dir
 from quart import Blueprint, Quart
 from werkzeug.datastructures import Headers
 
@@ -181,6 +182,142 @@ async def test_etag_gives_304_on_revalidation(path: str) -> None:
         assert await again.get_data() == b""
         stale = await client.get(path, headers={"If-None-Match": '"not-the-etag"'})
         assert stale.status_code == 200
+
+
+WEB = Path(get_package_web_dir())
+
+
+def range_cases(n: int) -> list[tuple[str, int, str | None, slice]]:
+    """(Range, status, Content-Range, slice of the file sent) for n bytes."""
+    return [
+        ("bytes=-5", 206, f"bytes {n - 5}-{n - 1}/{n}", slice(n - 5, n)),
+        ("bytes=-99999999", 206, f"bytes 0-{n - 1}/{n}", slice(0, n)),
+        ("bytes=10-", 206, f"bytes 10-{n - 1}/{n}", slice(10, n)),
+        ("bytes=0-9", 206, f"bytes 0-9/{n}", slice(0, 10)),
+        (f"bytes=0-{'9' * 5000}", 206, f"bytes 0-{n - 1}/{n}", slice(0, n)),
+        ("bytes=-0", 416, f"bytes */{n}", slice(0, 0)),
+        (f"bytes={n}-", 416, f"bytes */{n}", slice(0, 0)),
+        ("bytes=0-9,20-29", 200, None, slice(0, n)),  # several ranges: the whole file
+        ("bytes=9-0", 200, None, slice(0, n)),  # invalid: ignored
+        ("items=0-9", 200, None, slice(0, n)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "accept"),
+    [
+        ("/", "br"),  # the index's variants are made with it, so stable
+        ("/some/route", "gzip"),
+        ("/flutter.js", "identity"),
+        ("/main.dart.js", "identity"),
+        ("/manifest.json", "br"),  # patched, sent as it is on disk
+        ("/favicon.png", "br"),
+    ],
+)
+async def test_byte_ranges_follow_rfc_9110(path: str, accept: str) -> None:
+    app = flet_app(main)
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        whole = await client.get(path, headers={"Accept-Encoding": accept})
+        full = await whole.get_data()
+        assert whole.headers["Accept-Ranges"] == "bytes"
+        for ranges, status, content_range, part in range_cases(len(full)):
+            for method in ("GET", "HEAD"):
+                headers = {"Accept-Encoding": accept, "Range": ranges}
+                response = await client.open(path, method=method, headers=headers)
+                where = f"{method} {ranges}"
+                assert response.status_code == status, where
+                assert response.headers.get("Content-Range") == content_range, where
+                if status == 416:
+                    assert response.headers["Content-Type"] == "application/json", where
+                    assert "Content-Encoding" not in response.headers, where
+                    continue
+                assert response.headers.get("Content-Encoding") == whole.headers.get(
+                    "Content-Encoding"
+                ), where
+                assert response.headers["ETag"] == whole.headers["ETag"], where
+                assert int(response.headers["Content-Length"]) == len(full[part]), where
+                if method == "GET":
+                    assert await response.get_data() == full[part], where
+
+
+@pytest.mark.parametrize("path", ["/", "/flutter.js", "/manifest.json"])
+async def test_if_match_and_if_range_are_checked(path: str) -> None:
+    app = flet_app(main)
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        accept = {"Accept-Encoding": "br"}
+        whole = await client.get(path, headers=accept)
+        full, etag = await whole.get_data(), whole.headers["ETag"]
+        assert etag.startswith('"')  # strong
+
+        async def fetch(**headers: str) -> tuple[int, Headers, bytes]:
+            response = await client.get(path, headers={**accept, **headers})
+            return response.status_code, response.headers, await response.get_data()
+
+        for headers in ({"If-Match": '"nope"'}, {"If-Match": '"nope"', "Range": "bytes=0-9"}):
+            status, got, body = await fetch(**headers)
+            assert status == 412, headers
+            assert got["Content-Type"] == "application/json"
+            assert json.loads(body)["status"] == 412 and json.loads(body)["error"]
+            assert "Content-Encoding" not in got and "Content-Range" not in got
+        for if_match in (etag, "*", f'"nope", {etag}'):
+            status, _, body = await fetch(**{"If-Match": if_match})
+            assert (status, body) == (200, full), if_match
+        assert (await fetch(**{"If-Match": f"W/{etag}"}))[0] == 412  # strong comparison
+        status, _, body = await fetch(**{"If-Match": etag, "Range": "bytes=0-9"})
+        assert (status, body) == (206, full[:10])
+        # If-Range: only a strong match keeps the Range; anything else gets it all
+        status, got, body = await fetch(**{"If-Range": etag, "Range": "bytes=0-9"})
+        assert (status, body) == (206, full[:10])
+        for if_range in (f"W/{etag}", '"other"', "Sun, 06 Nov 1994 08:49:37 GMT"):
+            status, got, body = await fetch(**{"If-Range": if_range, "Range": "bytes=0-9"})
+            assert (status, body) == (200, full), if_range
+            assert "Content-Range" not in got
+        # If-None-Match still answers 304 (weak comparison), before any Range
+        status, got, body = await fetch(**{"If-None-Match": f"W/{etag}", "Range": "bytes=0-9"})
+        assert (status, body) == (304, b"")
+        assert got["ETag"] == etag and "Content-Range" not in got
+
+
+@pytest.mark.parametrize("prefix", ["", "/flet-app"])
+@pytest.mark.parametrize(
+    ("path", "canonical"),
+    [
+        ("/flutter.js/", "/flutter.js"),
+        ("/flutter.js//", "/flutter.js"),
+        ("/canvaskit//canvaskit.wasm", "/canvaskit/canvaskit.wasm"),
+        ("/canvaskit/./canvaskit.js", "/canvaskit/canvaskit.js"),
+        ("/./manifest.json", "/manifest.json"),
+        ("/icons//icon-192.png?v=1&a=b", "/icons/icon-192.png?v=1&a=b"),
+    ],
+)
+async def test_other_spellings_of_a_file_redirect_to_it(
+    prefix: str, path: str, canonical: str
+) -> None:
+    app = Quart(__name__, static_folder=None)
+    app.register_blueprint(flet_blueprint(main), url_prefix=prefix or None)
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        response = await client.get(prefix + path, headers={"Accept-Encoding": "br"})
+        assert response.status_code == 308
+        assert response.headers["Location"] == prefix + canonical
+        assert "ETag" not in response.headers
+
+
+@pytest.mark.parametrize("path", ["/canvaskit/../flutter.js", "/icons/../../web/flutter.js"])
+async def test_dot_dot_paths_are_never_looked_up(path: str) -> None:
+    status, headers, body = await get(flet_app(main), path)
+    assert status == 404
+    assert headers["Content-Type"] == "application/json"
+    assert b"(()=>" not in body
+
+
+async def test_font_manifest_is_served_when_not_patched() -> None:
+    status, headers, body = await get(flet_app(main, no_cdn=False), "/assets/FontManifest.json")
+    assert status == 200
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body) == json.loads((WEB / "assets/FontManifest.json").read_bytes())
 
 
 # ---- several Flet apps, redirects and the user's own routes ------------------
