@@ -36,6 +36,10 @@ logger = logging.getLogger("quart_flet")
 AppCallable = Callable[..., Any]
 
 
+class BadEventData(Exception):
+    """An event whose data cannot make its event object: the client's fault."""
+
+
 class SyncState:
     """How one session's sync handlers share its control tree with the loop.
 
@@ -237,6 +241,11 @@ async def _guarded_trigger(
     _context_page.set(session.page)
     try:
         await _trigger(session, control, name, data, handler, event)
+    except BadEventData as error:
+        logger.info("closing a Flet connection: %s", error)
+        abort = getattr(session.connection, "abort", None)
+        if abort is not None:
+            abort(1007, str(error)[:120])  # invalid payload, like a bad props update
     except FletPageDisconnectedException:
         logger.debug("on_%s updated a disconnected page: %s", name, session.id)
     except Exception as error:
@@ -289,7 +298,10 @@ async def _trigger(
     elif event_type == ControlEvent or not isinstance(data, dict):
         event = ControlEvent(control=control, name=name, data=data)
     else:
-        event = from_dict(event_type, {"control": control, "name": name, **data})
+        try:
+            event = from_dict(event_type, {"control": control, "name": name, **data})
+        except Exception as error:  # the client's data, not the app's code
+            raise BadEventData(f"bad data for on_{name} of control {control._i}: {error}") from None
     proceed = control.before_event(event)
     if proceed is not None and not proceed:
         return

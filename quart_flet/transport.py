@@ -50,6 +50,33 @@ NORMAL, GOING_AWAY, PROTOCOL_ERROR, UNSUPPORTED_DATA = 1000, 1001, 1002, 1003
 INVALID_PAYLOAD, POLICY_VIOLATION, MESSAGE_TOO_BIG, INTERNAL_ERROR = 1007, 1008, 1009, 1011
 
 
+def _check_page(page: dict[str, Any], target: Any) -> None:
+    """Refuse, before anything is applied, what a client has no business
+    setting at register: flet's patch sets any ``_``-prefixed attribute (its
+    private state), and the page's controls (``views``, ``overlay``)."""
+    stack: list[Any] = [page]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if not isinstance(key, str) or key.startswith("_"):
+                    raise ProtocolError(
+                        INVALID_PAYLOAD, f"bad page in register: {key!r} is not a page property"
+                    )
+                stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(node)
+    if target is not None:
+        for key, value in page.items():
+            current = getattr(target, key, None)
+            if isinstance(current, list) or (
+                isinstance(current, BaseControl) and not isinstance(value, dict)
+            ):
+                raise ProtocolError(
+                    INVALID_PAYLOAD, f"bad page in register: {key!r} is not the client's to set"
+                )
+
+
 class ProtocolError(Exception):
     """The client broke the protocol; close with ``code``."""
 
@@ -266,6 +293,7 @@ class FletConnection(Connection):  # type: ignore[misc]
             session = oauth_session
         new = session is None
         if session is None:
+            _check_page(page, None)
             session = Session(self)
             loopsafe.bind(session, self.loop)
             registry.add(mount.name, session, self, self.client.fingerprint)
@@ -273,25 +301,29 @@ class FletConnection(Connection):  # type: ignore[misc]
         _context_page.set(session.page)
         original_route = session.page.route
         try:
+            _check_page(page, session.page)
             session.apply_page_patch(page)
+            if new:
+                session.page.client_ip = self.client.ip
+                session.page.client_user_agent = self.client.user_agent
+                first_patch = session.get_page_patch()
         except Exception as error:
             if new:  # main never ran: nothing to resume, do not keep it for the timeout
                 self.session = None
                 registry.evict((mount.name, session.id))
+            if isinstance(error, ProtocolError):
+                raise
             raise ProtocolError(INVALID_PAYLOAD, f"bad page in register: {error}") from None
 
         failure = ""
-        if new:
-            session.page.client_ip = self.client.ip
-            session.page.client_user_agent = self.client.user_agent
-            if mount.before_main is not None:
-                failure = await dispatch.run_before_main(mount.before_main, session)
+        if new and mount.before_main is not None:
+            failure = await dispatch.run_before_main(mount.before_main, session)
         self.send_message(
             Message(
                 MessageAction.REGISTER_CLIENT,
                 RegisterClientResponseBody(
                     session_id=session.id,
-                    page_patch=session.get_page_patch() if new else session.page,
+                    page_patch=first_patch if new else session.page,
                     error=failure,
                 ),
             )

@@ -16,6 +16,7 @@ from conftest import (
     INVOKE_METHOD,
     PATCH_CONTROL,
     REGISTER_CLIENT,
+    SESSION_CRASHED,
     UPDATE_CONTROL_PROPS,
     FletTestClient,
     encode,
@@ -181,7 +182,24 @@ async def test_bad_input_on_one_connection_leaves_another_session_alone(app: Qua
         await bystander.patch_with("2")
 
 
-@pytest.mark.parametrize("page", [{"views": [5]}, {"platform": 7}, {"theme_mode": "nope"}])
+@pytest.mark.parametrize(
+    "page",
+    [
+        {"views": [5]},
+        {"views": 5},
+        {"overlay": []},
+        {"platform": 7},
+        {"theme_mode": "nope"},
+        # flet's patch sets any "_" attribute: its private state (1011 and a
+        # session kept for an hour, before)
+        {"_frozen": True},
+        {"_values": None},
+        {"_parent": 5},
+        {"_i": "x"},
+        {"__dict__": {}},
+        {"media": {"_secret": 1}},
+    ],
+)
 async def test_register_with_a_bad_page_closes_and_keeps_no_session(
     app: Quart, page: dict[str, Any]
 ) -> None:
@@ -196,3 +214,23 @@ async def test_register_with_a_bad_page_closes_and_keeps_no_session(
         async with connect(test_app) as next_client:
             await render_and_click(next_client)
         assert len(registry.sessions) == 1
+
+
+@pytest.mark.parametrize("data", [{"view_id": "x"}, {1: 2}], ids=["missing field", "not a keyword"])
+async def test_event_data_that_cannot_make_its_event_closes_with_1007(
+    data: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A typed event (ViewPopEvent) built from the client's data: when that
+    fails it is the client's fault (1007), not an app crash with a traceback
+    sent to the browser."""
+    from examples.routing import main as routing_main
+
+    app = Quart(__name__)
+    app.register_blueprint(flet_blueprint(routing_main))
+    async with app.test_app() as test_app, connect(test_app) as client:
+        await client.register()
+        await client.patch_with("Flet app")  # main has set on_view_pop
+        await client.ws.send(encode(CONTROL_EVENT, {"target": 1, "name": "view_pop", "data": data}))
+        assert await expect_close(client) == INVALID_PAYLOAD
+    assert not [m for m in client.messages if m[0] == SESSION_CRASHED]
+    assert "Unhandled error" not in caplog.text
