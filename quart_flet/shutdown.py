@@ -27,6 +27,12 @@ after its next datagram, so an idle QUIC socket held every stop for the whole
 graceful timeout: once the server is stopping we hand each UDP server an
 empty datagram (which QUIC's header parser rejects and drops) to wake it.
 
+With ``websocket_ping_interval`` set, each WebSocket's ping loop sleeps the
+whole interval before it sees its socket closed, and holds its connection
+(and so the server's stop) that long; at shutdown it ends with the graceful
+timeout and a CancelledError traceback. When the server stops we cancel
+those ping loops: nobody needs pings any more.
+
 This reads Hypercorn internals (pinned to <0.19 in pyproject; covered by
 tests/test_shutdown.py). Under another server nothing is found and nothing
 changes.
@@ -83,6 +89,7 @@ def on_server_shutdown(
         for task in triggers:
             task.add_done_callback(lambda _: callback())
             task.add_done_callback(lambda _: _wake_quic(loop))
+            task.add_done_callback(lambda _: _stop_pings(loop))
             if sigterm is not None:
                 task.add_done_callback(lambda _: sigterm.ignore())
         if not triggers and loop.time() < deadline:
@@ -169,3 +176,12 @@ async def _wake_when_terminated(server: Any) -> None:
     await server.context.terminated.wait()
     address = server.transport.get_extra_info("sockname")
     server.datagram_received(b"", address)  # not a QUIC packet: dropped, then the flag is seen
+
+
+_SEND_PINGS = "WSStream._send_pings"
+
+
+def _stop_pings(loop: asyncio.AbstractEventLoop) -> None:
+    for task in asyncio.all_tasks(loop):
+        if _is_hypercorn(task.get_coro(), _SEND_PINGS):
+            task.cancel()

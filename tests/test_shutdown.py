@@ -45,6 +45,9 @@ def workers_of(pid: int) -> list[int]:
         ("2", False, "asyncio"),
         ("2", True, "asyncio"),
         ("2", True, "uvloop"),  # the Procfile's worker class
+        # the Procfile's pings: Hypercorn's ping loop held each socket (and the
+        # stop) for up to the ping interval, then a traceback
+        ("0", False, "uvloop --websocket-ping-interval 20 --read-timeout 60"),
     ],
 )
 async def test_sigterm_with_live_sessions_exits_cleanly(
@@ -59,7 +62,7 @@ async def test_sigterm_with_live_sessions_exits_cleanly(
         "--workers",
         workers,
         "--worker-class",
-        worker_class,
+        *worker_class.split(),
         env={"TMPDIR": str(temp)},
     )
     wait_for_log(server, "Running on", max(int(workers), 1))  # every worker serving
