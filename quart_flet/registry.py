@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from flet.messaging.session import Session
 from quart import Quart
 
-from quart_flet import shutdown
+from quart_flet import dispatch, shutdown
 from quart_flet.backends import Backend, backend_for
 from quart_flet.oauth import MemoryOAuthStateStore, OAuthStateStore
 from quart_flet.pubsub import FletPubSub
@@ -98,6 +98,10 @@ class FletRegistry:
             self.stop_watching_shutdown()
             self.stop_watching_shutdown = None
         self.close_connections()
+        busy = sum(dispatch.sync_state(entry.session).running for entry in self.sessions.values())
+        if busy:
+            # threads cannot be stopped: the process exits when these return
+            logger.warning("stopping with %d sync handler(s) still running: waiting for them", busy)
         for key in list(self.sessions):
             self.evict(key)
         if self.tasks:
