@@ -200,6 +200,7 @@ class WebClient:
         if not (self.web_dir / INDEX).is_file():
             raise RuntimeError(f"Flet web client not found in {self.web_dir} (check FLET_WEB_PATH)")
         self.patched_dir = Path(temp_dir)
+        self._indexes.clear()  # patched indexes of an earlier run lived in its temp dir
         await run_sync(self._patch_manifests)()
         await run_sync(self.store.index)()
         renderer = self.options.web_renderer.value

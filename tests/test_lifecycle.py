@@ -147,3 +147,14 @@ async def test_socket_closed_before_register_leaves_nothing(app: Quart, before_c
         async with client.websocket("/one/ws") as ws:
             reply = await FletTestClient(ws).register()
             assert reply[1]["error"] == ""
+
+
+async def test_the_same_app_serves_again_after_a_restart() -> None:
+    """Start, stop, start one app object in one process (tests, reloaders):
+    the second run must not serve files of the first run's temp dir."""
+    app = flet_app(main)
+    for _ in range(2):
+        async with app.test_app() as test_app:
+            response = await test_app.test_client().get("/")
+            assert response.status_code == 200
+            assert b"<base href=" in await response.get_data()
