@@ -10,15 +10,19 @@ from flet.messaging.session import Session
 from quart import (
     Blueprint,
     Quart,
+    Response,
     ResponseReturnValue,
     current_app,
+    has_request_context,
     redirect,
     request,
     url_for,
     websocket,
 )
 from quart.blueprints import BlueprintSetupState
+from quart.wrappers import BaseRequestWebsocket, Websocket
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RoutingException
 
 from quart_flet import oauth, security, uploads
 from quart_flet.dispatch import AppCallable
@@ -79,6 +83,11 @@ def _registry_for(app: Quart, options: FletOptions) -> FletRegistry:
         async def stop_flet() -> None:
             await registry.stop()
 
+        # A 405 (POST to the client's files, say) is a routing error: Quart
+        # answers it with the app's handlers, as the request has no blueprint.
+        app.before_request(_routing_error_as_json)
+        app.before_websocket(_routing_error_as_json)
+
     elif options.max_threads is not None and registry.max_threads not in (
         None,
         options.max_threads,
@@ -95,6 +104,50 @@ def _registry_for(app: Quart, options: FletOptions) -> FletRegistry:
 def _mount(blueprint: str | None) -> FletMount:
     registry: FletRegistry = current_app.extensions[EXTENSION_KEY]
     return registry.mounts[blueprint or ""]
+
+
+def _routing_error_mount(conn: BaseRequestWebsocket) -> FletMount | None:
+    """The Flet mount whose route the failed match of ``conn`` was for: the
+    route that matches its path with an allowed method (a 405), or as an HTTP
+    request rather than a WebSocket or the reverse (a 400). None when the
+    match did not fail, or the route is not a Flet app's (the user's own)."""
+    error = conn.routing_exception
+    if conn.url_rule is not None or not isinstance(error, HTTPException):
+        return None
+    if isinstance(error, RoutingException):  # a redirect (a missing slash): not an error
+        return None
+    adapter = current_app.create_url_adapter(conn)
+    if adapter is None:
+        return None
+    is_websocket = isinstance(conn, Websocket)
+    methods = ["GET", *(getattr(error, "valid_methods", None) or ())]
+    for as_websocket in (is_websocket, not is_websocket):
+        for method in methods:
+            try:
+                rule, _ = adapter.match(method=method, websocket=as_websocket, return_rule=True)
+            except HTTPException:
+                continue
+            blueprint, dot, _ = rule.endpoint.rpartition(".")
+            registry: FletRegistry = current_app.extensions[EXTENSION_KEY]
+            return registry.mounts.get(blueprint) if dot else None
+    return None
+
+
+async def _routing_error_as_json() -> Response | None:
+    """Answer a routing error on a Flet app's routes with JSON, as its views do.
+
+    Installed app-wide (before_request/before_websocket); the user's own
+    routes keep the app's error handling.
+    """
+    conn: BaseRequestWebsocket = request if has_request_context() else websocket
+    mount = _routing_error_mount(conn)
+    if mount is None:
+        return None
+    assert isinstance(conn.routing_exception, HTTPException)
+    response = await http_exception_as_json(conn.routing_exception)
+    if has_request_context():
+        security.apply_headers(response, mount.options)
+    return response
 
 
 def flet_blueprint(
@@ -117,6 +170,9 @@ def flet_blueprint(
     options = resolve_options(**opts)
     bp = Blueprint(options.name, __name__)
     bp.after_request(lambda response: security.apply_headers(response, options))
+    # errors raised in the views below (a 413, say) in JSON, in any Quart app;
+    # routing errors (a 405) never reach it: see _routing_error_as_json
+    bp.register_error_handler(HTTPException, http_exception_as_json)
 
     @bp.record
     def register(state: BlueprintSetupState) -> None:

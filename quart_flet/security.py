@@ -69,7 +69,10 @@ def origin_allowed(origin: str | None, host: str, scheme: str, allowed: tuple[st
     origin = origin.strip().rstrip("/")
     if origin.lower() in (item.lower() for item in allowed):
         return True
-    parts = urlsplit(origin)
+    try:
+        parts = urlsplit(origin)
+    except ValueError:  # "http://[::1": an unclosed IPv6 bracket, and the like
+        return False
     if not parts.scheme or not parts.netloc:
         return False  # "null" (sandboxed iframes, file://) and garbage
     return _host_port(parts.netloc, parts.scheme) == _host_port(host, scheme)
