@@ -86,6 +86,10 @@ class SyncState:
 _sync_states: weakref.WeakKeyDictionary[Session, SyncState] = weakref.WeakKeyDictionary()
 
 
+def sync_state_if_any(session: Session) -> SyncState | None:
+    return _sync_states.get(session)
+
+
 def sync_state(session: Session) -> SyncState:
     state = _sync_states.get(session)
     if state is None:

@@ -48,114 +48,124 @@ import concurrent.futures
 import contextvars
 import functools
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 from flet.controls.exceptions import FletPageDisconnectedException
+from flet.controls.page import Page
 from flet.messaging.session import Session
 
 from quart_flet import dispatch
 
-_SESSION_METHODS = ("schedule_update", "schedule_effect", "start_updates_scheduler")
-_PAGE_METHODS = ("navigate", "logout")
 
+class LoopSafeSession(Session):  # type: ignore[misc]  # flet is untyped here
+    """flet's Session, safe to drive from worker threads (see the module
+    docstring). Its page is a :class:`LoopSafePage`. Methods on the class, not
+    closures per session: a session costs no more memory than flet's."""
 
-def bind(session: Session, loop: asyncio.AbstractEventLoop) -> None:
-    """Make ``session`` (just created, on the loop's thread) safe to drive
-    from worker threads."""
-    loop_thread = threading.get_ident()
-    page = session.page
-    for owner, names in ((session, _SESSION_METHODS), (page, _PAGE_METHODS)):
-        for name in names:
-            setattr(owner, name, _on_loop(loop, loop_thread, getattr(owner, name)))
-    session.patch_control = _diffing_on_loop(
-        loop, loop_thread, dispatch.sync_state(session), session.patch_control
-    )
-    session.invoke_method = _forwarded_to(loop, session.invoke_method)
-    page.run_thread = _with_context(page.run_thread)
-    page._trigger_event = functools.partial(dispatch.trigger_event, session, page)
-    prepare_dialog = page._prepare_dialog
+    def __init__(self, connection: Any, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(connection)
+        self.loop = loop
+        self.loop_thread = threading.get_ident()  # created on the loop's thread
+        self.page.__class__ = LoopSafePage  # same fields and _c: only methods differ
 
-    def _prepare_dialog(dialog: Any) -> None:
-        prepare_dialog(dialog)
-        dialog._trigger_event = functools.partial(dispatch.trigger_event, session, dialog)
+    def on_loop_thread(self) -> bool:
+        return threading.get_ident() == self.loop_thread
 
-    page._prepare_dialog = _prepare_dialog
-
-
-def _on_loop(
-    loop: asyncio.AbstractEventLoop, loop_thread: int, method: Callable[..., None]
-) -> Callable[..., None]:
-    @functools.wraps(method)
-    def call(*args: Any, **kwargs: Any) -> None:
-        if threading.get_ident() == loop_thread:
-            method(*args, **kwargs)
+    def later_on_loop(self, method: Callable[..., Any], *args: Any) -> None:
+        """``method(*args)`` now on the loop's thread, or soon from another."""
+        if self.on_loop_thread():
+            method(*args)
         else:
-            loop.call_soon_threadsafe(
-                functools.partial(method, *args, **kwargs), context=contextvars.copy_context()
-            )
+            context = contextvars.copy_context()
+            self.loop.call_soon_threadsafe(functools.partial(method, *args), context=context)
 
-    return call
+    def schedule_update(self, control: Any) -> None:
+        self.later_on_loop(super().schedule_update, control)
 
+    def schedule_effect(self, hook: Any, is_cleanup: bool) -> None:
+        self.later_on_loop(super().schedule_effect, hook, is_cleanup)
 
-def _diffing_on_loop(
-    loop: asyncio.AbstractEventLoop,
-    loop_thread: int,
-    state: dispatch.SyncState,
-    method: Callable[..., Any],
-) -> Callable[..., Any]:
-    """``patch_control`` for one session: from a thread, run on the loop while
-    the thread waits; on the loop while a sync handler of the session runs in
-    a thread, deferred until it is done (see dispatch.SyncState)."""
+    def start_updates_scheduler(self) -> None:
+        self.later_on_loop(super().start_updates_scheduler)
 
-    @functools.wraps(method)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        if threading.get_ident() == loop_thread:
-            if state.running:
-                state.deferred.append(functools.partial(method, *args, **kwargs))
+    def patch_control(self, *args: Any, **kwargs: Any) -> Any:
+        """From a thread, run on the loop while the thread waits; on the loop
+        while a sync handler of this session runs in a thread, deferred until
+        it is done (see dispatch.SyncState)."""
+        patch = super().patch_control
+        if self.on_loop_thread():
+            state = dispatch.sync_state_if_any(self)
+            if state is not None and state.running:
+                state.deferred.append(functools.partial(patch, *args, **kwargs))
                 return None
-            return method(*args, **kwargs)
-        done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+            return patch(*args, **kwargs)
+        return _wait_on_loop(self.loop, functools.partial(patch, *args, **kwargs))
 
-        def run() -> None:
-            if done.set_running_or_notify_cancel():
-                try:
-                    done.set_result(method(*args, **kwargs))
-                except BaseException as error:
-                    done.set_exception(error)
-
-        try:
-            loop.call_soon_threadsafe(run, context=contextvars.copy_context())
-        except RuntimeError:  # the loop is closed: the server has stopped
-            raise FletPageDisconnectedException("the server has stopped") from None
-        while True:
-            try:
-                return done.result(timeout=1)
-            except TimeoutError:
-                if loop.is_closed() and done.cancel():
-                    raise FletPageDisconnectedException("the server has stopped") from None
-
-    return call
-
-
-def _forwarded_to(
-    loop: asyncio.AbstractEventLoop, method: Callable[..., Coroutine[Any, Any, Any]]
-) -> Callable[..., Coroutine[Any, Any, Any]]:
-    @functools.wraps(method)
-    async def call(*args: Any, **kwargs: Any) -> Any:
-        if asyncio.get_running_loop() is loop:
-            return await method(*args, **kwargs)
+    async def invoke_method(self, *args: Any, **kwargs: Any) -> Any:
+        """From another event loop (``asyncio.run(...)`` in a sync handler),
+        forwarded to the session's: its answer arrives there."""
+        call = super().invoke_method
+        if asyncio.get_running_loop() is self.loop:
+            return await call(*args, **kwargs)
         future: concurrent.futures.Future[Any] = asyncio.run_coroutine_threadsafe(
-            method(*args, **kwargs), loop
+            call(*args, **kwargs), self.loop
         )
         return await asyncio.wrap_future(future)
 
-    return call
+
+class LoopSafePage(Page):  # type: ignore[misc]
+    """flet's Page of a :class:`LoopSafeSession` (its class is swapped in
+    after flet creates it; no new fields)."""
+
+    @property
+    def _loop_safe_session(self) -> LoopSafeSession:
+        session = self.session
+        assert isinstance(session, LoopSafeSession)
+        return session
+
+    def navigate(self, route: str, **kwargs: Any) -> None:
+        self._loop_safe_session.later_on_loop(functools.partial(super().navigate, route, **kwargs))
+
+    def logout(self) -> None:
+        self._loop_safe_session.later_on_loop(super().logout)
+
+    def run_thread(self, handler: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """flet's, with the caller's context variables in the thread."""
+        run = functools.partial(contextvars.copy_context().run, handler)
+        super().run_thread(run, *args, **kwargs)
+
+    async def _trigger_event(
+        self, event_name: str, event_data: Any, e: Any = None
+    ) -> None:  # flet fires on_login, on_logout, on_close... through this
+        await dispatch.trigger_event(self._loop_safe_session, self, event_name, event_data, e)
+
+    def _prepare_dialog(self, dialog: Any) -> None:
+        super()._prepare_dialog(dialog)
+        # flet's dismiss wrapper calls dialog._trigger_event itself
+        dialog._trigger_event = functools.partial(
+            dispatch.trigger_event, self._loop_safe_session, dialog
+        )
 
 
-def _with_context(run_thread: Callable[..., None]) -> Callable[..., None]:
-    @functools.wraps(run_thread)
-    def call(handler: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        run_thread(functools.partial(contextvars.copy_context().run, handler), *args, **kwargs)
+def _wait_on_loop(loop: asyncio.AbstractEventLoop, call: Callable[[], Any]) -> Any:
+    """``call()`` on the loop, from another thread, waiting for its result."""
+    done: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
-    return call
+    def run() -> None:
+        if done.set_running_or_notify_cancel():
+            try:
+                done.set_result(call())
+            except BaseException as error:
+                done.set_exception(error)
+
+    try:
+        loop.call_soon_threadsafe(run, context=contextvars.copy_context())
+    except RuntimeError:  # the loop is closed: the server has stopped
+        raise FletPageDisconnectedException("the server has stopped") from None
+    while True:
+        try:
+            return done.result(timeout=1)
+        except TimeoutError:
+            if loop.is_closed() and done.cancel():
+                raise FletPageDisconnectedException("the server has stopped") from None

@@ -294,8 +294,7 @@ class FletConnection(Connection):  # type: ignore[misc]
         new = session is None
         if session is None:
             _check_page(page, None)
-            session = Session(self)
-            loopsafe.bind(session, self.loop)
+            session = loopsafe.LoopSafeSession(self, self.loop)
             registry.add(mount.name, session, self, self.client.fingerprint)
         self.session = session
         _context_page.set(session.page)
