@@ -6,12 +6,12 @@ assume the loop's thread: ``page.navigate()`` (documented "for synchronous
 callbacks") and ``page.logout()`` call ``asyncio.create_task``, and the
 components runtime's ``session.schedule_update()`` / ``schedule_effect()``
 set an ``asyncio.Event``. From a worker thread the first two raise "no
-running event loop" and the other two may wake flet's scheduler late. For
-each session we create, these are replaced *on that instance* by wrappers
-that, called from another thread, run them on the loop (in the caller's
-context, in order with the caller's page updates, which reach the loop the
-same way). Flet's classes are untouched: other Flet hosts in the process see
-no change.
+running event loop" and the other two may wake flet's scheduler late. Our
+sessions are :class:`LoopSafeSession` (and their pages :class:`LoopSafePage`,
+subclasses of flet's), whose versions, called from another thread, run them on
+the loop (in the caller's context, in order with the caller's page updates,
+which reach the loop the same way). Flet's classes are untouched: other Flet
+hosts in the process see no change.
 
 Page events flet fires itself (``on_login``, ``on_logout``, ``on_close``,
 ``on_views_pop_until``) go through the page's ``_trigger_event``, which would
