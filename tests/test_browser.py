@@ -5,6 +5,8 @@ A missing Chromium skips locally and fails with CI=true."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import msgpack
@@ -38,37 +40,44 @@ def decode_frame(frame: Any) -> Any:
     return None
 
 
-async def count_in_browser(url: str, websocket_url: str) -> None:
+@asynccontextmanager
+async def browser_page(errors: list[str]) -> AsyncIterator[Any]:
+    """A Chromium page with the semantics DOM on; page errors go to ``errors``."""
     from playwright.async_api import async_playwright
 
-    sent: list[Any] = []
-    received: list[Any] = []
-    sockets: list[str] = []
-    errors: list[str] = []
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = await browser.new_page(viewport=VIEWPORT)
             await page.add_init_script(ENABLE_SEMANTICS)
             page.on("pageerror", lambda error: errors.append(str(error)))
-
-            def on_websocket(ws: Any) -> None:
-                sockets.append(ws.url)
-                ws.on("framesent", lambda frame: sent.append(decode_frame(frame)))
-                ws.on("framereceived", lambda frame: received.append(decode_frame(frame)))
-
-            page.on("websocket", on_websocket)
-
-            response = await page.goto(url)
-            assert response is not None and response.status == 200
-            await page.get_by_text("Counter:", exact=True).wait_for(timeout=60_000)
-            await page.get_by_text("0", exact=True).wait_for(timeout=10_000)
-
-            fab = page.locator('flt-semantics[aria-label="Increment"] [role="button"]')
-            await fab.click()
-            await page.get_by_text("1", exact=True).wait_for(timeout=10_000)
+            yield page
         finally:
             await browser.close()
+
+
+async def count_in_browser(url: str, websocket_url: str) -> None:
+    sent: list[Any] = []
+    received: list[Any] = []
+    sockets: list[str] = []
+    errors: list[str] = []
+    async with browser_page(errors) as page:
+
+        def on_websocket(ws: Any) -> None:
+            sockets.append(ws.url)
+            ws.on("framesent", lambda frame: sent.append(decode_frame(frame)))
+            ws.on("framereceived", lambda frame: received.append(decode_frame(frame)))
+
+        page.on("websocket", on_websocket)
+
+        response = await page.goto(url)
+        assert response is not None and response.status == 200
+        await page.get_by_text("Counter:", exact=True).wait_for(timeout=60_000)
+        await page.get_by_text("0", exact=True).wait_for(timeout=10_000)
+
+        fab = page.locator('flt-semantics[aria-label="Increment"] [role="button"]')
+        await fab.click()
+        await page.get_by_text("1", exact=True).wait_for(timeout=10_000)
 
     assert sockets == [websocket_url]
     clicks = [m for m in sent if m and m[0] == CONTROL_EVENT and m[1].get("name") == "click"]
@@ -101,36 +110,27 @@ async def test_routing_with_sync_navigate_and_deep_links_in_a_real_browser(
     """examples/routing.py under /shop: sync lambdas call page.navigate() (run
     on the pool, handed to the loop), the address bar follows, and a deep link
     to /shop/store opens the store view (the SPA fallback plus page.route)."""
-    from playwright.async_api import async_playwright
-
     require_chromium()
     server = hypercorn("examples.routing:app", path="/shop/")
     url = server.url + "/shop/"
     received: list[Any] = []
     errors: list[str] = []
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport=VIEWPORT)
-            await page.add_init_script(ENABLE_SEMANTICS)
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.on(
-                "websocket",
-                lambda ws: ws.on("framereceived", lambda f: received.append(decode_frame(f))),
-            )
-            await page.goto(url)
-            await page.get_by_text("Flet app", exact=True).wait_for(timeout=60_000)
-            await page.get_by_role("button", name="Visit Store").click()
-            await page.get_by_text("Store", exact=True).wait_for(timeout=10_000)
-            assert page.url == url + "store"
-            await page.get_by_role("button", name="Go Home").click()
-            await page.get_by_text("Store", exact=True).wait_for(state="detached", timeout=10_000)
-            assert page.url == url
+    async with browser_page(errors) as page:
+        page.on(
+            "websocket",
+            lambda ws: ws.on("framereceived", lambda f: received.append(decode_frame(f))),
+        )
+        await page.goto(url)
+        await page.get_by_text("Flet app", exact=True).wait_for(timeout=60_000)
+        await page.get_by_role("button", name="Visit Store").click()
+        await page.get_by_text("Store", exact=True).wait_for(timeout=10_000)
+        assert page.url == url + "store"
+        await page.get_by_role("button", name="Go Home").click()
+        await page.get_by_text("Store", exact=True).wait_for(state="detached", timeout=10_000)
+        assert page.url == url
 
-            await page.goto(url + "store")  # a deep link, in a fresh session
-            await page.get_by_text("Store", exact=True).wait_for(timeout=60_000)
-            await page.get_by_role("button", name="Go Home").wait_for(timeout=10_000)
-        finally:
-            await browser.close()
+        await page.goto(url + "store")  # a deep link, in a fresh session
+        await page.get_by_text("Store", exact=True).wait_for(timeout=60_000)
+        await page.get_by_role("button", name="Go Home").wait_for(timeout=10_000)
     assert not [m for m in received if m and m[0] == SESSION_CRASHED], received
     assert not errors, errors

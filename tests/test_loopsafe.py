@@ -43,6 +43,13 @@ async def first_patch(client: FletTestClient, control: str = "Button") -> Any:
     )
 
 
+async def click_first_button(client: FletTestClient) -> Any:
+    """Register, wait for the first render, click its first button."""
+    patch = await first_patch(client)
+    await client.click(int(find_controls(patch, _c="Button")[0]["_i"]))
+    return patch
+
+
 def sync_navigate_main(page: ft.Page) -> None:
     def visit_store(e: ft.Event[ft.Button]) -> None:
         THREADS.append(threading.current_thread().name)
@@ -56,8 +63,7 @@ async def test_page_navigate_from_a_sync_handler_reaches_the_client() -> None:
     app = make_app(sync_navigate_main)
     async with app.test_app() as test_app, test_app.test_client().websocket("/ws") as ws:
         client = FletTestClient(ws)
-        patch = await first_patch(client)
-        await client.click(int(find_controls(patch, _c="Button")[0]["_i"]))
+        await click_first_button(client)
         call = await client.receive_until(
             lambda m: not_crashed(m) or (m[0] == INVOKE_METHOD and m[1]["name"] == "push_route")
         )
@@ -88,8 +94,7 @@ async def test_page_logout_from_a_sync_handler_fires_a_sync_on_logout_on_the_poo
     app = make_app(sync_logout_main)
     async with app.test_app() as test_app, test_app.test_client().websocket("/ws") as ws:
         client = FletTestClient(ws)
-        patch = await first_patch(client)
-        await client.click(int(find_controls(patch, _c="Button")[0]["_i"]))
+        await click_first_button(client)
         await client.receive_until(
             lambda m: not_crashed(m) or (m[0] == 2 and "signed out" in str(m))
         )
@@ -157,8 +162,7 @@ async def test_asyncio_create_task_in_a_sync_handler_crashes_with_a_hint(
     app = make_app(create_task_main)
     async with app.test_app() as test_app, test_app.test_client().websocket("/ws") as ws:
         client = FletTestClient(ws)
-        patch = await first_patch(client)
-        await client.click(int(find_controls(patch, _c="Button")[0]["_i"]))
+        await click_first_button(client)
         crash = await client.receive_until(lambda m: m[0] == SESSION_CRASHED)
     assert "no running event loop" in crash[1]["message"]
     assert "page.run_task(" in crash[1]["message"]
@@ -343,8 +347,7 @@ async def test_page_run_thread_keeps_the_callers_context(tmp_path: Any) -> None:
     app.register_blueprint(flet_blueprint(run_thread_main, upload_dir=tmp_path, secret_key="k"))
     async with app.test_app() as test_app, test_app.test_client().websocket("/ws") as ws:
         client = FletTestClient(ws)
-        patch = await first_patch(client)
-        await client.click(int(find_controls(patch, _c="Button")[0]["_i"]))
+        await click_first_button(client)
         await client.receive_until(lambda m: not_crashed(m) or "/upload?" in str(m))
 
 
@@ -365,8 +368,7 @@ async def test_a_dialogs_sync_on_dismiss_runs_on_the_pool() -> None:
     app = make_app(dialog_main)
     async with app.test_app() as test_app, test_app.test_client().websocket("/ws") as ws:
         client = FletTestClient(ws)
-        patch = await first_patch(client)
-        await client.click(int(find_controls(patch, _c="Button")[0]["_i"]))
+        await click_first_button(client)
         shown = await client.receive_until(
             lambda m: not_crashed(m) or (m[0] == 2 and bool(find_controls(m[1], _c="AlertDialog")))
         )
