@@ -73,7 +73,7 @@ async def test_a_vanished_peer_is_dropped_and_a_live_idle_one_kept(hypercorn: An
             took = await asyncio.to_thread(wait_for_eof, sock, READ_TIMEOUT + 10)
         finally:
             sock.close()
-        assert READ_TIMEOUT - 0.5 <= took <= READ_TIMEOUT + 3, took
+        assert READ_TIMEOUT - 1.5 <= took <= READ_TIMEOUT + 5, took  # dropped, not at once
         # the live one was idle just as long, and still works
         await live.ping()
         assert live.state.name == "OPEN"
