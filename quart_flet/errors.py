@@ -19,3 +19,21 @@ async def http_exception_as_json(error: HTTPException) -> Response:
         if name.lower() != "content-type":
             response.headers[name] = value
     return response
+
+
+def validation_summary(error: Exception) -> str:
+    """What was wrong with a query, on one line: ``e: Input should be a valid
+    integer; state: Field required`` (not pydantic's multi-line report with
+    its documentation links)."""
+    inner = error.args[0] if error.args and isinstance(error.args[0], Exception) else error
+    errors = getattr(inner, "errors", None)
+    if callable(errors):
+        try:
+            return "; ".join(
+                f"{'.'.join(str(part) for part in item['loc']) or 'query'}: {item['msg']}"
+                for item in errors()
+            )
+        except (TypeError, KeyError):
+            pass
+    lines = str(inner).splitlines()
+    return lines[0] if lines else type(inner).__name__

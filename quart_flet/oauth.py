@@ -28,7 +28,7 @@ from quart import Response, ResponseReturnValue, current_app, redirect, request,
 from quart_schema import document_querystring, document_response
 from quart_schema.conversion import model_load
 
-from quart_flet.errors import json_error
+from quart_flet.errors import json_error, validation_summary
 from quart_flet.uploads import ErrorBody, ViewT
 
 if TYPE_CHECKING:
@@ -177,7 +177,11 @@ async def callback(mount: FletMount) -> ResponseReturnValue:
             preference=current_app.config.get("QUART_SCHEMA_CONVERSION_PREFERENCE"),
         )
     except ValueError as error:
-        return json_error(400, f"malformed OAuth callback: needs state, and code or error: {error}")
+        return json_error(
+            400,
+            "malformed OAuth callback: needs state, and code or error: "
+            + validation_summary(error),
+        )
     key = _state_key(mount, query.state)
     if key in _pending:
         await asyncio.shield(_pending[key])

@@ -35,7 +35,7 @@ from quart.wrappers.request import Body
 from quart_schema import document_querystring, document_response
 from quart_schema.conversion import model_load
 
-from quart_flet.errors import json_error
+from quart_flet.errors import json_error, validation_summary
 from quart_flet.options import FletOptions, secret_keys
 
 if TYPE_CHECKING:
@@ -187,7 +187,9 @@ def _load_query() -> UploadQuery:
         return model_load(args, UploadQuery, ValueError, preference=preference)
     except ValueError as error:
         raise UploadError(
-            400, f"malformed upload URL: needs f (file name), e (seconds), s (signature): {error}"
+            400,
+            "malformed upload URL: needs f (file name), e (seconds), s (signature): "
+            + validation_summary(error),
         ) from None
 
 
