@@ -134,3 +134,24 @@ async def test_routing_with_sync_navigate_and_deep_links_in_a_real_browser(
         await page.get_by_role("button", name="Go Home").wait_for(timeout=10_000)
     assert not [m for m in received if m and m[0] == SESSION_CRASHED], received
     assert not errors, errors
+
+
+async def test_a_components_app_with_sync_code_in_a_real_browser(hypercorn: Any) -> None:
+    """examples/components.py: page.render() in a sync main and a use_state
+    setter in a sync handler, both on the pool, drive flet's scheduler."""
+    require_chromium()
+    server = hypercorn("examples.components:app")
+    errors: list[str] = []
+    received: list[Any] = []
+    async with browser_page(errors) as page:
+        page.on(
+            "websocket",
+            lambda ws: ws.on("framereceived", lambda f: received.append(decode_frame(f))),
+        )
+        await page.goto(server.url + "/")
+        await page.get_by_text("Clicked 0 times", exact=True).wait_for(timeout=60_000)
+        for n in (1, 2, 3):
+            await page.get_by_role("button", name="Add one").click()
+            await page.get_by_text(f"Clicked {n} times", exact=True).wait_for(timeout=10_000)
+    assert not [m for m in received if m and m[0] == SESSION_CRASHED], received
+    assert not errors, errors
