@@ -108,6 +108,17 @@ class FletTestClient:
         )
 
 
+async def start_counter(client: FletTestClient) -> int:
+    """Register, wait for the first render; return the FAB id."""
+    reply = await client.register()
+    assert reply[1]["error"] == ""
+    render = await client.receive_until(
+        lambda m: m[0] == PATCH_CONTROL and find_controls(m[1], key="counter")
+    )
+    (fab,) = find_controls(render, _c="FloatingActionButton")
+    return int(fab["_i"])
+
+
 def contains(node: Any, value: Any) -> bool:
     """``value`` is ``node`` or anywhere inside it."""
     if node == value:

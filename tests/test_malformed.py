@@ -22,6 +22,7 @@ from conftest import (
     encode,
     find_controls,
     register_frame,
+    start_counter,
 )
 from quart import Quart
 from quart.testing.connections import WebsocketDisconnectError
@@ -61,13 +62,7 @@ async def expect_close(client: FletTestClient, timeout: float = 5) -> int:
 
 async def render_and_click(client: FletTestClient) -> None:
     """A full journey: register, first render, a click seen back."""
-    reply = await client.register()
-    assert reply[1]["error"] == ""
-    render = await client.receive_until(
-        lambda m: m[0] == PATCH_CONTROL and find_controls(m[1], key="counter")
-    )
-    (fab,) = find_controls(render, _c="FloatingActionButton")
-    await client.click(fab["_i"])
+    await client.click(await start_counter(client))
     await client.patch_with("1")
 
 

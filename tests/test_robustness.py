@@ -26,6 +26,7 @@ from conftest import (
     encode,
     find_controls,
     register_frame,
+    start_counter,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -170,17 +171,6 @@ async def close_code(ws: Any, timeout: float = 5) -> int:
             assert action in (REGISTER_CLIENT, PATCH_CONTROL, INVOKE_METHOD, SESSION_CRASHED)
         else:
             assert frame[:1] == b"\x01"
-
-
-async def start_counter(client: FletTestClient) -> int:
-    """Register, wait for the first render; return the FAB id."""
-    reply = await client.register()
-    assert reply[1]["error"] == ""
-    render = await client.receive_until(
-        lambda m: m[0] == PATCH_CONTROL and find_controls(m[1], key="counter")
-    )
-    (fab,) = find_controls(render, _c="FloatingActionButton")
-    return int(fab["_i"])
 
 
 def test_fuzzed_messages_close_with_a_proper_code_and_spare_other_sessions() -> None:
