@@ -169,7 +169,12 @@ def flet_blueprint(
         raise OptionError(f"quart-flet option before_main: {before_main!r} is not callable")
     options = resolve_options(**opts)
     bp = Blueprint(options.name, __name__)
-    bp.after_request(lambda response: security.apply_headers(response, options))
+
+    # async: Quart runs a sync hook in a thread of the loop's default executor
+    async def add_headers(response: Response) -> Response:
+        return security.apply_headers(response, options)
+
+    bp.after_request(add_headers)
     # errors raised in the views below (a 413, say) in JSON, in any Quart app;
     # routing errors (a 405) never reach it: see _routing_error_as_json
     bp.register_error_handler(HTTPException, http_exception_as_json)

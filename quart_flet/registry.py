@@ -75,10 +75,10 @@ class FletRegistry:
         # close WebSockets when the server starts to stop, not after its graceful
         # timeout (and, in a worker process, hold SIGTERM from now on)
         self.stop_watching_shutdown = shutdown.on_server_shutdown(self.loop, self.close_connections)
+        # for user code only (sync handlers, page.run_thread, pubsub): Quart's
+        # own sync work, file bodies and getaddrinfo keep the loop's default
+        # executor, so a pool busy with handlers never delays a page load
         self.executor = ThreadPoolExecutor(self.max_threads, thread_name_prefix="quart_flet")
-        # Quart's run_sync uses the loop's default executor: make it ours, so
-        # sync Flet handlers and sync Quart views share one bounded pool.
-        self.loop.set_default_executor(self.executor)
         self.backend = backend_for(config, self.mounts.values())
         if self.backend is not None:
             await self.backend.start()
