@@ -26,7 +26,7 @@ from werkzeug.routing import RoutingException
 
 from quart_flet import oauth, security, uploads
 from quart_flet.dispatch import AppCallable
-from quart_flet.errors import http_exception_as_json
+from quart_flet.errors import http_exception_as_json, json_error
 from quart_flet.options import FletOptions, OptionError, resolve_options
 from quart_flet.registry import EXTENSION_KEY, FletRegistry, client_fingerprint
 from quart_flet.transport import ClientInfo, FletConnection
@@ -221,7 +221,16 @@ async def _index() -> ResponseReturnValue:
 
 
 async def _file(path: str) -> ResponseReturnValue:
-    return await _mount(request.blueprint).webclient.file(path, _base())
+    mount = _mount(request.blueprint)
+    if path == mount.options.websocket_endpoint:  # a plain GET of the WebSocket
+        response = json_error(426, "this is the Flet WebSocket: open it with a WebSocket upgrade")
+        response.headers["Upgrade"] = "websocket"
+        return response
+    if path == mount.options.upload_endpoint:
+        response = json_error(405, "uploads are PUT to a URL from page.get_upload_url()")
+        response.headers["Allow"] = "PUT"
+        return response
+    return await mount.webclient.file(path, _base())
 
 
 async def _websocket() -> None:

@@ -131,3 +131,21 @@ async def test_a_websocket_to_a_flet_file_route_is_a_json_400_in_a_users_app() -
     assert response.status_code == 400
     assert response.headers["Content-Type"] == "application/json"
     assert (await response.get_json())["status"] == 400
+
+
+@pytest.mark.parametrize(
+    ("app", "path"),
+    [(flet_app(lambda page: None), "/ws"), (existing_quart_app.app, "/flet-app/ws")],
+)
+async def test_a_plain_get_of_the_websocket_is_a_json_426(app: Quart, path: str) -> None:
+    response = await _open(app, "GET", path)
+    assert response.status_code == 426
+    assert response.headers["Upgrade"] == "websocket"
+    assert (await response.get_json())["status"] == 426
+
+
+async def test_a_get_of_the_upload_route_is_a_json_405() -> None:
+    response = await _open(existing_quart_app.app, "GET", "/flet-app/upload")
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "PUT"
+    assert "PUT" in (await response.get_json())["error"]
