@@ -1,9 +1,11 @@
-"""Where user code runs: async callables as tasks on the loop, sync ones
-through Quart's ``run_sync`` on the app's bounded thread pool.
+"""Where user code runs, and in what order: async callables as tasks on the
+loop, sync ones on the app's bounded thread pool (quart_flet.userthreads),
+each event of a session in its turn.
 
 Flet 1.0 calls sync handlers inline on the event loop, so one ``time.sleep``
 stalls every user of the worker. We run sync ones (plain and generator) in a
-thread instead. That means re-doing ``BaseControl._trigger_event`` (building
+thread instead, where they still find the session's loop as flet's apps
+expect (see quart_flet.userthreads). That means re-doing ``BaseControl._trigger_event`` (building
 the event object, before_event, the auto-update), which we also make cheaper by
 caching what flet recomputes per event. It relies on flet internals pinned in
 pyproject (flet 1.0.x) and covered by tests/test_handlers.py and
@@ -17,9 +19,11 @@ import contextlib
 import dataclasses
 import inspect
 import logging
+import threading
 import traceback
 import weakref
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
 from typing import Any
 
 from flet.controls.base_control import BaseControl
@@ -29,7 +33,8 @@ from flet.controls.exceptions import FletPageDisconnectedException
 from flet.messaging.session import Session
 from flet.utils.from_dict import from_dict
 from flet.utils.object_model import get_param_count
-from quart.utils import run_sync
+
+from quart_flet import userthreads
 
 logger = logging.getLogger("quart_flet")
 
@@ -41,26 +46,59 @@ class BadEventData(Exception):
 
 
 class SyncState:
-    """How one session's sync handlers share its control tree with the loop.
+    """One session's order of events, and how its sync code shares the
+    control tree with the loop.
 
-    Flet's tree is not safe to change from two threads at once: its diff
-    walks the tree and snapshots it for the next diff. Flet runs sync handlers
-    on the loop, so they never overlap anything. We run them in threads, so:
-
+    - ``tail``: events (and the prop updates between them) are handled in
+      arrival order, as in flet: each waits for the previous one's turn to
+      end, which is when a sync handler has returned or an async one has
+      started (flet starts each event as a task, and a sync handler runs to
+      its end on the loop). :func:`take_turn` / :func:`end_turn`.
     - ``lock``: a session's sync handlers (events, pubsub) run one at a time.
-      ``main`` does not take it, so a ``main`` that never returns does not
+      ``main`` takes neither, so a ``main`` that never returns does not
       freeze its page.
     - ``running``: while one runs in a thread, a diff the *loop* wants for
       this session (an async handler's ``page.update()``) is ``deferred`` and
       made when the thread is done, so it never reads the tree mid-change.
       (A thread's own diffs run on the loop while it waits:
       quart_flet.loopsafe.)
+    - ``loop``: the event loop sync code of this session sees in its thread
+      (quart_flet.userthreads); ``tasks``: the tasks it started there, which
+      end with the session.
     """
 
-    def __init__(self) -> None:
+    __slots__ = (
+        "lock",
+        "running",
+        "deferred",
+        "tail",
+        "in_line",
+        "executor",
+        "session",
+        "tasks",
+        "_loop",
+        "__weakref__",
+    )
+
+    def __init__(self, session: Session, executor: Executor | None) -> None:
+        # executor None: the loop's default (a plain flet Session, in tests)
         self.lock = asyncio.Lock()
         self.running = 0
         self.deferred: list[Callable[[], Any]] = []
+        self.tail: asyncio.Future[None] | None = None
+        self.in_line = 0  # turns taken and not yet ended
+        self.executor = executor
+        self.session = weakref.ref(session)
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self._loop: userthreads.SessionLoop | None = None
+
+    @property
+    def loop(self) -> userthreads.SessionLoop:
+        if self._loop is None:
+            self._loop = userthreads.session_loop(
+                asyncio.get_running_loop(), threading.get_ident(), self.own_task
+            )
+        return self._loop
 
     @contextlib.contextmanager
     def thread_running(self) -> Iterator[None]:
@@ -82,6 +120,32 @@ class SyncState:
             except Exception:
                 logger.error("a deferred page update failed", exc_info=True)
 
+    def own_task(self, task: asyncio.Task[Any]) -> None:
+        """A task sync code of this session started (on the loop)."""
+        self.tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self.tasks.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        session = self.session()
+        if error is None or session is None:
+            return
+        if isinstance(error, FletPageDisconnectedException):
+            logger.debug("a task updated a disconnected page: %s", session.id)
+            return
+        name = getattr(task.get_coro(), "__qualname__", task.get_name())
+        logger.error("Unhandled error in task %s of session %s", name, session.id, exc_info=error)
+        text = "".join(traceback.format_exception(error))
+        session.error(f"{error}\n{text}")
+
+    def end(self) -> None:
+        """The session is over: cancel the tasks its sync code started."""
+        for task in list(self.tasks):
+            task.cancel()
+
 
 _sync_states: weakref.WeakKeyDictionary[Session, SyncState] = weakref.WeakKeyDictionary()
 
@@ -93,8 +157,56 @@ def sync_state_if_any(session: Session) -> SyncState | None:
 def sync_state(session: Session) -> SyncState:
     state = _sync_states.get(session)
     if state is None:
-        state = _sync_states[session] = SyncState()
+        executor = getattr(session, "executor", None)  # LoopSafeSession's
+        state = _sync_states[session] = SyncState(session, executor)
     return state
+
+
+def end_session(session: Session) -> None:
+    state = _sync_states.get(session)
+    if state is not None:
+        state.end()
+
+
+Turn = tuple["asyncio.Future[None] | None", "asyncio.Future[None]"]
+
+
+# A client that sends events much faster than its sync handlers return
+# queues them all; past this many waiting, its connection is closed.
+MAX_EVENTS_IN_LINE = 1000
+
+
+class TooManyEvents(Exception):
+    """A session has MAX_EVENTS_IN_LINE events waiting already."""
+
+
+def take_turn(session: Session) -> Turn:
+    """A place in ``session``'s order of events: (the previous one's end, ours)."""
+    state = sync_state(session)
+    if state.in_line >= MAX_EVENTS_IN_LINE:
+        raise TooManyEvents(f"{state.in_line} events of this session are waiting already")
+    previous, mine = state.tail, asyncio.get_running_loop().create_future()
+    state.tail = mine
+    state.in_line += 1
+    return (previous if previous is not None and not previous.done() else None), mine
+
+
+def in_turn(session: Session) -> bool:
+    """Whether an event of ``session`` is still waiting or being handled."""
+    state = _sync_states.get(session)
+    return state is not None and state.tail is not None and not state.tail.done()
+
+
+def end_turn(session: Session, mine: asyncio.Future[None]) -> None:
+    """Let the next event of ``session`` start (once; later calls do nothing)."""
+    if mine.done():
+        return
+    mine.set_result(None)
+    state = _sync_states.get(session)
+    if state is not None:
+        state.in_line -= 1
+        if state.tail is mine:
+            state.tail = None
 
 
 def flets_own(handler: Any) -> bool:
@@ -114,33 +226,91 @@ def runs_in_thread(func: Any) -> bool:
     )
 
 
-_CREATE_TASK_HINT = (
-    "\nquart-flet runs sync handlers in worker threads, where asyncio.create_task() "
-    "has no event loop: use page.run_task(coroutine_function, *args), or make the "
-    "handler async."
+_RUN_TASK_HINT = (
+    "\nasyncio.run() cannot run inside a Flet handler (flet's own integration "
+    "refuses it too: its handlers run on the event loop): use "
+    "page.run_task(coroutine_function, *args), or make the handler async."
 )
 
 
 def crash_report(error: BaseException) -> str:
     """What SESSION_CRASHED shows for ``error`` (being handled now)."""
     hint = ""
-    if isinstance(error, RuntimeError) and "no running event loop" in str(error):
-        hint = _CREATE_TASK_HINT
-        logger.error(hint.strip())
+    if isinstance(error, RuntimeError) and "cannot be called from a running event loop" in str(
+        error
+    ):
+        hint = _RUN_TASK_HINT
     return f"{error}{hint}\n{traceback.format_exc()}"
 
 
+_warned: set[str] = set()
+
+
+def _on_loop_instead(func: AppCallable) -> bool:
+    """Whether the sync ``func`` must run on the loop (see
+    userthreads.loop_bound_reason); warns once per callable."""
+    reason = userthreads.loop_bound_reason(func)
+    if reason is None:
+        return False
+    name = getattr(func, "__qualname__", repr(func))
+    if name not in _warned:
+        _warned.add(name)
+        logger.warning(
+            "running sync handler %s on the event loop, not in a thread: %s "
+            "(while it runs, other users wait; make it async to avoid that)",
+            name,
+            reason,
+        )
+    return True
+
+
+async def _run_sync(
+    state: SyncState,
+    func: AppCallable,
+    args: tuple[Any, ...],
+    control_id: int | None = None,
+    turn: asyncio.Future[None] | None = None,
+) -> None:
+    """Run the sync ``func(*args)`` (a plain function or a generator) in the
+    pool, pushing an update of ``control_id`` after each ``yield``; end
+    ``turn`` once it has returned or first yielded, as flet lets the next
+    event start then. ``control_id`` None is ``main``/``before_main``: the
+    page is updated, and the loop's own diffs are not held back meanwhile."""
+    session = state.session()
+    assert session is not None
+    if _on_loop_instead(func):
+        result = func(*args)
+        if inspect.isgenerator(result):
+            for _ in result:
+                await session.after_event(_updated(session, control_id))
+                _end(session, turn)
+                await asyncio.sleep(0)
+        return
+    # main does not hold back the loop's own diffs (see SyncState.running)
+    running = state.thread_running if control_id is not None else contextlib.nullcontext
+    with running():
+        result = await userthreads.run_sync(state.executor, state.loop, func, *args)
+    if inspect.isgenerator(result):
+        while True:
+            with running():
+                if not await userthreads.step_generator(state.executor, state.loop, result):
+                    break
+            await session.after_event(_updated(session, control_id))
+            _end(session, turn)
+
+
+def _updated(session: Session, control_id: int | None) -> Any:
+    return session.page if control_id is None else session.index.get(control_id)
+
+
 async def call_user(func: AppCallable, session: Session, *args: Any) -> None:
-    """Call ``func(*args)`` in whatever way it needs, pushing an update to the
-    client after each ``yield`` of a generator and after it returns."""
+    """Call ``main`` or ``before_main`` in whatever way it needs, pushing an
+    update to the client after each ``yield`` of a generator."""
     if inspect.isasyncgenfunction(func):
         async for _ in func(*args):
             await session.after_event(session.page)
     elif runs_in_thread(func):
-        result = await run_sync(func)(*args)
-        if inspect.isasyncgen(result):  # a sync generator, stepped in threads
-            async for _ in result:
-                await session.after_event(session.page)
+        await _run_sync(sync_state(session), func, args)
     else:
         await func(*args)
 
@@ -211,17 +381,46 @@ def _live_control(session: Session, control_id: int) -> BaseControl | None:
         return None
 
 
-async def dispatch_event(session: Session, target: int, name: str, data: Any) -> None:
-    """Deliver one control event: async handlers run here, on the loop; sync
-    ones (plain or generator) on the thread pool."""
-    control = _live_control(session, target)
-    handler = getattr(control, f"on_{name}", None) if control is not None else None
-    if control is None or handler is None:
-        # unknown, stale or handler-less: flet's own path (it finds moved
-        # controls and still runs the auto-update)
-        await session.dispatch_event(target, name, data)
-        return
-    await _guarded_trigger(session, control, name, data, handler)
+async def dispatch_event(
+    session: Session, target: int, name: str, data: Any, turn: Turn | None = None
+) -> None:
+    """Deliver one control event in its ``turn`` (from :func:`take_turn`):
+    async handlers run here, on the loop; sync ones on the thread pool."""
+    previous, mine = turn if turn is not None else (None, None)
+    try:
+        if previous is not None:
+            await previous
+        control = _live_control(session, target)
+        handler = getattr(control, f"on_{name}", None) if control is not None else None
+        if control is None or handler is None:
+            # unknown, stale or handler-less: flet's own path (it finds moved
+            # controls and still runs the auto-update)
+            await session.dispatch_event(target, name, data)
+            return
+        await _guarded_trigger(session, control, name, data, handler, None, mine)
+    finally:
+        if mine is not None:
+            end_turn(session, mine)
+
+
+async def apply_props(
+    session: Session, control_id: int, props: dict[str, Any], turn: Turn
+) -> None:
+    """A prop update that arrived while an earlier event still waits or runs:
+    applied in its turn, so a handler sees what the client sent before its
+    event and nothing a thread is reading changes under it."""
+    previous, mine = turn
+    try:
+        if previous is not None:
+            await previous
+        if find_control(session, control_id) is not None:
+            session.apply_patch(control_id, props)
+    except Exception as error:
+        abort = getattr(session.connection, "abort", None)
+        if abort is not None:
+            abort(1007, f"bad props for control {control_id}: {error}"[:120])
+    finally:
+        end_turn(session, mine)
 
 
 async def trigger_event(
@@ -241,10 +440,11 @@ async def _guarded_trigger(
     data: Any,
     handler: AppCallable,
     event: Any = None,
+    turn: asyncio.Future[None] | None = None,
 ) -> None:
     _context_page.set(session.page)
     try:
-        await _trigger(session, control, name, data, handler, event)
+        await _trigger(session, control, name, data, handler, event, turn)
     except BadEventData as error:
         logger.info("closing a Flet connection: %s", error)
         abort = getattr(session.connection, "abort", None)
@@ -293,6 +493,7 @@ async def _trigger(
     data: Any,
     handler: AppCallable,
     event: Any = None,
+    turn: asyncio.Future[None] | None = None,
 ) -> None:
     event_type = _event_type(control, f"on_{name}")
     if event_type is None:
@@ -312,10 +513,16 @@ async def _trigger(
     _context_page.set(control.page)
     context.reset_auto_update()
     args = () if _param_count(handler) == 0 else (event,)
+    # ``turn`` ends where flet would start the next event's task: when an
+    # async handler first waits, when a sync one returns or first yields
     if inspect.iscoroutinefunction(handler):
-        await handler(*args)
+        running = handler(*args)
+        _end(session, turn)
+        await running
     elif inspect.isasyncgenfunction(handler):
-        async for _ in handler(*args):
+        steps = handler(*args)
+        _end(session, turn)
+        async for _ in steps:
             await session.after_event(session.index.get(control._i))
             await asyncio.sleep(0)  # let the send loop flush this step's patch
     elif flets_own(handler):
@@ -323,16 +530,15 @@ async def _trigger(
     elif runs_in_thread(handler):
         state = sync_state(session)
         async with state.lock:
-            with state.thread_running():
-                result = await run_sync(handler)(*args)
-            if inspect.isasyncgen(result):  # a sync generator, stepped in threads
-                while True:
-                    with state.thread_running():
-                        try:
-                            await anext(result)
-                        except StopAsyncIteration:
-                            break
-                    await session.after_event(session.index.get(control._i))
+            await _run_sync(state, handler, args, control._i, turn)
     elif callable(handler):  # an object with an async __call__
-        await handler(*args)
+        running = handler(*args)
+        _end(session, turn)
+        await running
+    _end(session, turn)
     await session.after_event(session.index.get(control._i))
+
+
+def _end(session: Session, turn: asyncio.Future[None] | None) -> None:
+    if turn is not None:
+        end_turn(session, turn)

@@ -2,11 +2,12 @@
 the threads where quart-flet runs sync handlers.
 
 Flet 1.0 runs sync handlers inline on the loop, so some of its sync APIs
-assume the loop's thread: ``page.navigate()`` (documented "for synchronous
-callbacks") and ``page.logout()`` call ``asyncio.create_task``, and the
-components runtime's ``session.schedule_update()`` / ``schedule_effect()``
-set an ``asyncio.Event``. From a worker thread the first two raise "no
-running event loop" and the other two may wake flet's scheduler late. Our
+assume the loop's thread. Calls into asyncio (``page.navigate()`` and
+``page.logout()`` call ``asyncio.create_task``) find the session's loop in
+our threads (quart_flet.userthreads). But the components runtime's
+``session.schedule_update()`` / ``schedule_effect()`` set an
+``asyncio.Event`` of the loop, which from a thread may wake flet's scheduler
+late or not at all. Our
 sessions are :class:`LoopSafeSession` (and their pages :class:`LoopSafePage`,
 subclasses of flet's), whose versions, called from another thread, run them on
 the loop (in the caller's context, in order with the caller's page updates,
@@ -51,11 +52,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from flet.controls.exceptions import FletPageDisconnectedException
-from flet.controls.page import Page
+from flet.controls.page import Page, ServiceRegistry
 from flet.messaging.session import Session
 
-from quart_flet import dispatch
+from quart_flet import dispatch, userthreads
 
 
 class LoopSafeSession(Session):  # type: ignore[misc]  # flet is untyped here
@@ -65,9 +65,13 @@ class LoopSafeSession(Session):  # type: ignore[misc]  # flet is untyped here
 
     def __init__(self, connection: Any, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(connection)
+        self.executor = connection.executor  # the app's pool, also once disconnected
         self.loop = loop
         self.loop_thread = threading.get_ident()  # created on the loop's thread
         self.page.__class__ = LoopSafePage  # same fields and _c: only methods differ
+        services = self.page._services
+        services.__class__ = LoopSafeServiceRegistry
+        services._lock = LoopYieldingLock(self.loop_thread)
 
     def on_loop_thread(self) -> bool:
         return threading.get_ident() == self.loop_thread
@@ -79,6 +83,10 @@ class LoopSafeSession(Session):  # type: ignore[misc]  # flet is untyped here
         else:
             context = contextvars.copy_context()
             self.loop.call_soon_threadsafe(functools.partial(method, *args), context=context)
+
+    def close(self) -> None:
+        super().close()
+        dispatch.end_session(self)  # cancel the tasks its sync code started
 
     def schedule_update(self, control: Any) -> None:
         self.later_on_loop(super().schedule_update, control)
@@ -100,7 +108,7 @@ class LoopSafeSession(Session):  # type: ignore[misc]  # flet is untyped here
                 state.deferred.append(functools.partial(patch, *args, **kwargs))
                 return None
             return patch(*args, **kwargs)
-        return _wait_on_loop(self.loop, functools.partial(patch, *args, **kwargs))
+        return userthreads.wait_on_loop(self.loop, functools.partial(patch, *args, **kwargs))
 
     async def invoke_method(self, *args: Any, **kwargs: Any) -> Any:
         """From another event loop (``asyncio.run(...)`` in a sync handler),
@@ -124,12 +132,6 @@ class LoopSafePage(Page):  # type: ignore[misc]
         assert isinstance(session, LoopSafeSession)
         return session
 
-    def navigate(self, route: str, **kwargs: Any) -> None:
-        self._loop_safe_session.later_on_loop(functools.partial(super().navigate, route, **kwargs))
-
-    def logout(self) -> None:
-        self._loop_safe_session.later_on_loop(super().logout)
-
     def run_thread(self, handler: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """flet's, with the caller's context variables in the thread."""
         run = functools.partial(contextvars.copy_context().run, handler)
@@ -148,24 +150,44 @@ class LoopSafePage(Page):  # type: ignore[misc]
         )
 
 
-def _wait_on_loop(loop: asyncio.AbstractEventLoop, call: Callable[[], Any]) -> Any:
-    """``call()`` on the loop, from another thread, waiting for its result."""
-    done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+class RegistryBusy(Exception):
+    """The loop found a page's service registry held by a thread."""
 
-    def run() -> None:
-        if done.set_running_or_notify_cancel():
-            try:
-                done.set_result(call())
-            except BaseException as error:
-                done.set_exception(error)
 
-    try:
-        loop.call_soon_threadsafe(run, context=contextvars.copy_context())
-    except RuntimeError:  # the loop is closed: the server has stopped
-        raise FletPageDisconnectedException("the server has stopped") from None
-    while True:
+class LoopYieldingLock:
+    """The lock of a page's service registry, which the loop never waits for.
+
+    A thread that creates a service (``ft.Clipboard()`` in a sync handler)
+    holds flet's registry lock while its ``page.update()`` waits for the loop;
+    the loop, meanwhile, may want the same lock (after an event it drops
+    services nobody references). Waiting there would deadlock both, so on the
+    loop's thread a held lock raises :class:`RegistryBusy` instead: that
+    housekeeping is put off to the next event, and an async handler that
+    creates a service at the very moment a sync handler of the same session
+    does gets the error rather than a frozen server.
+    """
+
+    def __init__(self, loop_thread: int) -> None:
+        self.lock = threading.Lock()
+        self.loop_thread = loop_thread
+
+    def __enter__(self) -> None:
+        if threading.get_ident() != self.loop_thread:
+            self.lock.acquire()
+        elif not self.lock.acquire(blocking=False):
+            raise RegistryBusy("a sync handler of this session is registering a service")
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.lock.release()
+
+
+class LoopSafeServiceRegistry(ServiceRegistry):  # type: ignore[misc]
+    """flet's ServiceRegistry of a :class:`LoopSafePage` (class swapped in, no
+    new fields): dropping unreferenced services waits for the next event when
+    a thread holds the registry."""
+
+    def unregister_services(self) -> None:
         try:
-            return done.result(timeout=1)
-        except TimeoutError:
-            if loop.is_closed() and done.cancel():
-                raise FletPageDisconnectedException("the server has stopped") from None
+            super().unregister_services()
+        except RegistryBusy:
+            pass  # housekeeping only: the next after_event does it

@@ -58,8 +58,11 @@ class FletOptions:
     #: Threads in the app's pool for sync handlers (FLET_MAX_THREADS); None
     #: means min(32, cpu_count + 4), as ThreadPoolExecutor does.
     max_threads: int | None = None
-    #: Largest WebSocket message accepted from a client; larger closes with 1009.
-    max_message_size: int = 4 * 1024 * 1024
+    #: Largest WebSocket message accepted from a client (FLET_MAX_MESSAGE_SIZE):
+    #: 16 MiB, as Flet's own server; a larger one is dropped and the method
+    #: call it answers fails. Hypercorn's ``websocket_max_message_size`` (also
+    #: 16 MiB by default) closes the connection above its own limit first.
+    max_message_size: int = 16 * 1024 * 1024
     #: Bytes queued for a client that is not reading before it is disconnected.
     max_send_buffer: int = 16 * 1024 * 1024
     #: Origins allowed to open the WebSocket besides the request's own host,

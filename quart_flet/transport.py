@@ -10,6 +10,7 @@ connection with a close code that says why; it never reaches other sessions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections import deque
@@ -106,6 +107,31 @@ def decode_frame(data: bytes) -> tuple[int, Any]:
             raise ProtocolError(INVALID_PAYLOAD, "data-channel frame shorter than its header")
         return 1, data
     raise ProtocolError(UNSUPPORTED_DATA, f"unknown packet type 0x{kind:02x}")
+
+
+def answered_call(data: bytes) -> tuple[int, str] | None:
+    """(control_id, call_id) of the method call a message frame answers, read
+    from its head without decoding the (large) result; None if it is not one."""
+    if data[:1] != b"\x00":
+        return None
+    unpacker = msgpack.Unpacker(max_buffer_size=len(data), ext_hook=decode_ext_from_msgpack)
+    unpacker.feed(data[1:])
+    try:
+        if unpacker.read_array_header() != 2 or unpacker.unpack() != _INVOKE:
+            return None
+        fields: dict[str, Any] = {}
+        for _ in range(unpacker.read_map_header()):
+            key = unpacker.unpack()
+            if key in ("control_id", "call_id"):
+                fields[key] = unpacker.unpack()
+            else:
+                unpacker.skip()
+    except Exception:  # not msgpack, or not of that shape
+        return None
+    control_id, call_id = fields.get("control_id"), fields.get("call_id")
+    if isinstance(control_id, int) and isinstance(call_id, str):
+        return control_id, call_id
+    return None
 
 
 @dataclass
@@ -216,9 +242,8 @@ class FletConnection(Connection):  # type: ignore[misc]
             if not data:
                 continue  # an empty frame carries nothing: ignored by rule
             if len(data) > limit:
-                raise ProtocolError(
-                    MESSAGE_TOO_BIG, f"message of {len(data)} bytes exceeds {limit}"
-                )
+                self._refuse_oversized(data, limit)
+                continue
             kind, payload = decode_frame(data)
             if kind == 0:
                 await self._on_message(payload)
@@ -226,6 +251,25 @@ class FletConnection(Connection):  # type: ignore[misc]
                 channel = self._data_channels.get(int.from_bytes(payload[1:5], "little"))
                 if channel is not None:
                     channel._deliver(payload[5:])
+
+    def _refuse_oversized(self, data: bytes, limit: int) -> None:
+        """A message over ``max_message_size``: before register, close with
+        1009; after, drop it and keep the connection, failing the method call
+        it answers (a file picked with its data, say) with a clear error, so
+        the handler that waits for it hears why instead of waiting forever."""
+        text = (
+            f"a message of {len(data)} bytes from the browser exceeds max_message_size "
+            f"({limit} bytes): raise the max_message_size option"
+        )
+        if self.session is None:
+            raise ProtocolError(MESSAGE_TOO_BIG, text)
+        call = answered_call(data)
+        if call is not None:
+            logger.warning("session %s: %s; the method call fails", self.session.id, text)
+            with contextlib.suppress(RuntimeError):  # its control is gone
+                self.session.handle_invoke_method_results(*call, None, text)
+        else:
+            logger.warning("session %s: %s; dropped", self.session.id, text)
 
     async def _on_message(self, message: Any) -> None:
         if (
@@ -239,16 +283,9 @@ class FletConnection(Connection):  # type: ignore[misc]
         if action == _EVENT:
             if session is None:
                 raise ProtocolError(PROTOCOL_ERROR, "control event before register")
-            task = asyncio.create_task(
-                dispatch.dispatch_event(
-                    session,
-                    _field(body, "target", int),
-                    _field(body, "name", str),
-                    body.get("data"),
-                )
-            )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            target, name = _field(body, "target", int), _field(body, "name", str)
+            turn = self._take_turn(session)
+            self._spawn(dispatch.dispatch_event(session, target, name, body.get("data"), turn))
         elif action == _INVOKE:
             if session is None:
                 raise ProtocolError(PROTOCOL_ERROR, "method result before register")
@@ -265,6 +302,10 @@ class FletConnection(Connection):  # type: ignore[misc]
             if session is None:
                 raise ProtocolError(PROTOCOL_ERROR, "prop update before register")
             control_id, props = _field(body, "id", int), _field(body, "props", dict)
+            if dispatch.in_turn(session):  # after the events that came before it
+                turn = self._take_turn(session)
+                self._spawn(dispatch.apply_props(session, control_id, props, turn))
+                return
             try:
                 if dispatch.find_control(session, control_id) is not None:
                     session.apply_patch(control_id, props)
@@ -339,6 +380,13 @@ class FletConnection(Connection):  # type: ignore[misc]
             self._spawn(session.page._trigger_event("route_change", {"route": session.page.route}))
         if oauth_session is not None:
             self._spawn(mount.complete_oauth(self, session))
+
+    @staticmethod
+    def _take_turn(session: Session) -> dispatch.Turn:
+        try:
+            return dispatch.take_turn(session)
+        except dispatch.TooManyEvents as error:
+            raise ProtocolError(POLICY_VIOLATION, f"too many events: {error}") from None
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

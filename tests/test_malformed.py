@@ -113,7 +113,6 @@ CLOSING: list[tuple[str, bool, list[bytes | str], int]] = [
     ("props not a dict", True, [encode(UPDATE_CONTROL_PROPS, {"id": 1, "props": 3})], 1002),
     ("call_id not a string", True, [encode(INVOKE_METHOD, {"control_id": 1, "call_id": 2})], 1002),
     ("oversized frame", False, [b"\x00" + b"\x90" * MAX_MESSAGE_SIZE], MESSAGE_TOO_BIG),
-    ("oversized after register", True, [b"\x01" + bytes(MAX_MESSAGE_SIZE + 1)], MESSAGE_TOO_BIG),
 ]
 
 
