@@ -2,9 +2,12 @@
 (Hypercorn, TLS + HTTP/2, compressed client) against the official integration
 (uvicorn + flet_web.fastapi, no_cdn=True), renderer auto, both over https with
 the same test certificate, on loopback and throttled to 10 Mbit/s through the
-DevTools protocol. Prints medians of N runs and our/official ratios.
+DevTools protocol. Each runs with its default headers: the official forces COOP
+same-origin + COEP require-corp, ours sends COOP same-origin + COEP
+credentialless (both pages cross-origin isolated, skwasm multi-threaded).
+Prints medians of N runs and our/official ratios.
 
-Run: python bench/first_load.py [--runs 3]
+Run: python -m bench.first_load [--runs 3] [--ours-isolation false]
 
 "Time to first text" is from navigation start until the app's "Counter:" is
 in Flutter's semantics DOM. Bytes are what crossed the network (DevTools'
@@ -64,6 +67,7 @@ class Visit:
     bytes: int
     requests: int
     seconds: float
+    isolated: bool
 
 
 def free_port() -> int:
@@ -75,14 +79,24 @@ def free_port() -> int:
 
 
 def start(
-    command: list[str], url: str, context: ssl.SSLContext, log: Path
+    command: list[str],
+    url: str,
+    context: ssl.SSLContext,
+    log: Path,
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     with open(log, "wb") as out:
-        proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env or os.environ.copy()
+        )
     deadline = time.monotonic() + 60
     while True:
         try:
-            urllib.request.urlopen(url, timeout=2, context=context).read()
+            with urllib.request.urlopen(url, timeout=2, context=context) as response:
+                response.read()
+                coop = response.headers.get("Cross-Origin-Opener-Policy")
+                coep = response.headers.get("Cross-Origin-Embedder-Policy")
+            print(f"  {command[2]:24} COOP {coop}, COEP {coep}", flush=True)
             return proc
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -103,7 +117,8 @@ async def visit(page: Any, cdp: Any, url: str) -> Visit:
     seconds = time.perf_counter() - started
     await page.get_by_text("0", exact=True).wait_for(timeout=30_000)
     await page.wait_for_load_state("networkidle")
-    return Visit(int(sum(sizes.values())), len(sizes), seconds)
+    isolated = bool(await page.evaluate("window.crossOriginIsolated"))
+    return Visit(int(sum(sizes.values())), len(sizes), seconds, isolated)
 
 
 async def measure(browser: Any, url: str, network: dict[str, float] | None) -> tuple[Visit, Visit]:
@@ -143,7 +158,7 @@ async def measure(browser: Any, url: str, network: dict[str, float] | None) -> t
         await context.close()
 
 
-async def run(runs: int) -> None:
+async def run(runs: int, ours_isolation: str | None) -> None:
     from playwright.async_api import async_playwright
 
     store = variant_store(Path(__import__("flet_web").get_package_web_dir()))
@@ -168,13 +183,17 @@ async def run(runs: int) -> None:
 
     servers: dict[str, subprocess.Popen[bytes]] = {}
     urls: dict[str, str] = {}
+    ours_env = os.environ.copy()  # our defaults unless --ours-isolation says otherwise
+    ours_env.pop("FLET_CROSS_ORIGIN_ISOLATION", None)
+    if ours_isolation is not None:
+        ours_env["FLET_CROSS_ORIGIN_ISOLATION"] = ours_isolation
     port = free_port()
     urls["ours"] = f"https://127.0.0.1:{port}/"
     servers["ours"] = start(
         [sys.executable, "-m", "hypercorn", "examples.counter:app",
          "--config", str(ROOT / "examples/hypercorn.toml"), "--bind", f"127.0.0.1:{port}",
          "--certfile", str(cert_file), "--keyfile", str(key_file), "--access-logfile", "/dev/null"],
-        urls["ours"], context, workdir / "ours.log",
+        urls["ours"], context, workdir / "ours.log", ours_env,
     )  # fmt: skip
     port = free_port()
     urls["official"] = f"https://127.0.0.1:{port}/"
@@ -201,7 +220,8 @@ async def run(runs: int) -> None:
                             print(
                                 f"  {name:8} {network_name:9} first {first.bytes / 1e6:6.2f} MB "
                                 f"{first.requests:3} req {first.seconds:6.2f} s | repeat "
-                                f"{repeat.bytes / 1e3:8.1f} kB {repeat.seconds:5.2f} s",
+                                f"{repeat.bytes / 1e3:8.1f} kB {repeat.seconds:5.2f} s"
+                                f"{'' if first.isolated else ' (not isolated)'}",
                                 flush=True,
                             )
             finally:
@@ -214,12 +234,19 @@ async def run(runs: int) -> None:
     def median(name: str, network: str, pick: Any) -> float:
         return statistics.median(pick(r) for r in results[(name, network)])
 
+    isolated = {
+        name: sorted({"isolated" if r[0].isolated else "not isolated" for r in rs})
+        for (name, _), rs in results.items()
+    }
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\nmedians of {runs} runs, renderer auto, https (ours: HTTP/2; official: HTTP/1.1)")
+    print(f"pages: {isolated}; load average at the end {load} on {os.cpu_count()} cores")
     print(f"{'':28}{'official':>12}{'ours':>12}{'ours/official':>15}")
     rows = [
         ("first-visit bytes (MB)", "loopback", lambda r: r[0].bytes / 1e6, 0.30),
         ("repeat-visit bytes (kB)", "loopback", lambda r: r[1].bytes / 1e3, 0.02),
-        ("first text, loopback (s)", "loopback", lambda r: r[0].seconds, None),
+        ("first text, loopback (s)", "loopback", lambda r: r[0].seconds, 1.0),
+        ("repeat text, loopback (s)", "loopback", lambda r: r[1].seconds, 1.0),
         ("first text, 10 Mbit/s (s)", "10 Mbit/s", lambda r: r[0].seconds, 0.45),
         ("repeat text, 10 Mbit/s (s)", "10 Mbit/s", lambda r: r[1].seconds, None),
     ]
@@ -235,7 +262,13 @@ async def run(runs: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    asyncio.run(run(parser.parse_args().runs))
+    parser.add_argument(
+        "--ours-isolation",
+        choices=["credentialless", "require-corp", "false"],
+        help="FLET_CROSS_ORIGIN_ISOLATION for our server (default: its default, credentialless)",
+    )
+    args = parser.parse_args()
+    asyncio.run(run(args.runs, args.ours_isolation))
 
 
 if __name__ == "__main__":

@@ -12,11 +12,14 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from flet.controls.types import RouteUrlStrategy, WebRenderer
 
 __all__ = ["FletOptions", "OptionError", "resolve_options"]
+
+#: The Cross-Origin-Embedder-Policy sent for isolation, or False for none.
+CrossOriginIsolation = Literal[False, "credentialless", "require-corp"]
 
 
 class OptionError(ValueError):
@@ -69,8 +72,14 @@ class FletOptions:
     #: e.g. ("https://example.com",); "*" allows any (FLET_ALLOWED_ORIGINS,
     #: comma-separated).
     allowed_origins: tuple[str, ...] = ()
-    #: Send COOP/COEP so the page is cross-origin isolated (FLET_CROSS_ORIGIN_ISOLATION).
-    cross_origin_isolation: bool = False
+    #: Cross-origin isolation of the web client's page, so skwasm runs
+    #: multi-threaded (FLET_CROSS_ORIGIN_ISOLATION). "credentialless" (the
+    #: default; True means the same) sends COOP same-origin and COEP
+    #: credentialless on the index and the client's files: other sites' images
+    #: still load, without cookies. "require-corp" sends the strict COEP, which
+    #: blocks cross-origin resources that lack a CORP (or CORS) header. False
+    #: sends neither. Read back as False, "credentialless" or "require-corp".
+    cross_origin_isolation: CrossOriginIsolation = "credentialless"
     #: Access-Control-Allow-Origin for the HTTP routes; None sends none
     #: (FLET_CORS_ALLOW_ORIGIN).
     cors_allow_origin: str | None = None
@@ -122,6 +131,20 @@ def _bool(value: Any) -> bool:
     if text in _FALSE:
         return False
     raise ValueError(f"{value!r} is not a boolean (use true/false)")
+
+
+def _isolation(value: Any) -> CrossOriginIsolation:
+    text = str(value).strip().lower()
+    if text == "require-corp":
+        return "require-corp"
+    if text == "credentialless":
+        return "credentialless"
+    try:
+        return "credentialless" if _bool(value) else False
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not true/false, 'credentialless' or 'require-corp'"
+        ) from None
 
 
 def _enum(kind: type[WebRenderer] | type[RouteUrlStrategy]) -> Callable[[Any], Any]:
@@ -238,7 +261,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "max_message_size": _number(64, integer=True),
     "max_send_buffer": _number(64 * 1024, integer=True),
     "allowed_origins": _origins,
-    "cross_origin_isolation": _bool,
+    "cross_origin_isolation": _isolation,
     "cors_allow_origin": _optional(_text),
     "redis_url": _optional(_redis_url),
     "sticky_cookie": _optional(_cookie_name),

@@ -1,12 +1,20 @@
 """Response headers and the WebSocket Origin check, both driven by options.
 
-By default a Flet app sends no COOP/COEP and no CORS header: the web client
-runs without them (skwasm falls back to a single thread when the page is not
-cross-origin isolated), and forcing them breaks embedding and third-party
-resources. ``cross_origin_isolation=True`` sends COOP ``same-origin`` and COEP
-``require-corp`` (multi-threaded skwasm); ``cors_allow_origin`` sends
-``Access-Control-Allow-Origin`` for one origin, a comma-separated list (the
-request's Origin is echoed when listed) or ``*``.
+The web client's page is cross-origin isolated by default, because Flutter's
+skwasm renderer runs multi-threaded only then (``crossOriginIsolated``); without
+it the first paint is markedly slower. The index and the client's files carry
+COOP ``same-origin`` and COEP ``credentialless``: unlike ``require-corp`` (what
+the official integration forces on every response), other sites' images and
+other no-cors resources still load without a CORP header, only without
+cookies. Chromium (96+) and Firefox (119+) isolate the page with it; Safari does
+not implement ``credentialless`` and simply leaves the page un-isolated (skwasm
+single-threaded, as with no header at all). ``cross_origin_isolation=
+"require-corp"`` asks for the strict policy, ``False`` sends neither header.
+Only successful responses of the client's routes carry them: JSON errors, the
+upload and OAuth routes and redirects need no document policy.
+
+``cors_allow_origin`` sends ``Access-Control-Allow-Origin`` for one origin, a
+comma-separated list (the request's Origin is echoed when listed) or ``*``.
 
 Browsers always send Origin when opening a WebSocket and do not apply CORS to
 it, so a page on another site could open one with the user's cookies. The
@@ -27,11 +35,26 @@ from quart_flet.options import FletOptions
 _DEFAULT_PORTS = {"http": "80", "ws": "80", "https": "443", "wss": "443"}
 
 
+# the blueprint's endpoints that serve the web client: index.html, its files
+# (the SPA fallback included) and the worker scripts among them
+_WEB_CLIENT_ENDPOINTS = frozenset({"index", "file"})
+
+
+def _serves_web_client(response: Response) -> bool:
+    endpoint = request.endpoint or ""  # None for a routing error
+    return endpoint.rpartition(".")[2] in _WEB_CLIENT_ENDPOINTS and response.status_code < 400
+
+
 def apply_headers(response: Response, options: FletOptions) -> Response:
-    """Add the COOP/COEP and CORS headers ``options`` ask for."""
-    if options.cross_origin_isolation:
+    """Add the COOP/COEP and CORS headers ``options`` ask for.
+
+    COOP/COEP go on the web client's responses (200, 206, 304) only; a header
+    the app already set is kept.
+    """
+    isolation = options.cross_origin_isolation
+    if isolation and _serves_web_client(response):
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        response.headers.setdefault("Cross-Origin-Embedder-Policy", "require-corp")
+        response.headers.setdefault("Cross-Origin-Embedder-Policy", isolation)
     allowed = options.cors_allow_origin
     if allowed:
         if allowed.strip() == "*":

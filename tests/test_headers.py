@@ -1,5 +1,7 @@
-"""Security headers and the WebSocket Origin check: COOP/COEP and CORS only
-when asked for, and a WebSocket from a foreign Origin refused with 403."""
+"""Security headers and the WebSocket Origin check: COOP same-origin and COEP
+credentialless on the web client by default (off or require-corp when asked),
+CORS only when asked for, and a WebSocket from a foreign Origin refused with
+403."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from quart.testing import WebsocketResponseError
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from quart_flet import flet_app
+from quart_flet import OptionError, flet_app
+from quart_flet.options import resolve_options
 from quart_flet.security import origin_allowed
 
 
@@ -26,19 +29,91 @@ async def headers_of(app: Quart, path: str, **kwargs: Any) -> Any:
         return (await test_app.test_client().get(path, **kwargs)).headers
 
 
-@pytest.mark.parametrize("path", ["/", "/flutter_bootstrap.js", "/nope.js"])
-async def test_no_isolation_or_cors_headers_by_default(path: str) -> None:
+COOP, COEP = "Cross-Origin-Opener-Policy", "Cross-Origin-Embedder-Policy"
+# the index, a client file, a worker script and a deep link (the SPA fallback)
+CLIENT_PATHS = ["/", "/flutter_bootstrap.js", "/main.dart.mjs", "/canvaskit/skwasm.js", "/store"]
+
+
+@pytest.mark.parametrize("path", CLIENT_PATHS)
+async def test_web_client_is_cross_origin_isolated_credentialless_by_default(path: str) -> None:
     headers = await headers_of(flet_app(main), path, headers={"Origin": "https://other.example"})
-    for name in ("Cross-Origin-Opener-Policy", "Cross-Origin-Embedder-Policy"):
-        assert name not in headers
+    assert headers[COOP] == "same-origin"
+    assert headers[COEP] == "credentialless"
     assert "Access-Control-Allow-Origin" not in headers
 
 
+async def test_isolation_headers_on_a_304_too() -> None:
+    app = flet_app(main)
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        etag = (await client.get("/flutter_bootstrap.js")).headers["ETag"]
+        again = await client.get("/flutter_bootstrap.js", headers={"If-None-Match": etag})
+        assert again.status_code == 304
+        assert again.headers[COEP] == "credentialless"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/nope.js"), ("POST", "/"), ("PUT", "/upload"), ("GET", "/oauth_callback")],
+)
+async def test_json_errors_and_other_routes_carry_no_isolation_headers(
+    method: str, path: str
+) -> None:
+    app = flet_app(main)
+    async with app.test_app() as test_app:
+        response = await test_app.test_client().open(path, method=method)
+        assert response.status_code >= 400
+        assert response.mimetype == "application/json"
+        assert "error" in await response.get_json()
+        assert COOP not in response.headers and COEP not in response.headers
+
+
+@pytest.mark.parametrize("value", [False, "false", "0", "off", "No"])
+async def test_isolation_off_sends_no_isolation_headers(value: Any) -> None:
+    for path in ("/", "/main.dart.mjs"):
+        headers = await headers_of(flet_app(main, cross_origin_isolation=value), path)
+        assert COOP not in headers and COEP not in headers
+
+
+async def test_isolation_off_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLET_CROSS_ORIGIN_ISOLATION", "false")
+    headers = await headers_of(flet_app(main, cross_origin_isolation="require-corp"), "/")
+    assert COOP not in headers and COEP not in headers
+
+
 @pytest.mark.parametrize("path", ["/", "/main.dart.mjs"])
-async def test_cross_origin_isolation_when_asked(path: str) -> None:
-    headers = await headers_of(flet_app(main, cross_origin_isolation=True), path)
-    assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
-    assert headers["Cross-Origin-Embedder-Policy"] == "require-corp"
+async def test_strict_require_corp_when_asked(path: str) -> None:
+    headers = await headers_of(flet_app(main, cross_origin_isolation="require-corp"), path)
+    assert headers[COOP] == "same-origin"
+    assert headers[COEP] == "require-corp"
+
+
+@pytest.mark.parametrize(
+    ("value", "resolved"),
+    [
+        (True, "credentialless"),
+        ("true", "credentialless"),
+        ("Credentialless", "credentialless"),
+        (" REQUIRE-CORP ", "require-corp"),
+        (False, False),
+        ("0", False),
+    ],
+)
+def test_isolation_values(value: Any, resolved: Any) -> None:
+    assert resolve_options(cross_origin_isolation=value).cross_origin_isolation == resolved
+    env = {"FLET_CROSS_ORIGIN_ISOLATION": str(value)}
+    assert resolve_options(env).cross_origin_isolation == resolved
+    assert resolve_options().cross_origin_isolation == "credentialless"
+
+
+@pytest.mark.parametrize("value", ["require_corp", "unsafe-none", "maybe", 2, None])
+def test_bad_isolation_value_fails_naming_the_option(value: Any) -> None:
+    with pytest.raises(OptionError, match=r"cross_origin_isolation: .*require-corp"):
+        flet_app(main, cross_origin_isolation=value)
+    with pytest.raises(
+        OptionError, match=r"cross_origin_isolation \(from FLET_CROSS_ORIGIN_ISOLATION\)"
+    ):
+        resolve_options({"FLET_CROSS_ORIGIN_ISOLATION": "strict"})
 
 
 async def test_cors_star_only_when_asked() -> None:
