@@ -290,6 +290,10 @@ def start_tls_hypercorn(
     )
 
 
+def _bin_first() -> str:
+    return os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+
+
 @contextmanager
 def shell_server(command: str, port: int, tmp_path: Path, env: dict[str, str]) -> Iterator[str]:
     """Run ``command`` through /bin/sh in its own process group, as a
@@ -300,7 +304,9 @@ def shell_server(command: str, port: int, tmp_path: Path, env: dict[str, str]) -
         shell = subprocess.Popen(
             ["/bin/sh", "-c", command],
             cwd=ROOT,
-            env={**os.environ, **env},
+            # the interpreter's bin first, as an activated virtual environment
+            # has it: the Procfile's plain `hypercorn` is the one installed here
+            env={**os.environ, "PATH": _bin_first(), **env},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

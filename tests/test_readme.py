@@ -23,6 +23,18 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert "bash .ci/install" in ci_lines
 
 
+def test_readme_set_up_uses_a_virtual_environment() -> None:
+    """Debian's python3 refuses a system-wide pip install (PEP 668): the
+    README's commands and .ci/install work in .venv, made the same way."""
+    serve_block = next(block for block in code_blocks("bash") if "hypercorn" in block)
+    steps = [step.strip() for step in serve_block.strip().splitlines()[-1].split("&&")]
+    assert steps[0] == "python3 -m venv .venv"
+    assert all(step.startswith(".venv/bin/") for step in steps[1:])
+    install = (ROOT / ".ci" / "install").read_text()
+    assert '"$PYTHON" -m venv .venv' in install and 'PYTHON="${PYTHON:-python3}"' in install
+    assert "python3-venv" in install and "python3-venv" in README
+
+
 def test_readme_serve_command_names_an_existing_app() -> None:
     serve_block = next(block for block in code_blocks("bash") if "hypercorn" in block)
     module = re.search(r"hypercorn (\S+):app", serve_block)
@@ -72,7 +84,7 @@ def test_readme_serve_command_serves_the_counter(tmp_path: Path) -> None:
 
     serve_block = next(block for block in code_blocks("bash") if "hypercorn" in block)
     command = serve_block.strip().splitlines()[-1].split("&&")[-1].strip()
-    assert command.startswith("python3 -m hypercorn") and "127.0.0.1:8000" in command
+    assert command.startswith(".venv/bin/python -m hypercorn") and "127.0.0.1:8000" in command
     port = free_port()
     with shell_server(command.replace("127.0.0.1:8000", f"127.0.0.1:{port}"), port, tmp_path, {}):
         index = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read()
