@@ -6,11 +6,19 @@
 >>> app.register_blueprint(flet_blueprint(main), url_prefix="/flet-app")
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from quart_flet.blueprint import flet_app, flet_blueprint
 from quart_flet.options import FletOptions, OptionError, resolve_options
 from quart_flet.proxy import proxy_fix
 
+try:
+    __version__ = version("quart-flet")
+except PackageNotFoundError:  # imported from a checkout that was never installed
+    __version__ = "0+unknown"
+
 __all__ = [
+    "__version__",
     "FletOptions",
     "OptionError",
     "flet_app",

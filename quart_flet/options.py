@@ -8,9 +8,12 @@ at import/registration time, never at the first request.
 
 from __future__ import annotations
 
+import difflib
 import os
+import sys
+import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,69 +29,152 @@ class OptionError(ValueError):
     """A quart-flet option has a bad value; the message names the option."""
 
 
+def _one_line_option_errors(previous: Any) -> Any:
+    """A ``sys.excepthook`` that prints an OptionError that nobody caught (a
+    bad option met while ``hypercorn module:app`` imports the app) as its one
+    line, without the traceback around it; other errors go to ``previous``."""
+
+    def hook(kind: type[BaseException], error: BaseException, tb: Any) -> None:
+        if isinstance(error, OptionError):
+            print(f"error: {error}", file=sys.stderr)
+        else:
+            previous(kind, error, tb)
+
+    return hook
+
+
+sys.excepthook = _one_line_option_errors(sys.excepthook)
+
+
+def _option(default: Any, doc: str, shown: str | None = None) -> Any:
+    """A FletOptions field: ``doc`` feeds help(FletOptions) and the README's
+    options table (:func:`options_table`); ``shown`` is its default in words."""
+    return field(default=default, metadata={"doc": doc, "default": shown})
+
+
 @dataclass(frozen=True)
 class FletOptions:
     """The options of one Flet blueprint. Build it with :func:`resolve_options`."""
 
-    #: Blueprint name; endpoint names are ``<name>.index``, ``<name>.websocket``...
-    name: str = "flet"
-    #: Directory with the app's assets; overrides favicon, icons, manifest.json
-    #: and the loading animation of the web client (FLET_ASSETS_DIR).
-    assets_dir: Path | None = None
-    #: PWA name, short name and description (FLET_APP_NAME, ...).
-    app_name: str | None = None
-    app_short_name: str | None = None
-    app_description: str | None = None
-    #: Flutter renderer: auto, canvaskit or skwasm (FLET_WEB_RENDERER).
-    web_renderer: WebRenderer = WebRenderer.AUTO
-    #: path or hash (FLET_WEB_ROUTE_URL_STRATEGY).
-    route_url_strategy: RouteUrlStrategy = RouteUrlStrategy.PATH
-    #: Serve CanvasKit and fonts ourselves instead of from a CDN (FLET_WEB_NO_CDN).
-    #: On by default so apps work on intranets and offline.
-    no_cdn: bool = True
-    #: How long a disconnected session waits for its client (FLET_SESSION_TIMEOUT).
-    session_timeout_seconds: float = 3600
-    #: Longest time between starting OAuth and its callback (FLET_OAUTH_STATE_TIMEOUT).
-    oauth_state_timeout_seconds: float = 600
-    #: Route paths under the blueprint prefix.
-    websocket_endpoint: str = "ws"
-    upload_endpoint: str = "upload"
-    oauth_callback_endpoint: str = "oauth_callback"
-    #: Uploads: target directory, size limit in bytes, signing key.
-    upload_dir: Path | None = None
-    max_upload_size: int | None = None
-    secret_key: str | None = None
-    #: Threads in the app's pool for sync handlers (FLET_MAX_THREADS); None
-    #: means min(32, cpu_count + 4), as ThreadPoolExecutor does.
-    max_threads: int | None = None
-    #: Largest WebSocket message accepted from a client (FLET_MAX_MESSAGE_SIZE):
-    #: 16 MiB, as Flet's own server; a larger one is dropped and the method
-    #: call it answers fails. Hypercorn's ``websocket_max_message_size`` (also
-    #: 16 MiB by default) closes the connection above its own limit first.
-    max_message_size: int = 16 * 1024 * 1024
-    #: Bytes queued for a client that is not reading before it is disconnected.
-    max_send_buffer: int = 16 * 1024 * 1024
-    #: Origins allowed to open the WebSocket besides the request's own host,
-    #: e.g. ("https://example.com",); "*" allows any (FLET_ALLOWED_ORIGINS,
-    #: comma-separated).
-    allowed_origins: tuple[str, ...] = ()
-    #: Cross-origin isolation of the web client's page, so skwasm runs
-    #: multi-threaded (FLET_CROSS_ORIGIN_ISOLATION). "credentialless" (the
-    #: default; True means the same) sends COOP same-origin and COEP
-    #: credentialless on the index and the client's files: other sites' images
-    #: still load, without cookies. "require-corp" sends the strict COEP, which
-    #: blocks cross-origin resources that lack a CORP (or CORS) header. False
-    #: sends neither. Read back as False, "credentialless" or "require-corp".
-    cross_origin_isolation: CrossOriginIsolation = "credentialless"
-    #: Access-Control-Allow-Origin for the HTTP routes; None sends none
-    #: (FLET_CORS_ALLOW_ORIGIN).
-    cors_allow_origin: str | None = None
-    #: Share pubsub and OAuth state between processes through this Redis
-    #: (FLET_REDIS_URL); None keeps them in memory in this process.
-    redis_url: str | None = None
-    #: Cookie the index sets to a random browser id, so a load balancer can
-    #: hash on it and keep each browser on one process (FLET_STICKY_COOKIE).
-    sticky_cookie: str | None = None
+    name: str = _option(
+        "flet",
+        "the blueprint's name, in endpoint names (`<name>.index`); give each Flet app its own",
+    )
+    assets_dir: Path | None = _option(
+        None,
+        "a directory with the app's assets; its favicon, icons, manifest.json and "
+        "loading animation override the web client's",
+    )
+    app_name: str | None = _option(None, "the PWA's name (manifest.json)")
+    app_short_name: str | None = _option(None, "the PWA's short name")
+    app_description: str | None = _option(None, "the PWA's description")
+    web_renderer: WebRenderer = _option(
+        WebRenderer.AUTO, "Flutter's renderer: `auto`, `canvaskit` or `skwasm`", "`auto`"
+    )
+    route_url_strategy: RouteUrlStrategy = _option(
+        RouteUrlStrategy.PATH, "how routes show in the address bar: `path` or `hash`", "`path`"
+    )
+    no_cdn: bool = _option(
+        True,
+        "serve CanvasKit and fonts ourselves instead of from a CDN, so apps work "
+        "offline and on intranets",
+    )
+    session_timeout_seconds: float = _option(
+        3600, "how long a disconnected session waits for its browser to come back"
+    )
+    oauth_state_timeout_seconds: float = _option(
+        600, "the longest time from page.login() to the OAuth callback"
+    )
+    websocket_endpoint: str = _option("ws", "the WebSocket's path under the blueprint's prefix")
+    upload_endpoint: str = _option("upload", "the upload PUT's path under the prefix")
+    oauth_callback_endpoint: str = _option(
+        "oauth_callback", "the OAuth callback's path under the prefix"
+    )
+    upload_dir: Path | None = _option(
+        None, "where uploads are stored; None turns uploads off (the PUT answers 404)"
+    )
+    max_upload_size: int | None = _option(None, "the largest upload in bytes; None: no limit")
+    secret_key: str | None = _option(
+        None,
+        "signs upload URLs and what crosses Redis; None falls back to the app's "
+        "`SECRET_KEY` (`SECRET_KEY_FALLBACKS` still verify)",
+    )
+    max_threads: int | None = _option(
+        None,
+        "threads in the app's pool for sync handlers (one pool per app)",
+        "`min(32, cpus + 4)`",
+    )
+    max_message_size: int = _option(
+        16 * 1024 * 1024,
+        "the largest message a browser may send, as on Flet's own server; once "
+        "registered, a larger one is dropped and the method call it answers fails "
+        "(Hypercorn's own `websocket_max_message_size`, also 16 MiB by default, "
+        "closes the connection above its limit first)",
+        "16 MiB",
+    )
+    max_send_buffer: int = _option(
+        16 * 1024 * 1024,
+        "bytes queued for a browser that stopped reading before it is disconnected (1008)",
+        "16 MiB",
+    )
+    allowed_origins: tuple[str, ...] = _option(
+        (),
+        "origins besides the page's own that may open the WebSocket "
+        "(`https://example.com`, comma-separated in the variable; `*` allows any)",
+        "none",
+    )
+    cross_origin_isolation: CrossOriginIsolation = _option(
+        "credentialless",
+        "isolate the web client's page so skwasm runs multi-threaded: `credentialless` "
+        "(or `true`) sends COOP `same-origin` + COEP `credentialless` (other sites' "
+        "images still load, without cookies); `require-corp` the strict COEP; "
+        "`false` neither",
+        "`credentialless`",
+    )
+    cors_allow_origin: str | None = _option(
+        None,
+        "`Access-Control-Allow-Origin` for the HTTP routes: one origin, a "
+        "comma-separated list (the request's Origin is echoed when listed) or `*`",
+    )
+    redis_url: str | None = _option(
+        None,
+        "share pubsub and OAuth state between processes through this Redis; "
+        "None keeps them in this process",
+    )
+    sticky_cookie: str | None = _option(
+        None,
+        "a cookie name (`flet_client`): the index gives each browser a random id in "
+        "it, for a load balancer to keep each browser on one process",
+    )
+
+
+def _shown_default(option: Any) -> str:
+    shown = option.metadata.get("default")
+    if shown is not None:
+        return str(shown)
+    if option.default is None:
+        return "none"
+    if isinstance(option.default, bool):
+        return f"`{str(option.default).lower()}`"
+    if isinstance(option.default, str):
+        return f"`{option.default}`"
+    return f"{option.default:g}" if isinstance(option.default, float) else str(option.default)
+
+
+def option_docs() -> list[tuple[str, str, str, str]]:
+    """(name, environment variable, default, what) of every option."""
+    return [
+        (f.name, ENV_VARS.get(f.name, ""), _shown_default(f), f.metadata["doc"])
+        for f in fields(FletOptions)
+    ]
+
+
+def options_table() -> str:
+    """The README's options table, made from the options' own docs."""
+    rows = ["| option | env | default | what |", "| --- | --- | --- | --- |"]
+    for name, env, default, doc in option_docs():
+        rows.append(f"| `{name}` | {f'`{env}`' if env else ''} | {default} | {doc} |")
+    return "\n".join(rows) + "\n"
 
 
 # option name -> environment variable that overrides it
@@ -117,6 +203,17 @@ ENV_VARS: dict[str, str] = {
     "redis_url": "FLET_REDIS_URL",
     "sticky_cookie": "FLET_STICKY_COOKIE",
 }
+
+FletOptions.__doc__ = (
+    (FletOptions.__doc__ or "")
+    + "\n\nOptions (FLET_* variable, default):\n\n"
+    + (
+        "\n".join(
+            f"{name}{f' ({env})' if env else ''}, default {default}:\n    {doc}\n"
+            for name, env, default, doc in option_docs()
+        )
+    )
+)
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -277,11 +374,10 @@ def resolve_options(environ: Mapping[str, str] | None = None, **opts: Any) -> Fl
     """
     env: Mapping[str, str] = os.environ if environ is None else environ
     known = {f.name for f in fields(FletOptions)}
+    opts = _migrate(opts)
     unknown = sorted(set(opts) - known)
     if unknown:
-        raise OptionError(
-            f"unknown quart-flet option {unknown[0]!r}; known options: " + ", ".join(sorted(known))
-        )
+        raise OptionError(_unknown(unknown[0], known))
     values: dict[str, Any] = {}
     for name in sorted(known):
         env_name = ENV_VARS.get(name)
@@ -307,6 +403,84 @@ def resolve_options(environ: Mapping[str, str] | None = None, **opts: Any) -> Fl
             f"oauth_callback_endpoint must differ, got {endpoints}"
         )
     return options
+
+
+# Options of flet.fastapi (flet_web.fastapi.app, FletStaticFiles) that are
+# spelled differently here or have no counterpart: what to do instead.
+FASTAPI_OPTIONS: dict[str, str] = {
+    "proxy_path": (
+        "mount the blueprint with app.register_blueprint(..., url_prefix='/path'), "
+        "and behind a proxy run Hypercorn with --root-path"
+    ),
+    "upload_endpoint_path": (
+        "use upload_endpoint='upload', a path under the blueprint's prefix "
+        "(page.get_upload_url builds the full URL)"
+    ),
+    "app_mount_path": "use app.register_blueprint(..., url_prefix='/path')",
+}
+# flet.fastapi's names for the same thing: accepted with a DeprecationWarning.
+# (Its websocket_endpoint_path only when relative: an absolute one is refused.)
+RENAMED: dict[str, str] = {"websocket_endpoint_path": "websocket_endpoint"}
+
+
+def _migrate(opts: dict[str, Any]) -> dict[str, Any]:
+    """``opts`` with renamed options under their names here; an option of
+    flet.fastapi that has no counterpart is an OptionError saying what to use."""
+    for old, hint in FASTAPI_OPTIONS.items():
+        if old in opts:
+            raise OptionError(
+                f"quart-flet option {old!r} is flet.fastapi's and has no counterpart here: {hint}"
+            )
+    path = opts.get("websocket_endpoint_path")
+    if isinstance(path, str) and path.startswith("/"):
+        raise OptionError(
+            f"quart-flet option 'websocket_endpoint_path': {path!r} is absolute; use "
+            "websocket_endpoint='ws', a path under the blueprint's prefix"
+        )
+    moved = {name: value for name, value in opts.items() if name not in RENAMED}
+    for old, new in RENAMED.items():
+        if old in opts:
+            warnings.warn(
+                f"quart-flet option {old!r} is now called {new!r}",
+                DeprecationWarning,
+                stacklevel=4,
+            )
+            if new in opts:
+                raise OptionError(f"quart-flet options {old!r} and {new!r} are the same: give one")
+            moved[new] = opts[old]
+    return moved
+
+
+def _unknown(name: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(known | set(RENAMED)), n=1, cutoff=0.6)
+    if close:
+        return f"unknown quart-flet option {name!r}: did you mean {close[0]!r}?"
+    return (
+        f"unknown quart-flet option {name!r}; the options are listed in the README "
+        "(or help(quart_flet.FletOptions))"
+    )
+
+
+# Flet's documented variables that quart-flet does not read here, and why.
+IGNORED_ENV_VARS: dict[str, str] = {
+    "FLET_SERVER_PORT": "Hypercorn's --bind chooses the port (e.g. --bind 0.0.0.0:8000)",
+    "FLET_SERVER_IP": "Hypercorn's --bind chooses the address (e.g. --bind 0.0.0.0:8000)",
+    "FLET_WEB_APP_PATH": (
+        "the mount path is the blueprint's url_prefix (register_blueprint(..., url_prefix=...))"
+    ),
+    "FLET_FORCE_WEB_SERVER": "quart-flet always serves the web client; nothing to force",
+    "FLET_WEB_USE_COLOR_EMOJI": "color emoji fonts are not supported by quart-flet yet",
+}
+
+
+def ignored_env_warnings(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One line per Flet variable that is set but means nothing here."""
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    return [
+        f"{name} is set but not used by quart-flet: {why}"
+        for name, why in IGNORED_ENV_VARS.items()
+        if env.get(name, "") != ""
+    ]
 
 
 def secret_keys(config: Mapping[str, Any], options: FletOptions, needed_for: str) -> list[str]:

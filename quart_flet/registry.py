@@ -22,6 +22,7 @@ from quart import Quart
 from quart_flet import dispatch, shutdown
 from quart_flet.backends import Backend, backend_for
 from quart_flet.oauth import MemoryOAuthStateStore, OAuthStateStore
+from quart_flet.options import ignored_env_warnings
 from quart_flet.pubsub import FletPubSub
 
 if TYPE_CHECKING:
@@ -84,6 +85,8 @@ class FletRegistry:
             await self.backend.start()
             self.oauth_states = self.backend.oauth_states
         self.temp_dir = tempfile.mkdtemp(prefix="quart_flet_")
+        for warning in ignored_env_warnings():
+            logger.warning(warning)
         logger.info("quart-flet started: %s threads", self.executor._max_workers)
 
     def close_connections(self) -> None:
