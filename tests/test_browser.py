@@ -41,8 +41,9 @@ def decode_frame(frame: Any) -> Any:
 
 
 @asynccontextmanager
-async def browser_page(errors: list[str]) -> AsyncIterator[Any]:
-    """A Chromium page with the semantics DOM on; page errors go to ``errors``."""
+async def browser_page(errors: list[str], received: list[Any] | None = None) -> AsyncIterator[Any]:
+    """A Chromium page with the semantics DOM on; page errors go to ``errors``,
+    and the Flet frames the page receives to ``received`` when given."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
@@ -51,6 +52,11 @@ async def browser_page(errors: list[str]) -> AsyncIterator[Any]:
             page = await browser.new_page(viewport=VIEWPORT)
             await page.add_init_script(ENABLE_SEMANTICS)
             page.on("pageerror", lambda error: errors.append(str(error)))
+            if received is not None:
+                page.on(
+                    "websocket",
+                    lambda ws: ws.on("framereceived", lambda f: received.append(decode_frame(f))),
+                )
             yield page
         finally:
             await browser.close()
@@ -115,11 +121,7 @@ async def test_routing_with_sync_navigate_and_deep_links_in_a_real_browser(
     url = server.url + "/shop/"
     received: list[Any] = []
     errors: list[str] = []
-    async with browser_page(errors) as page:
-        page.on(
-            "websocket",
-            lambda ws: ws.on("framereceived", lambda f: received.append(decode_frame(f))),
-        )
+    async with browser_page(errors, received) as page:
         await page.goto(url)
         await page.get_by_text("Flet app", exact=True).wait_for(timeout=60_000)
         await page.get_by_role("button", name="Visit Store").click()
@@ -143,11 +145,7 @@ async def test_a_components_app_with_sync_code_in_a_real_browser(hypercorn: Any)
     server = hypercorn("examples.components:app")
     errors: list[str] = []
     received: list[Any] = []
-    async with browser_page(errors) as page:
-        page.on(
-            "websocket",
-            lambda ws: ws.on("framereceived", lambda f: received.append(decode_frame(f))),
-        )
+    async with browser_page(errors, received) as page:
         await page.goto(server.url + "/")
         await page.get_by_text("Clicked 0 times", exact=True).wait_for(timeout=60_000)
         for n in (1, 2, 3):

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from conftest import SESSION_CRASHED, require_chromium
-from test_browser import browser_page, decode_frame
+from test_browser import browser_page
 
 pytestmark = pytest.mark.browser
 
@@ -24,11 +24,7 @@ async def test_routing_with_create_task_in_sync_lambdas(hypercorn: Any) -> None:
     url = server.url + "/books/"
     received: list[Any] = []
     errors: list[str] = []
-    async with browser_page(errors) as page:
-        page.on(
-            "websocket",
-            lambda ws: ws.on("framereceived", lambda f: received.append(decode_frame(f))),
-        )
+    async with browser_page(errors, received) as page:
         await page.goto(url)
         await page.get_by_text("Home view", exact=True).wait_for(timeout=60_000)
         await page.get_by_role("button", name="To shelf").click()
@@ -49,11 +45,7 @@ async def test_typing_fast_into_a_components_todo_list(hypercorn: Any) -> None:
     server = hypercorn("tests.apps.fast_todo:app", path="/todo/")
     received: list[Any] = []
     errors: list[str] = []
-    async with browser_page(errors) as page:
-        page.on(
-            "websocket",
-            lambda ws: ws.on("framereceived", lambda f: received.append(decode_frame(f))),
-        )
+    async with browser_page(errors, received) as page:
         await page.goto(server.url + "/todo/")
         await page.get_by_text("0 todos", exact=True).wait_for(timeout=60_000)
         field = page.get_by_role("textbox")

@@ -182,9 +182,13 @@ async def test_http_with_an_odd_forwarded_proto_is_not_a_500(proto: str) -> None
     quart_app, asgi = _behind_proxy()
     async with quart_app.test_app():
         client = _Asgi(asgi)
-        for path in ("/flet-app/ws", "/flet-app/", "/flet-app/main.dart.js"):
+        for path, status in (
+            ("/flet-app/ws", 426),
+            ("/flet-app/", 200),
+            ("/flet-app/main.dart.js", 200),
+        ):
             sent = await client.call("http", path, {"X-Forwarded-Proto": proto})
-            assert _status(sent) == 200, (path, sent)
+            assert _status(sent) == status, (path, sent)
 
 
 @pytest.mark.parametrize(
