@@ -11,7 +11,7 @@ Two passes, because brotli's best quality costs about 3 s per MB: first every
 compressible file gets gzip (level 6) and brotli (quality 5), seconds in all;
 then the files a browser loads get brotli quality 11, minutes in all, on a
 low-priority thread. Until a file has a variant it is served as it is.
-Prebuild (in a Docker image, say) with ``python -m quart_flet.compression``.
+Prebuild (in a Docker image, say) with ``python -m quart_flet.prebuild``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import os
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +47,10 @@ _COLD_DIRS = ("pyodide/",)
 GZIP, BROTLI_FAST, BROTLI_BEST = ".gz", ".br5", ".br"
 ENCODINGS = {GZIP: "gzip", BROTLI_FAST: "br", BROTLI_BEST: "br"}
 _POLL_SECONDS = 1.0
+_BROTLI_BEST_SECONDS_PER_MB = 3.0  # measured here: 2m47s for the client's hot files
+
+# progress(files done, files in all, the file about to be built)
+Progress = Callable[[int, int, str], None]
 
 
 def default_cache_root() -> Path:
@@ -212,9 +216,10 @@ class VariantStore:
         except Exception:
             logger.exception("building the compressed web client failed; serving it uncompressed")
 
-    def build(self, first: Sequence[str] = ()) -> None:
+    def build(self, first: Sequence[str] = (), progress: Progress | None = None) -> None:
         """Build every missing variant (blocking). Safe to run from several
-        processes at once: they take turns."""
+        processes at once: they take turns. ``progress(done, total, name)``
+        is called before each file."""
         self.index()
         with self._exclusive() as acquired:
             if not acquired:
@@ -225,16 +230,38 @@ class VariantStore:
                 (item for item in self.files.values() if item.compressible),
                 key=lambda item: (item.relative not in first, not _hot(item.relative), -item.size),
             )
-            for suffixes, items in (
-                ((GZIP, BROTLI_FAST), order),
-                ((BROTLI_BEST,), [item for item in order if _hot(item.relative)]),
-            ):
-                for item in items:
-                    if self.stopping.is_set():
-                        return
-                    self._build_file(item, suffixes)
+            steps = [
+                (item, suffixes)
+                for suffixes, items in (
+                    ((GZIP, BROTLI_FAST), order),
+                    ((BROTLI_BEST,), [item for item in order if _hot(item.relative)]),
+                )
+                for item in items
+                if any(suffix not in item.variants for suffix in suffixes)
+            ]
+            if steps:
+                self._announce(steps)
+            for done, (item, suffixes) in enumerate(steps):
+                if self.stopping.is_set():
+                    return
+                if progress is not None:
+                    progress(done, len(steps), item.relative)
+                self._build_file(item, suffixes)
         self.built.set()
         logger.info("compressed web client ready in %s", self.cache_dir)
+
+    def _announce(self, steps: Sequence[tuple[ClientFile, Sequence[str]]]) -> None:
+        """Say once, where people look (a warning shows without any logging
+        set up), that minutes of one core go into this and how to avoid it."""
+        best = sum(item.size for item, suffixes in steps if BROTLI_BEST in suffixes)
+        seconds = best / 1e6 * _BROTLI_BEST_SECONDS_PER_MB + 10
+        logger.warning(
+            "quart-flet: building the compressed web client in %s, once per flet-web build: "
+            "about %d min of one core, in a low-priority background thread; until then "
+            "files go out less compressed. Prebuild it with: python -m quart_flet.prebuild",
+            self.cache_dir,
+            max(1, round(seconds / 60)),
+        )
 
     def _build_file(self, item: ClientFile, suffixes: Sequence[str]) -> None:
         missing = [s for s in suffixes if s not in item.variants]
@@ -295,13 +322,11 @@ def variant_store(source: Path, cache_root: Path | None = None) -> VariantStore:
 
 
 def main() -> None:
-    """Prebuild the cache: ``python -m quart_flet.compression``."""
-    from flet_web import get_package_web_dir
+    """``python -m quart_flet.compression``: the old name of
+    ``python -m quart_flet.prebuild``."""
+    from quart_flet.prebuild import main as prebuild
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    store = variant_store(Path(get_package_web_dir()))
-    store.build()
-    print(store.cache_dir)
+    raise SystemExit(prebuild())
 
 
 if __name__ == "__main__":
