@@ -89,3 +89,15 @@ def test_readme_serve_command_serves_the_counter(tmp_path: Path) -> None:
     with shell_server(command.replace("127.0.0.1:8000", f"127.0.0.1:{port}"), port, tmp_path, {}):
         index = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read()
     assert b'<base href="/">' in index and b'flet.webSocketEndpoint="/ws"' in index
+
+
+def test_readme_installs_extras_from_the_checkout() -> None:
+    """quart-flet is not on an index: `pip install "quart-flet[h3]"` fails
+    outside a checkout; extras install with -e from it, and they exist."""
+    import tomllib
+
+    assert 'install "quart-flet[' not in README
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for extra in re.findall(r'pip install -e "\.\[(\w+)\]"', README):
+        assert extra in extras, extra
+    assert "[uvloop]" not in (ROOT / "examples" / "hypercorn.toml").read_text()
