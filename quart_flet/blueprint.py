@@ -21,6 +21,7 @@ from quart import (
 )
 from quart.blueprints import BlueprintSetupState
 from quart.wrappers import BaseRequestWebsocket, Websocket
+from quart_schema import hide
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RoutingException
 
@@ -196,10 +197,11 @@ def flet_blueprint(
             # the routes below are added after this hook and follow the change
             state.url_prefix = state.url_prefix.rstrip("/")
             # '/prefix' -> '/prefix/', even when another Flet app sits at '/'
-            state.add_url_rule("", "slash_redirect", _slash_redirect)
+            state.add_url_rule("", "slash_redirect", hide(_slash_redirect))
 
-    bp.add_url_rule("/", "index", _index)
-    bp.add_url_rule("/<path:path>", "file", _file)
+    # the web client's routes are pages, not an API: kept out of OpenAPI
+    bp.add_url_rule("/", "index", hide(_index))
+    bp.add_url_rule("/<path:path>", "file", hide(_file))
     bp.add_websocket(f"/{options.websocket_endpoint}", "websocket", _websocket)
     bp.add_url_rule(f"/{options.upload_endpoint}", "upload", _upload, methods=["PUT"])
     bp.add_url_rule(f"/{options.oauth_callback_endpoint}", "oauth_callback", _oauth_callback)
