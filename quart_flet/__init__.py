@@ -9,6 +9,7 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from quart_flet.blueprint import flet_app, flet_blueprint
+from quart_flet.handshake import Handshake, handshake
 from quart_flet.options import FletOptions, OptionError, resolve_options
 from quart_flet.proxy import proxy_fix
 
@@ -20,9 +21,11 @@ except PackageNotFoundError:  # imported from a checkout that was never installe
 __all__ = [
     "__version__",
     "FletOptions",
+    "Handshake",
     "OptionError",
     "flet_app",
     "flet_blueprint",
+    "handshake",
     "proxy_fix",
     "resolve_options",
 ]

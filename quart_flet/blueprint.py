@@ -28,8 +28,9 @@ from werkzeug.routing import RoutingException
 from quart_flet import oauth, security, uploads
 from quart_flet.dispatch import AppCallable
 from quart_flet.errors import http_exception_as_json, json_error
+from quart_flet.handshake import Handshake
 from quart_flet.options import FletOptions, OptionError, resolve_options
-from quart_flet.registry import EXTENSION_KEY, FletRegistry, client_fingerprint
+from quart_flet.registry import EXTENSION_KEY, FletRegistry
 from quart_flet.transport import ClientInfo, FletConnection
 from quart_flet.webclient import WebClient
 
@@ -241,10 +242,12 @@ async def _websocket() -> None:
     base = url_for(f"{websocket.blueprint}.index")
     user_agent = websocket.headers.get("user-agent", "")
     scheme = "https" if websocket.scheme in ("wss", "https") else "http"
+    copied = Handshake.of_websocket()  # the websocket context ends at the handler
     client = ClientInfo(
         ip=websocket.remote_addr or "",
         user_agent=user_agent,
-        fingerprint=client_fingerprint(user_agent),
+        fingerprint=copied.fingerprint(),
+        handshake=copied,
         page_url=f"{scheme}://{websocket.host}{base.rstrip('/')}",
         page_name=base.strip("/"),
         oauth_state=websocket.cookies.get("flet_oauth_state"),

@@ -403,9 +403,7 @@ async def dispatch_event(
             end_turn(session, mine)
 
 
-async def apply_props(
-    session: Session, control_id: int, props: dict[str, Any], turn: Turn
-) -> None:
+async def apply_props(session: Session, control_id: int, props: dict[str, Any], turn: Turn) -> None:
     """A prop update that arrived while an earlier event still waits or runs:
     applied in its turn, so a handler sees what the client sent before its
     event and nothing a thread is reading changes under it."""

@@ -56,6 +56,7 @@ from flet.controls.page import Page, ServiceRegistry
 from flet.messaging.session import Session
 
 from quart_flet import dispatch, userthreads
+from quart_flet.handshake import Handshake
 
 
 class LoopSafeSession(Session):  # type: ignore[misc]  # flet is untyped here
@@ -66,6 +67,7 @@ class LoopSafeSession(Session):  # type: ignore[misc]  # flet is untyped here
     def __init__(self, connection: Any, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(connection)
         self.executor = connection.executor  # the app's pool, also once disconnected
+        self.handshake: Handshake | None = None  # its latest connection's (transport)
         self.loop = loop
         self.loop_thread = threading.get_ident()  # created on the loop's thread
         self.page.__class__ = LoopSafePage  # same fields and _c: only methods differ

@@ -7,7 +7,6 @@ hubs and temporary files. One registry per Quart app, in
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import shutil
 import tempfile
@@ -32,12 +31,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("quart_flet")
 
 EXTENSION_KEY = "quart_flet"
-
-
-def client_fingerprint(user_agent: str) -> str:
-    """What a resuming client must match. The IP is left out on purpose: it
-    changes behind proxies and on mobile networks."""
-    return hashlib.sha1(user_agent.encode("utf-8", "replace")).hexdigest()
 
 
 @dataclass
@@ -158,8 +151,18 @@ class FletRegistry:
                 session_id,
             )
             return None
-        if entry.connection is not None or entry.fingerprint != fingerprint:
-            logger.info("refused to resume session %s/%s: not this client's", blueprint, session_id)
+        if entry.connection is not None:
+            logger.info(
+                "refused to resume session %s/%s: it is live elsewhere", blueprint, session_id
+            )
+            return None
+        if entry.fingerprint != fingerprint:
+            # another browser or another signed-in user (or signed out since):
+            # never theirs, and the session ends (a sign-out ends it here)
+            logger.info(
+                "session %s/%s ended: resumed by another client or user", blueprint, session_id
+            )
+            self.evict((blueprint, session_id))
             return None
         if entry.disconnecting is not None:
             await asyncio.shield(entry.disconnecting)

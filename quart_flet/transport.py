@@ -31,6 +31,7 @@ from flet.messaging.protocol import (
 from flet.messaging.session import Session
 
 from quart_flet import dispatch, loopsafe
+from quart_flet.handshake import Handshake
 
 if TYPE_CHECKING:
     from quart_flet.blueprint import FletMount
@@ -143,6 +144,7 @@ class ClientInfo:
     fingerprint: str
     page_url: str
     page_name: str
+    handshake: Handshake | None = None
     oauth_state: str | None = None
 
 
@@ -338,6 +340,7 @@ class FletConnection(Connection):  # type: ignore[misc]
             session = loopsafe.LoopSafeSession(self, self.loop)
             registry.add(mount.name, session, self, self.client.fingerprint)
         self.session = session
+        session.handshake = self.client.handshake  # this connection's, also on resume
         _context_page.set(session.page)
         original_route = session.page.route
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
@@ -97,7 +98,29 @@ def test_readme_installs_extras_from_the_checkout() -> None:
     import tomllib
 
     assert 'install "quart-flet[' not in README
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
     for extra in re.findall(r'pip install -e "\.\[(\w+)\]"', README):
         assert extra in extras, extra
     assert "[uvloop]" not in (ROOT / "examples" / "hypercorn.toml").read_text()
+
+
+async def test_readme_handshake_example_greets_the_signed_in_user() -> None:
+    from quart_auth import authenticated_client
+
+    block = next(b for b in code_blocks("python") if "handshake(page)" in b)
+    namespace: dict[str, object] = {"__name__": "quart_app"}
+    exec(compile(block, "README.md", "exec"), namespace)
+    app = namespace["app"]
+    async with app.test_app() as test_app:  # type: ignore[attr-defined]
+        client = test_app.test_client()
+        for user, text in ((None, "Hello, stranger"), ("ada", "Hello, ada")):
+            async with contextlib.AsyncExitStack() as stack:
+                if user is not None:
+                    await stack.enter_async_context(authenticated_client(client, user))
+                ws = await stack.enter_async_context(client.websocket("/flet-app/ws"))
+                flet = FletTestClient(ws)
+                await flet.register()
+                patch = await flet.receive_until(lambda m: m[0] == 2)
+                assert find_controls(patch, _c="Text", value=text)

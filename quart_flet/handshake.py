@@ -1,0 +1,93 @@
+"""What a Flet session's WebSocket handshake carried: headers, cookies, the
+query, the client's address, the Quart session and, when the app uses
+quart-auth, the signed-in user's ``auth_id``.
+
+Quart's ``websocket`` context is a context variable: it is gone in a pool
+thread, a pubsub handler or a task started later. So the handshake is copied
+once, when the browser connects (and again when it reconnects to the same
+session), and :func:`handshake` returns that copy from anywhere:
+
+>>> def main(page: ft.Page) -> None:
+...     page.add(ft.Text(f"Hello {handshake(page).auth_id}"))
+
+It is a snapshot: a cookie set or a sign-in made after the connection opened
+is seen at the next reconnect, not before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from quart import current_app, session, websocket
+from werkzeug.datastructures import Headers, MultiDict
+
+__all__ = ["Handshake", "handshake"]
+
+
+@dataclass(frozen=True)
+class Handshake:
+    """A copy of one WebSocket handshake of a Flet session."""
+
+    #: The WebSocket's URL, as the server saw it (after quart_flet.proxy_fix).
+    url: str
+    #: The request headers.
+    headers: Headers
+    #: The cookies the browser sent.
+    cookies: dict[str, str]
+    #: The query arguments of the WebSocket URL.
+    args: MultiDict[str, str]
+    #: The client's address (after quart_flet.proxy_fix, the real client's).
+    remote_addr: str
+    #: A copy of Quart's ``session`` (needs the app's SECRET_KEY).
+    session: dict[str, Any] = field(default_factory=dict)
+    #: quart-auth's ``current_user.auth_id`` when the app uses quart-auth and
+    #: the user is signed in; None otherwise.
+    auth_id: str | None = None
+
+    @classmethod
+    def of_websocket(cls) -> Handshake:
+        """The current WebSocket's (call inside Quart's websocket context)."""
+        return cls(
+            url=websocket.url,
+            headers=Headers(websocket.headers),
+            cookies=dict(websocket.cookies),
+            args=MultiDict(websocket.args),
+            remote_addr=websocket.remote_addr or "",
+            session=dict(session) if current_app.secret_key else {},
+            auth_id=_auth_id(),
+        )
+
+    def fingerprint(self) -> str:
+        """What a resuming client must match: its browser (user agent) and its
+        identity (quart-auth's auth_id). The IP is left out on purpose: it
+        changes behind proxies and on mobile networks."""
+        user_agent = self.headers.get("user-agent", "")
+        identity = "" if self.auth_id is None else f"user:{self.auth_id}"
+        return hashlib.sha256(f"{user_agent}\0{identity}".encode("utf-8", "replace")).hexdigest()
+
+
+def _auth_id() -> str | None:
+    if not current_app.extensions.get("QUART_AUTH"):
+        return None
+    from quart_auth import current_user  # the app uses it: it is installed
+
+    auth_id = current_user.auth_id
+    return None if auth_id is None else str(auth_id)
+
+
+def handshake(page: Any = None) -> Handshake:
+    """The handshake of ``page``'s session (default: ``ft.context.page``, the
+    page of the handler running now, in a pool thread too).
+
+    Raises RuntimeError for a page quart-flet does not serve.
+    """
+    if page is None:
+        import flet as ft
+
+        page = ft.context.page
+    found = getattr(getattr(page, "session", None), "handshake", None)
+    if not isinstance(found, Handshake):
+        raise RuntimeError("this page is not served by quart-flet: it has no handshake")
+    return found
