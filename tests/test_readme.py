@@ -124,3 +124,31 @@ async def test_readme_handshake_example_greets_the_signed_in_user() -> None:
                 await flet.register()
                 patch = await flet.receive_until(lambda m: m[0] == 2)
                 assert find_controls(patch, _c="Text", value=text)
+
+
+async def test_readme_login_recipe_guards_the_page_and_the_socket() -> None:
+    from quart.testing import WebsocketResponseError
+    from quart_auth import authenticated_client
+
+    first = next(b for b in code_blocks("python") if "handshake(page)" in b)
+    guard = next(b for b in code_blocks("python") if "before_websocket" in b)
+    namespace: dict[str, object] = {"__name__": "quart_app"}
+    exec(compile(first + guard, "README.md", "exec"), namespace)
+    app = namespace["app"]
+    registry = app.extensions["quart_flet"]  # type: ignore[attr-defined]
+    async with app.test_app() as test_app:  # type: ignore[attr-defined]
+        client = test_app.test_client()
+        page = await client.get("/members/")
+        assert page.status_code == 302 and page.headers["Location"] == "/login?next=/members/"
+        with pytest.raises(WebsocketResponseError) as refused:
+            async with client.websocket("/members/ws"):
+                pass
+        assert refused.value.response.status_code == 401
+        assert not registry.sessions
+        async with authenticated_client(client, "ada"):
+            assert (await client.get("/members/")).status_code == 200
+            async with client.websocket("/members/ws") as ws:
+                flet = FletTestClient(ws)
+                await flet.register()
+                patch = await flet.receive_until(lambda m: m[0] == 2)
+                assert find_controls(patch, _c="Text", value="Hello, ada")
