@@ -23,3 +23,11 @@ async def main(page: ft.Page) -> None:
 
 
 app = flet_app(main)
+
+if __name__ == "__main__":
+    # an ASGI app, not a script: say how to serve it instead of exiting silently
+    raise SystemExit(
+        "examples/counter.py is a Quart app for an ASGI server; serve it with:\n"
+        "  .venv/bin/python -m hypercorn examples.counter:app --bind 127.0.0.1:8000 --workers 0\n"
+        "then open http://127.0.0.1:8000/"
+    )

@@ -77,7 +77,8 @@ class FletOptions:
     no_cdn: bool = _option(
         True,
         "serve CanvasKit and fonts ourselves instead of from a CDN, so apps work "
-        "offline and on intranets",
+        "offline and on intranets (flet-web's client still fetches the Rive runtime "
+        "from a CDN, for Rive animations only)",
     )
     session_timeout_seconds: float = _option(
         3600, "how long a disconnected session waits for its browser to come back"

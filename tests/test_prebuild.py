@@ -33,7 +33,7 @@ def test_a_build_announces_itself_once(tmp_path: Path, caplog: pytest.LogCapture
     announced = [r for r in caplog.records if "building the compressed web client" in r.message]
     assert len(announced) == 1 and announced[0].levelno == logging.WARNING
     assert "python -m quart_flet.prebuild" in announced[0].message
-    assert "min of one core" in announced[0].message
+    assert "of one core" in announced[0].message
 
 
 def test_prebuild_is_a_clean_command(tmp_path: Path) -> None:
