@@ -60,12 +60,21 @@ class Handshake:
         )
 
     def fingerprint(self) -> str:
-        """What a resuming client must match: its browser (user agent) and its
-        identity (quart-auth's auth_id). The IP is left out on purpose: it
-        changes behind proxies and on mobile networks."""
+        """What a resuming client must match: ``<browser>:<identity>``, hashes
+        of its user agent and of quart-auth's auth_id. The IP is left out on
+        purpose: it changes behind proxies and on mobile networks."""
         user_agent = self.headers.get("user-agent", "")
         identity = "" if self.auth_id is None else f"user:{self.auth_id}"
-        return hashlib.sha256(f"{user_agent}\0{identity}".encode("utf-8", "replace")).hexdigest()
+        return f"{_digest(user_agent)}:{_digest(identity)}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:32]
+
+
+def same_browser(fingerprint: str, other: str) -> bool:
+    """Whether two fingerprints are of one browser (whoever is signed in)."""
+    return fingerprint.partition(":")[0] == other.partition(":")[0]
 
 
 def _auth_id() -> str | None:

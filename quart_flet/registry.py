@@ -20,6 +20,7 @@ from quart import Quart
 
 from quart_flet import dispatch, shutdown
 from quart_flet.backends import Backend, backend_for
+from quart_flet.handshake import same_browser
 from quart_flet.oauth import MemoryOAuthStateStore, OAuthStateStore
 from quart_flet.options import ignored_env_warnings
 from quart_flet.pubsub import FletPubSub
@@ -142,7 +143,8 @@ class FletRegistry:
     ) -> Session | None:
         """The session ``session_id`` for this client, or None when it is
         unknown, expired, held by another live connection, or another client's."""
-        entry = self.sessions.get((blueprint, session_id))
+        key = (blueprint, session_id)
+        entry = self.sessions.get(key)
         if entry is None:
             logger.info(
                 "client asked to resume unknown session %s/%s: it expired, or it "
@@ -157,12 +159,13 @@ class FletRegistry:
             )
             return None
         if entry.fingerprint != fingerprint:
-            # another browser or another signed-in user (or signed out since):
-            # never theirs, and the session ends (a sign-out ends it here)
-            logger.info(
-                "session %s/%s ended: resumed by another client or user", blueprint, session_id
-            )
-            self.evict((blueprint, session_id))
+            if same_browser(entry.fingerprint, fingerprint):
+                # the same browser, now another user or signed out: never
+                # theirs, and the session ends (so a sign-out ends it)
+                logger.info("session %s/%s ended: its user changed", blueprint, session_id)
+                self.evict((blueprint, session_id))
+            else:  # another browser: refused, the session stays its owner's
+                logger.info("refused to resume session %s/%s: another browser's", *key)
             return None
         if entry.disconnecting is not None:
             await asyncio.shield(entry.disconnecting)
