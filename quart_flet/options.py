@@ -418,6 +418,7 @@ FASTAPI_OPTIONS: dict[str, str] = {
         "(page.get_upload_url builds the full URL)"
     ),
     "app_mount_path": "use app.register_blueprint(..., url_prefix='/path')",
+    "use_color_emoji": "color emoji fonts are not supported by quart-flet yet; leave it out",
 }
 # flet.fastapi's names for the same thing: accepted with a DeprecationWarning.
 # (Its websocket_endpoint_path only when relative: an absolute one is refused.)

@@ -7,14 +7,15 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import flet as ft
 import pytest
 from quart import Quart
 
-from quart_flet import OptionError, flet_blueprint
-from quart_flet.options import FASTAPI_OPTIONS, IGNORED_ENV_VARS, ignored_env_warnings
+from quart_flet import FletOptions, OptionError, flet_blueprint
+from quart_flet.options import FASTAPI_OPTIONS, IGNORED_ENV_VARS, RENAMED, ignored_env_warnings
 
 
 def main(page: ft.Page) -> None:
@@ -25,7 +26,7 @@ def main(page: ft.Page) -> None:
 def test_a_fastapi_option_without_a_counterpart_says_what_to_use(name: str) -> None:
     with pytest.raises(OptionError, match=f"'{name}' is flet.fastapi's") as error:
         flet_blueprint(main, **{name: "/x"})
-    assert "url_prefix" in str(error.value) or "_endpoint=" in str(error.value)
+    assert any(hint in str(error.value) for hint in ("url_prefix", "_endpoint=", "not supported"))
     assert "\n" not in str(error.value)
 
 
@@ -124,3 +125,29 @@ def test_a_bad_option_under_hypercorn_is_one_line_and_a_failed_exit(tmp_path: Pa
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines == ["error: quart-flet option max_threads: 'zero' is not a whole number"], lines
+
+
+def test_the_readme_migration_table_covers_flet_fastapi_app() -> None:
+    """Every parameter of flet_web.fastapi.app (and FletStaticFiles') is in the
+    README's table, and each works here or is refused with a hint."""
+    import inspect
+
+    from conftest import ROOT
+    from flet_web.fastapi import app as fastapi_app
+    from flet_web.fastapi.flet_static_files import FletStaticFiles
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Coming from flet.fastapi") : readme.index("## Troubleshooting")]
+    names = set(inspect.signature(fastapi_app).parameters) - {"main"}
+    names |= set(inspect.signature(FletStaticFiles.__init__).parameters) - {"self"}
+    known = {f.name for f in fields(FletOptions)}
+    for name in sorted(names):
+        assert f"`{name}=" in table, name
+        if name in known or name == "before_main":
+            continue  # the same option here
+        if name in RENAMED:
+            with pytest.warns(DeprecationWarning, match=RENAMED[name]):
+                flet_blueprint(main, **{name: "ws"})
+        else:
+            with pytest.raises(OptionError, match="is flet.fastapi's"):
+                flet_blueprint(main, **{name: "/x"})
