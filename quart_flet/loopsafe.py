@@ -91,10 +91,22 @@ class LoopSafeSession(Session):  # type: ignore[misc]  # flet is untyped here
         dispatch.end_session(self)  # cancel the tasks its sync code started
 
     def schedule_update(self, control: Any) -> None:
-        self.later_on_loop(super().schedule_update, control)
+        self.later_on_loop(self._when_no_thread_runs, super().schedule_update, control)
 
     def schedule_effect(self, hook: Any, is_cleanup: bool) -> None:
-        self.later_on_loop(super().schedule_effect, hook, is_cleanup)
+        self.later_on_loop(self._when_no_thread_runs, super().schedule_effect, hook, is_cleanup)
+
+    def _when_no_thread_runs(self, method: Callable[..., Any], *args: Any) -> None:
+        """A components re-render (or effect) asked for while a sync handler
+        of this session runs in a thread waits until it has returned, as in
+        flet, where the handler runs on the loop and the scheduler after it;
+        rendering meanwhile would diff a tree the thread is changing, and
+        find its own patches deferred (see patch_control)."""
+        state = dispatch.sync_state_if_any(self)
+        if state is not None and state.running:
+            state.deferred.append(functools.partial(method, *args))
+        else:
+            method(*args)
 
     def start_updates_scheduler(self) -> None:
         self.later_on_loop(super().start_updates_scheduler)

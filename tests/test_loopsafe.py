@@ -399,3 +399,60 @@ async def test_the_loop_never_waits_for_a_service_registry_held_by_a_thread() ->
             release.set()
             thread.join(10)
         services.unregister_services()  # and works once the thread is done
+
+
+@ft.component
+def Greeter() -> ft.Control:
+    name, set_name = ft.use_state("nobody")
+    page = ft.context.page
+
+    def sign_in(e: ft.Event[ft.TextButton]) -> None:  # sync: in a thread
+        set_name("ada")  # a re-render for the scheduler...
+        page.pop_dialog()  # ...and a page update from the thread
+
+    def sign_out(e: ft.Event[ft.Button]) -> None:
+        set_name("nobody")
+
+    def ask(e: ft.Event[ft.Button]) -> None:
+        page.show_dialog(
+            ft.AlertDialog(
+                title=ft.Text("sign in?"), actions=[ft.TextButton("yes", on_click=sign_in)]
+            )
+        )
+
+    return ft.Column(
+        [
+            ft.Text(f"hello {name}"),
+            ft.Button("ask", on_click=ask),
+            ft.Button("sign out", on_click=sign_out),
+        ]
+    )
+
+
+async def test_a_re_render_asked_by_a_sync_handler_waits_for_it_to_return() -> None:
+    """The scheduler rendered while the handler's thread still ran, its own
+    patch deferred meanwhile: the tree's re-rendered buttons then pointed at
+    detached controls, and the next click crashed the session ("Control must
+    be added to the page first"), as seen with flet's auth_dialog example."""
+    app = make_app(lambda page: page.render(Greeter))
+    async with app.test_app() as test_app, test_app.test_client().websocket("/ws") as ws:
+        client = FletTestClient(ws)
+        await client.register()
+
+        async def tap(text: str, then: str) -> Any:
+            found: list[Any] = []
+
+            def seen(m: Any) -> bool:
+                found.extend(find_controls(m, content=text))
+                return bool(found)
+
+            if not [c for m in client.messages for c in find_controls(m, content=text)]:
+                await client.receive_until(lambda m: not_crashed(m) or seen(m))
+            ids = [c["_i"] for m in client.messages for c in find_controls(m, content=text)]
+            await client.click(int(ids[-1]))
+            return await client.receive_until(lambda m: not_crashed(m) or then in str(m))
+
+        for _ in range(3):
+            await tap("ask", "sign in?")
+            await tap("yes", "hello ada")
+            await tap("sign out", "hello nobody")
