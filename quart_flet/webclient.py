@@ -5,13 +5,32 @@ app's assets_dir, with correct MIME types, ETags, 304s and Ranges.
 Files of the client go out brotli- or gzip-compressed by Accept-Encoding
 (variants from :mod:`quart_flet.compression`, built off the event loop).
 
-Cache policy: the client's URLs (main.dart.wasm, flutter.js...) carry no
-version, and a browser mixing files of two flet-web releases breaks, so they
-are ``no-cache`` with a strong ETag (the content hash): a repeat visit costs
-one 304 per file and an upgrade is seen at once. A URL whose ``?v=`` equals
-the file's content version is cached for a year as immutable; the index
-links flutter_bootstrap.js and python.js that way. The index itself is
-``no-cache``.
+Cache policy: a browser mixing files of two flet-web releases breaks, so
+every file the engine needs is reached through a URL that names its content,
+and only such a URL is cached for good (``public, max-age=31536000,
+immutable``):
+
+- the index (``no-cache``, one per mount point) links ``python.js`` and
+  ``flutter_bootstrap.js`` with ``?v=<content version>``, and points
+  ``flet.canvasKitBaseUrl`` and ``flet.assetBase`` into ``_v/<tree>/``, a
+  prefix naming the content of the client's ``canvaskit/`` or ``assets/``
+  directory (the engine joins file names to these bases, so a query cannot
+  carry the version there);
+- the flutter_bootstrap.js we serve is the packaged one with
+  ``_flutter.buildConfig``'s ``mainWasmPath``, ``jsSupportRuntimePath`` and
+  ``mainJsPath`` given ``?v=<that file's content version>``.
+
+A version that does not match what is served (another release asked this
+server, as in a rolling upgrade) gets ``no-cache``: caching those bytes under
+that URL would pin the wrong release. The client's files on URLs without a
+version (icons, favicon, whatever a custom index links plainly) get
+``max-age=600`` and their ETag: no request for ten minutes, and an upgrade is
+seen within that bound. ``no-cache`` stays on the index,
+flutter_bootstrap.js and flutter_service_worker.js without a version (they
+bind the other files together; the service worker only unregisters itself
+and must always be fetched fresh), on the patched manifests outside
+``_v/`` and on the app's own assets_dir files, served as they are on disk
+now.
 
 Conditional requests are answered here, on the exact bytes sent (the chosen
 variant), in RFC 9110 order: If-Match (412), If-None-Match (304), then one
@@ -24,12 +43,14 @@ naming a file get a 308 to ``a/b``; paths with ``..`` are never looked up.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import mimetypes
 import os
 import re
 import secrets
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
@@ -60,10 +81,21 @@ INDEX = "index.html"
 MANIFEST = "manifest.json"
 FONT_MANIFEST = "assets/FontManifest.json"
 _MAX_INDEX_VARIANTS = 32  # one per mount point seen (prefix + root_path)
+BOOTSTRAP = "flutter_bootstrap.js"
 NO_CACHE = "no-cache"
 IMMUTABLE = "public, max-age=31536000, immutable"
+SHORT = "max-age=600"  # client files on URLs without a version
 # Linked from the index with ?v=<content version>, so cacheable for good.
-_VERSIONED_IN_INDEX = ("flutter_bootstrap.js", "python.js")
+_VERSIONED_IN_INDEX = (BOOTSTRAP, "python.js")
+# Without a version these stay no-cache: they decide which other files load.
+_ENTRY_POINTS = frozenset({BOOTSTRAP, "flutter_service_worker.js"})
+# The engine's paths in _flutter.buildConfig, versioned in flutter_bootstrap.js.
+_BUILD_PATHS = ("mainWasmPath", "jsSupportRuntimePath", "mainJsPath")
+_BUILD_CONFIG = re.compile(r"_flutter\.buildConfig\s*=(?!=)\s*")
+# Directories the engine reaches from a base URL: served under _v/<tree>/.
+VERSION_PREFIX = "_v"
+_VERSIONED_DIRS = ("assets", "canvaskit")
+_TOKEN = re.compile(r"[0-9a-f]{16}")
 # Files a browser fetches first, per renderer: compressed first.
 _FIRST = {
     "canvaskit": ("main.dart.js", "canvaskit/canvaskit.wasm", "canvaskit/canvaskit.js"),
@@ -178,6 +210,38 @@ def is_route_like(path: str) -> bool:
     return extension in ("", ".html")
 
 
+def versioned_path(path: str) -> tuple[str, str, str] | None:
+    """``(token, directory, relative)`` for ``_v/<token>/<directory>/...``."""
+    parts = path.split("/", 3)
+    if len(parts) == 4 and parts[0] == VERSION_PREFIX and parts[2] in _VERSIONED_DIRS:
+        if _TOKEN.fullmatch(parts[1]) and parts[3]:
+            return parts[1], parts[2], f"{parts[2]}/{parts[3]}"
+    return None
+
+
+def version_build_config(script: str, version_of: Callable[[str], str | None]) -> str:
+    """``script`` with the engine paths of its ``_flutter.buildConfig`` given
+    ``?v=<version_of(path)>`` where that is not None; unchanged if it has no
+    buildConfig, or one it does not understand."""
+    found = _BUILD_CONFIG.search(script)
+    if found is None:
+        return script
+    try:
+        config, end = json.JSONDecoder().raw_decode(script, found.end())
+        builds = config["builds"]
+        for build in builds:
+            for key in _BUILD_PATHS:
+                path = build.get(key)
+                version = version_of(path) if isinstance(path, str) else None
+                if version is not None:
+                    build[key] = f"{path}?v={version}"
+    except (ValueError, KeyError, TypeError, AttributeError):
+        logger.warning("flutter_bootstrap.js: _flutter.buildConfig not understood, left as is")
+        return script
+    rewritten = json.dumps(config, separators=(",", ":"))
+    return script[: found.end()] + rewritten + script[end:]
+
+
 class WebClient:
     """Serves one Flet app's web client. ``prepare`` runs at startup."""
 
@@ -187,6 +251,8 @@ class WebClient:
         self.patched_dir: Path | None = None
         self.store: VariantStore = variant_store(self.web_dir, cache_root)
         self._indexes: dict[str, ClientFile] = {}
+        self._bootstrap: ClientFile | None = None  # with a versioned buildConfig
+        self.tree_versions: dict[str, str] = {}  # directory -> token of its content
 
     def source(self, relative: str) -> Path:
         """assets_dir wins over the packaged client, file by file."""
@@ -203,6 +269,7 @@ class WebClient:
         self._indexes.clear()  # patched indexes of an earlier run lived in its temp dir
         await run_sync(self._patch_manifests)()
         await run_sync(self.store.index)()
+        await run_sync(self._version_client)()
         renderer = self.options.web_renderer.value
         self.store.start(_FIRST.get(renderer, _FIRST["default"]))
 
@@ -223,6 +290,45 @@ class WebClient:
         if options.no_cdn:
             patch_font_manifest_json(str(self.patched_dir / FONT_MANIFEST))
 
+    def _packaged(self, relative: str) -> ClientFile | None:
+        """The store's file for ``relative`` unless assets_dir overrides it."""
+        item = self.store.get(relative)
+        return item if item is not None and self._lookup(relative) == item.source else None
+
+    def _version_client(self) -> None:
+        """The tokens of the versioned directories, and flutter_bootstrap.js
+        with a versioned buildConfig (patched, compressed, in patched_dir)."""
+        assert self.patched_dir is not None
+        self.tree_versions = {}
+        for directory in _VERSIONED_DIRS:
+            tree = hashlib.sha256()
+            items = 0
+            for relative, item in sorted(self.store.files.items()):
+                if not relative.startswith(directory + "/"):
+                    continue
+                digest = item.digest
+                patched = self._patched(relative)
+                if patched is not None:  # served instead of the packaged file
+                    digest = hashlib.sha256(patched.read_bytes()).hexdigest()
+                tree.update(f"{relative}\0{digest}\n".encode())
+                items += 1
+            if items:
+                self.tree_versions[directory] = tree.hexdigest()[:16]
+        self._bootstrap = None
+        packaged = self._packaged(BOOTSTRAP)
+        if packaged is None:  # assets_dir has its own: served as it is on disk
+            return
+
+        def version_of(path: str) -> str | None:
+            canonical = canonical_path(path)
+            item = self._packaged(canonical) if canonical == path else None
+            return item.version if item is not None else None
+
+        script = packaged.source.read_text(encoding="utf-8")
+        target = self.patched_dir / BOOTSTRAP
+        target.write_text(version_build_config(script, version_of), encoding="utf-8")
+        self._bootstrap = self._compressed(target)
+
     def _render_index(self, base: str, websocket_path: str) -> ClientFile:
         assert self.patched_dir is not None
         digest = hashlib.sha1(base.encode()).hexdigest()[:12]
@@ -241,22 +347,36 @@ class WebClient:
         )
         html = target.read_text(encoding="utf-8")
         for name in _VERSIONED_IN_INDEX:
-            linked = self.store.get(name)
-            if linked is not None and self.source(name) == linked.source:
+            linked = self._client_file(name)
+            if linked is not None:
                 html = html.replace(f'src="{name}"', f'src="{name}?v={linked.version}"')
+        canvaskit = self.tree_versions.get("canvaskit")
+        if canvaskit is not None:
+            html = re.sub(
+                r'(flet\.canvasKitBaseUrl\s*=\s*"[^"]*/)(canvaskit/")',
+                lambda m: f"{m[1]}{VERSION_PREFIX}/{canvaskit}/{m[2]}",
+                html,
+            )
+        assets = self.tree_versions.get("assets")
+        if assets is not None:  # the engine asks for <assetBase>assets/...
+            html = re.sub(
+                r'(flet\.assetBase\s*=\s*"[^"]*/)(")',
+                lambda m: f"{m[1]}{VERSION_PREFIX}/{assets}/{m[2]}",
+                html,
+            )
         target.write_text(html, encoding="utf-8")
-        return self._compressed_index(target)
+        return self._compressed(target)
 
-    def _compressed_index(self, target: Path) -> ClientFile:
+    def _compressed(self, target: Path) -> ClientFile:
         data = target.read_bytes()
         digest = hashlib.sha256(data).hexdigest()[:40]
-        index = ClientFile(target.name, target, len(data), digest, compressible=True)
+        patched = ClientFile(target.name, target, len(data), digest, compressible=True)
         for suffix in (compression.GZIP, compression.BROTLI_BEST):
             variant = target.with_name(target.name + suffix)
             variant.write_bytes(compression.compress(data, suffix))
             encoding, size = compression.ENCODINGS[suffix], variant.stat().st_size
-            index.variants[suffix] = Variant(variant, encoding, size, f"{digest}-{suffix[1:]}")
-        return index
+            patched.variants[suffix] = Variant(variant, encoding, size, f"{digest}-{suffix[1:]}")
+        return patched
 
     async def index(self, base: str) -> Response:
         """The index for the mount point ``base`` ('/root/prefix/')."""
@@ -293,18 +413,33 @@ class WebClient:
             return Response(b"", 308, {"Location": location})
         if path in ("", INDEX):
             return await self.index(base)
-        found = self._find(path) if canonical == path else None
+        prefixed = versioned_path(path)
+        relative = path if prefixed is None else prefixed[2]
+        found = self._find(relative) if canonical == path else None
         if found is None:
             if is_route_like(path):
                 return await self.index(base)
             return json_error(404, f"no such file: {path}")
-        client_file = self.store.get(path)
+        # each version the URL names must be the one of the bytes sent
+        claims = []
+        if prefixed is not None:
+            token, directory, _ = prefixed
+            claims.append(token == self.tree_versions.get(directory))
+        # a packaged file (or our flutter_bootstrap.js) unless assets_dir overrides it
+        client_file = self._bootstrap if relative == BOOTSTRAP else self.store.get(relative)
         if client_file is not None and client_file.source == found:
-            versioned = request.args.get("v") == client_file.version
-            policy = IMMUTABLE if versioned else NO_CACHE
-            return self._send(client_file, _mimetype(path), policy)
-        # the app's own assets and the patched manifests: as they are on disk now
-        return send_variant(_disk_variant(found), _mimetype(path), NO_CACHE, vary=False)
+            if "v" in request.args:
+                claims.append(request.args["v"] == client_file.version)
+            if not claims:
+                policy = NO_CACHE if relative in _ENTRY_POINTS else SHORT
+            else:
+                policy = IMMUTABLE if all(claims) else NO_CACHE
+            return self._send(client_file, _mimetype(relative), policy)
+        # the app's own assets and the patched manifests: as they are on disk now;
+        # a patched manifest is fixed for this run, so it is part of its tree token
+        patched = self._patched(relative)
+        policy = IMMUTABLE if claims and all(claims) and patched == found else NO_CACHE
+        return send_variant(_disk_variant(found), _mimetype(relative), policy, vary=False)
 
     def _send(self, client_file: ClientFile, mimetype: str, cache_control: str) -> Response:
         """The best variant for this request, conditional and rangeable."""
@@ -312,15 +447,37 @@ class WebClient:
         variant = client_file.choose(accepts)
         return send_variant(variant, mimetype, cache_control, vary=client_file.compressible)
 
-    def _names_a_file(self, canonical: str) -> bool:
-        return canonical in ("", INDEX) or self._find(canonical) is not None
+    def _client_file(self, relative: str) -> ClientFile | None:
+        """The packaged (or, for flutter_bootstrap.js, rewritten) file that
+        ``relative`` names, unless assets_dir overrides it."""
+        if relative == BOOTSTRAP:
+            return self._bootstrap if self._packaged(BOOTSTRAP) is not None else None
+        return self._packaged(relative)
 
-    def _find(self, path: str) -> Path | None:
-        """The file a canonical path names: a patched manifest or _lookup."""
+    def _names_a_file(self, canonical: str) -> bool:
+        if canonical in ("", INDEX):
+            return True
+        prefixed = versioned_path(canonical)
+        return self._find(canonical if prefixed is None else prefixed[2]) is not None
+
+    def _patched(self, path: str) -> Path | None:
+        """The patched manifest served for ``path``, if any."""
         if path in (MANIFEST, FONT_MANIFEST) and self.patched_dir is not None:
             patched = self.patched_dir / path
             if patched.is_file():  # FontManifest.json is patched for no_cdn only
                 return patched
+        return None
+
+    def _find(self, path: str) -> Path | None:
+        """The file a canonical path names: a patched manifest, the rewritten
+        flutter_bootstrap.js, or _lookup."""
+        patched = self._patched(path)
+        if patched is not None:
+            return patched
+        if path == BOOTSTRAP:
+            bootstrap = self._client_file(BOOTSTRAP)
+            if bootstrap is not None:
+                return bootstrap.source
         return self._lookup(path)
 
     def _lookup(self, path: str) -> Path | None:

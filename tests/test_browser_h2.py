@@ -65,7 +65,8 @@ async def test_counter_over_https_h2_with_websocket_over_h2(
 
             async def on_response(response: Any) -> None:
                 headers = await response.all_headers()
-                encodings[response.url.rsplit("/", 1)[1]] = headers.get("content-encoding", "")
+                name = response.url.split("?")[0].rsplit("/", 1)[1]  # without ?v=<version>
+                encodings[name] = headers.get("content-encoding", "")
 
             page.on("response", on_response)
             await page.goto(server.url + "/")

@@ -18,7 +18,7 @@ from flet_web import get_package_web_dir
 pytestmark = pytest.mark.server
 
 WEB = Path(get_package_web_dir())
-FILES = ["flutter_bootstrap.js", "main.dart.mjs", "canvaskit/skwasm.js", "manifest.json"]
+FILES = ["flutter.js", "main.dart.mjs", "canvaskit/skwasm.js", "manifest.json"]
 
 
 def tls_server(hypercorn: Any, tls: Certificate, app: str, **kwargs: Any) -> Any:

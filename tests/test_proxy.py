@@ -33,7 +33,8 @@ async def test_index_websocket_and_service_worker_behind_a_proxy(hypercorn: Any)
         redirect = await client.get("/sub/flet-app")
     assert re.search(r'<base href="/sub/flet-app/">', index)
     assert 'flet.webSocketEndpoint="/sub/flet-app/ws"' in index
-    assert 'flet.canvasKitBaseUrl="/sub/flet-app/canvaskit/"' in index
+    # versioned by content: /sub/flet-app/_v/<hash>/canvaskit/
+    assert re.search(r'flet\.canvasKitBaseUrl="/sub/flet-app/_v/[0-9a-f]+/canvaskit/"', index)
     assert worker.status_code == 200 and "javascript" in worker.headers["content-type"]
     assert worker.headers["cache-control"] == "no-cache"
     assert redirect.status_code == 308 and redirect.headers["location"].endswith("/sub/flet-app/")

@@ -4,6 +4,7 @@ types, ETags, the slash redirect, assets_dir, app metadata and options."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -17,6 +18,7 @@ from quart import Blueprint, Quart
 from werkzeug.datastructures import Headers
 
 from quart_flet import OptionError, flet_app, flet_blueprint
+from quart_flet.webclient import version_build_config
 
 
 async def main(page: ft.Page) -> None:
@@ -75,7 +77,8 @@ async def test_index_at_root_is_patched_for_root() -> None:
     assert base_href(body) == "/"
     assert config_value(body, "webSocketEndpoint") == "/ws"
     assert config_value(body, "noCdn") == "true"
-    assert config_value(body, "canvasKitBaseUrl") == "/canvaskit/"
+    assert re.fullmatch(r"/_v/[0-9a-f]{16}/canvaskit/", config_value(body, "canvasKitBaseUrl"))
+    assert re.fullmatch(r"/_v/[0-9a-f]{16}/", config_value(body, "assetBase"))
 
 
 async def test_index_under_prefix_follows_the_prefix() -> None:
@@ -85,7 +88,9 @@ async def test_index_under_prefix_follows_the_prefix() -> None:
     assert status == 200
     assert base_href(body) == "/flet-app/"
     assert config_value(body, "webSocketEndpoint") == "/flet-app/ws"
-    assert config_value(body, "canvasKitBaseUrl") == "/flet-app/canvaskit/"
+    canvaskit = config_value(body, "canvasKitBaseUrl")
+    assert re.fullmatch(r"/flet-app/_v/[0-9a-f]{16}/canvaskit/", canvaskit)
+    assert re.fullmatch(r"/flet-app/_v/[0-9a-f]{16}/", config_value(body, "assetBase"))
 
 
 async def test_index_under_root_path_follows_root_path_and_prefix() -> None:
@@ -320,6 +325,227 @@ async def test_font_manifest_is_served_when_not_patched() -> None:
     assert json.loads(body) == json.loads((WEB / "assets/FontManifest.json").read_bytes())
 
 
+# ---- cache policy: versioned URLs for good, the rest briefly or not at all ----
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+SHORT = "max-age=600"
+STALE = "0123456789abcdef"  # a version of no file
+
+
+def version(relative: str) -> str:
+    """What a URL carries in ?v= for a packaged file: its content's hash."""
+    return hashlib.sha256((WEB / relative).read_bytes()).hexdigest()[:16]
+
+
+def build_config(script: str) -> dict[str, Any]:
+    found = re.search(r"_flutter\.buildConfig\s*=(?!=)\s*", script)
+    assert found is not None
+    config, _ = json.JSONDecoder().raw_decode(script, found.end())
+    return dict(config)
+
+
+async def client_urls(client: Any, prefix: str = "") -> dict[str, str]:
+    """The versioned URLs the index and flutter_bootstrap.js hand the engine."""
+    index = await (await client.get(prefix + "/")).get_data()
+    found = re.search(rb'src="(flutter_bootstrap\.js\?v=[0-9a-f]{16})"', index)
+    assert found is not None
+    urls = {"bootstrap": f"{prefix}/{found.group(1).decode()}"}
+    urls["canvaskit"] = config_value(index, "canvasKitBaseUrl")
+    urls["assets"] = config_value(index, "assetBase") + "assets/"
+    script = (await (await client.get(urls["bootstrap"])).get_data()).decode()
+    for build in build_config(script)["builds"]:
+        for key in ("mainWasmPath", "jsSupportRuntimePath", "mainJsPath"):
+            if key in build:
+                urls[build[key].split("?")[0]] = f"{prefix}/{build[key]}"
+    return urls
+
+
+async def test_build_config_names_each_engine_file_by_its_content() -> None:
+    app = flet_app(main)
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        urls = await client_urls(client)
+        bootstrap = await client.get(urls["bootstrap"])
+        assert bootstrap.headers["Cache-Control"] == IMMUTABLE
+        script = (await bootstrap.get_data()).decode()
+        packaged = (WEB / "flutter_bootstrap.js").read_text()
+        config, original = build_config(script), build_config(packaged)
+        assert config["engineRevision"] == original["engineRevision"]
+        assert len(config["builds"]) == len(original["builds"]) == 2
+        paths = [build.get(key) for build in config["builds"] for key in build if "Path" in key]
+        assert sorted(paths) == sorted(
+            f"{name}?v={version(name)}"
+            for name in ("main.dart.wasm", "main.dart.mjs", "main.dart.js")
+        )
+        # the rest of the loader is the packaged one
+        assert script.replace(json.dumps(config, separators=(",", ":")), "") == packaged.replace(
+            json.dumps(original, separators=(",", ":")), ""
+        )
+        for name in ("main.dart.wasm", "main.dart.mjs", "main.dart.js"):
+            response = await client.get(urls[name], headers={"Accept-Encoding": "identity"})
+            assert response.status_code == 200, name
+            assert response.headers["Cache-Control"] == IMMUTABLE, name
+            assert await response.get_data() == (WEB / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("prefix", ["", "/flet-app"])
+async def test_canvaskit_and_assets_are_served_under_a_content_token(prefix: str) -> None:
+    app = Quart(__name__, static_folder=None)
+    app.register_blueprint(flet_blueprint(main), url_prefix=prefix or None)
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        urls = await client_urls(client, prefix)
+        for url, relative in (
+            (urls["canvaskit"] + "skwasm.wasm", "canvaskit/skwasm.wasm"),
+            (urls["canvaskit"] + "chromium/canvaskit.js", "canvaskit/chromium/canvaskit.js"),
+            (urls["assets"] + "fonts/roboto.woff2", "assets/fonts/roboto.woff2"),
+            (urls["assets"] + "AssetManifest.bin.json", "assets/AssetManifest.bin.json"),
+        ):
+            response = await client.get(url, headers={"Accept-Encoding": "identity"})
+            assert response.status_code == 200, url
+            assert response.headers["Cache-Control"] == IMMUTABLE, url
+            assert await response.get_data() == (WEB / relative).read_bytes(), url
+            plain = await client.get(
+                f"{prefix}/{relative}", headers={"Accept-Encoding": "identity"}
+            )
+            assert plain.headers["ETag"] == response.headers["ETag"]  # one representation
+        # the patched FontManifest (no_cdn adds Roboto) is fixed for the run: in the token
+        manifest = await client.get(urls["assets"] + "FontManifest.json")
+        assert manifest.headers["Cache-Control"] == IMMUTABLE
+        assert "Roboto" in (await manifest.get_data()).decode()
+        missing = await client.get(urls["canvaskit"] + "nope.wasm")
+        assert missing.status_code == 404
+        spelled = await client.get(
+            urls["canvaskit"].replace("/canvaskit/", "//canvaskit/") + "skwasm.js"
+        )
+        assert spelled.status_code == 308
+        assert spelled.headers["Location"] == urls["canvaskit"] + "skwasm.js"
+
+
+async def test_the_tokens_follow_the_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upgrade changing only canvaskit/ changes only canvaskit's token."""
+    web = tmp_path / "web"
+    names = "index.html flutter_bootstrap.js manifest.json main.dart.mjs canvaskit/skwasm.js"
+    for relative in [*names.split(), "assets/FontManifest.json"]:
+        (web / relative).parent.mkdir(parents=True, exist_ok=True)
+        (web / relative).write_bytes((WEB / relative).read_bytes())
+    monkeypatch.setenv("FLET_WEB_PATH", str(web))
+    restarts = iter(range(10))
+
+    async def tokens() -> tuple[str, str, str]:
+        # a new cache root: a new store, as a restarted server indexes anew
+        monkeypatch.setenv("QUART_FLET_CACHE_DIR", str(tmp_path / f"cache{next(restarts)}"))
+        async with flet_app(main).test_app() as test_app:
+            urls = await client_urls(test_app.test_client())
+            return urls["canvaskit"], urls["assets"], urls["main.dart.mjs"]
+
+    before = await tokens()
+    (web / "canvaskit/skwasm.js").write_bytes(b"// another engine\n")
+    after = await tokens()
+    assert after[0] != before[0] and after[1:] == before[1:]
+    (web / "main.dart.mjs").write_bytes(b"// another app build\n")
+    assert (await tokens())[2] != after[2]
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "console.log('no build config here');",
+        "_flutter.buildConfig = {not json};",
+        '_flutter.buildConfig = {"builds": 3};',
+        "if (_flutter.buildConfig == null) {}",
+    ],
+)
+def test_a_build_config_not_understood_is_left_as_it_is(script: str) -> None:
+    assert version_build_config(script, lambda path: "0123456789abcdef") == script
+
+
+def test_build_config_paths_without_a_version_stay_as_they_are() -> None:
+    script = '_flutter.buildConfig = {"builds":[{"mainJsPath":"main.dart.js"},{"x":1}]};\nrun();'
+    versions = {"main.dart.js": "00000000000000aa"}
+    rewritten = version_build_config(script, versions.get)
+    assert rewritten == (
+        '_flutter.buildConfig = {"builds":[{"mainJsPath":"main.dart.js?v=00000000000000aa"},'
+        '{"x":1}]};\nrun();'
+    )
+    assert version_build_config(script, {}.get) == script  # no version known: as it was
+
+
+@pytest.mark.parametrize(
+    ("path", "policy"),
+    [
+        ("/", "no-cache"),
+        ("/main.dart.wasm", SHORT),  # no version: briefly
+        ("/main.dart.mjs", SHORT),
+        ("/canvaskit/skwasm.wasm", SHORT),
+        ("/assets/fonts/MaterialIcons-Regular.otf", SHORT),
+        ("/favicon.png", SHORT),
+        ("/icons/loading-animation.png", SHORT),
+        ("/flutter_bootstrap.js", "no-cache"),  # it picks the engine's files
+        ("/flutter_service_worker.js?v=1804020039", "no-cache"),  # unregisters itself
+        ("/flutter_service_worker.js", "no-cache"),
+        ("/manifest.json", "no-cache"),  # patched
+        ("/assets/FontManifest.json", "no-cache"),  # patched (no_cdn)
+        # a version other than the content's: another release asked; never cached
+        (f"/main.dart.wasm?v={STALE}", "no-cache"),
+        (f"/flutter_bootstrap.js?v={STALE}", "no-cache"),
+        (f"/_v/{STALE}/canvaskit/skwasm.wasm", "no-cache"),
+        (f"/_v/{STALE}/assets/fonts/MaterialIcons-Regular.otf", "no-cache"),
+        (f"/_v/{STALE}/assets/FontManifest.json", "no-cache"),
+        ("/favicon.png?v=1", "no-cache"),
+    ],
+)
+async def test_cache_control_by_url(path: str, policy: str) -> None:
+    status, headers, _ = await get(flet_app(main), path)
+    assert status == 200
+    assert headers["Cache-Control"] == policy
+
+
+async def test_a_version_of_another_file_is_not_immutable() -> None:
+    status, headers, _ = await get(flet_app(main), f"/main.dart.mjs?v={version('main.dart.wasm')}")
+    assert status == 200
+    assert headers["Cache-Control"] == "no-cache"
+    status, headers, _ = await get(flet_app(main), f"/main.dart.mjs?v={version('main.dart.mjs')}")
+    assert headers["Cache-Control"] == IMMUTABLE
+
+
+@pytest.mark.parametrize("which", ["canvaskit", "assets"])
+async def test_a_token_is_only_good_for_its_own_directory(which: str) -> None:
+    app = flet_app(main)
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        urls = await client_urls(client)
+        other = {"canvaskit": "assets", "assets": "canvaskit"}[which]
+        token = urls[which].split("/")[2]
+        path = {"canvaskit": "skwasm.js", "assets": "fonts/MaterialIcons-Regular.otf"}[other]
+        response = await client.get(f"/_v/{token}/{other}/{path}")
+        assert response.status_code == 200
+        assert response.headers["Cache-Control"] == "no-cache"
+
+
+async def test_versioned_urls_keep_304_range_and_head() -> None:
+    app = flet_app(main)
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        urls = await client_urls(client)
+        for url in (urls["main.dart.wasm"], urls["canvaskit"] + "skwasm.js", urls["bootstrap"]):
+            whole = await client.get(url, headers={"Accept-Encoding": "br"})
+            full, etag = await whole.get_data(), whole.headers["ETag"]
+            assert whole.headers["Vary"] == "Accept-Encoding", url
+            cached = await client.get(url, headers={"Accept-Encoding": "br", "If-None-Match": etag})
+            assert cached.status_code == 304, url
+            assert cached.headers["Cache-Control"] == IMMUTABLE, url
+            part = await client.get(url, headers={"Accept-Encoding": "br", "Range": "bytes=0-9"})
+            assert part.status_code == 206, url
+            assert part.headers.get("Content-Encoding") == whole.headers.get("Content-Encoding")
+            assert await part.get_data() == full[:10], url
+            head = await client.head(url, headers={"Accept-Encoding": "br"})
+            assert head.status_code == 200 and head.headers["ETag"] == etag, url
+            assert int(head.headers["Content-Length"]) == len(full), url
+
+
 # ---- several Flet apps, redirects and the user's own routes ------------------
 
 
@@ -442,6 +668,39 @@ async def test_assets_dir_overrides_manifest_and_falls_back_per_file(assets_dir:
         packaged = await client.get("/icons/icon-512.png")
         assert packaged.status_code == 200
         assert (await packaged.get_data())[:4] == b"\x89PNG"
+
+
+async def test_assets_dir_files_are_never_cached_without_revalidation(assets_dir: Path) -> None:
+    """The app's files are served as they are on disk now, under _v/ too."""
+    (assets_dir / "assets" / "fonts").mkdir(parents=True)
+    (assets_dir / "assets" / "fonts" / "roboto.woff2").write_bytes(b"my roboto")
+    app = flet_app(main, assets_dir=str(assets_dir))
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        urls = await client_urls(client)
+        for path in ("/hello.txt", "/favicon.png", urls["assets"] + "fonts/roboto.woff2"):
+            response = await client.get(path)
+            assert response.status_code == 200, path
+            assert response.headers["Cache-Control"] == "no-cache", path
+        assert await (await client.get(urls["assets"] + "fonts/roboto.woff2")).get_data() == (
+            b"my roboto"
+        )
+        # the packaged files beside them keep their token
+        packaged = await client.get(urls["assets"] + "fonts/MaterialIcons-Regular.otf")
+        assert packaged.headers["Cache-Control"] == IMMUTABLE
+
+
+async def test_own_flutter_bootstrap_in_assets_dir_is_linked_plainly(assets_dir: Path) -> None:
+    (assets_dir / "flutter_bootstrap.js").write_text("// my loader\n")
+    app = flet_app(main, assets_dir=str(assets_dir))
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        index = await (await client.get("/")).get_data()
+        assert b'src="flutter_bootstrap.js"' in index
+        assert re.search(rb'src="python\.js\?v=[0-9a-f]{16}"', index)
+        mine = await client.get("/flutter_bootstrap.js")
+        assert await mine.get_data() == b"// my loader\n"
+        assert mine.headers["Cache-Control"] == "no-cache"
 
 
 async def test_app_metadata_patches_index_and_manifest() -> None:

@@ -43,6 +43,8 @@ def _client_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     (web / "assets").mkdir()
     shutil.copyfile(REAL_CLIENT / "assets/FontManifest.json", web / "assets/FontManifest.json")
     (web / "main.dart.js").write_bytes(BIG_JS)
+    (web / "canvaskit").mkdir()
+    (web / "canvaskit" / "skwasm.js").write_bytes(BIG_JS + b"// skwasm\n")
     shutil.copyfile(REAL_CLIENT / "favicon.png", web / "favicon.png")
     monkeypatch.setenv("FLET_WEB_PATH", str(web))
     monkeypatch.setenv("QUART_FLET_CACHE_DIR", str(tmp_path / "cache"))
@@ -104,7 +106,7 @@ async def test_files_are_served_in_the_best_accepted_encoding(
         assert response.headers.get("Content-Encoding") == encoding
         assert response.headers["Vary"] == "Accept-Encoding"
         assert response.headers["Content-Type"].startswith("text/javascript")
-        assert response.headers["Cache-Control"] == "no-cache"
+        assert response.headers["Cache-Control"] == "max-age=600"  # no version in the URL
         assert int(response.headers["Content-Length"]) == len(body)
         assert decode(body) == BIG_JS
 
@@ -175,6 +177,45 @@ async def test_index_is_no_cache_and_links_versioned_loaders(client_dir: Path) -
             "/", headers={"Accept-Encoding": "br", "If-None-Match": index.headers["ETag"]}
         )
         assert cached.status_code == 304
+
+
+@pytest.mark.parametrize("accept", ["br", "gzip", "identity"])
+async def test_versioned_urls_get_the_same_variants(client_dir: Path, accept: str) -> None:
+    """``?v=`` and ``_v/<token>/`` pick the file, not its representation:
+    the same encodings, ETags, 304s and Ranges as the plain URL."""
+    app = flet_app(main)
+    async with app.test_app() as test_app:
+        await wait_built(app)
+        client = test_app.test_client()
+        html = (await (await client.get("/")).get_data()).decode()
+        bootstrap = re.search(r'src="(flutter_bootstrap\.js\?v=[0-9a-f]{16})"', html)
+        canvaskit = re.search(r'flet\.canvasKitBaseUrl="(/_v/[0-9a-f]{16}/canvaskit/)"', html)
+        assert bootstrap is not None and canvaskit is not None, html
+        script = (await (await client.get("/" + bootstrap.group(1))).get_data()).decode()
+        main_js = re.search(r'"mainJsPath":"(main\.dart\.js\?v=[0-9a-f]{16})"', script)
+        assert main_js is not None, script[-2000:]
+        assert '"mainWasmPath":"main.dart.wasm"' in script  # not in this client: as it was
+        encoding = {"br": "br", "gzip": "gzip", "identity": None}[accept]
+        for versioned, plain in (
+            ("/" + main_js.group(1), "/main.dart.js"),
+            (canvaskit.group(1) + "skwasm.js", "/canvaskit/skwasm.js"),
+        ):
+            headers = {"Accept-Encoding": accept}
+            response = await client.get(versioned, headers=headers)
+            reference = await client.get(plain, headers=headers)
+            assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+            assert reference.headers["Cache-Control"] == "max-age=600"
+            assert response.headers.get("Content-Encoding") == encoding, versioned
+            assert response.headers["Vary"] == "Accept-Encoding"
+            assert response.headers["ETag"] == reference.headers["ETag"]
+            body = await response.get_data()
+            assert body == await reference.get_data()
+            etag = response.headers["ETag"]
+            again = await client.get(versioned, headers={**headers, "If-None-Match": etag})
+            assert again.status_code == 304
+            part = await client.get(versioned, headers={**headers, "Range": "bytes=5-14"})
+            assert part.status_code == 206
+            assert await part.get_data() == body[5:15]
 
 
 async def test_incompressible_files_are_sent_as_they_are(client_dir: Path) -> None:
