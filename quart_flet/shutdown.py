@@ -95,7 +95,11 @@ def on_server_shutdown(
         if not triggers and loop.time() < deadline:
             handle = loop.call_later(_LOOK_EVERY, look)
         elif not triggers:
-            logger.debug("no Hypercorn shutdown trigger: WebSockets close at server shutdown")
+            logger.warning(
+                "quart-flet found no Hypercorn shutdown trigger (not served by Hypercorn, "
+                "or a Hypercorn release changed it): Flet WebSockets will close only "
+                "after the server's graceful timeout, not when it starts to stop"
+            )
             if sigterm is not None:
                 sigterm.release()
 

@@ -118,3 +118,29 @@ async def test_sigterm_to_one_worker_alone_still_kills_it(hypercorn: Any) -> Non
     finally:
         os.close(pidfd)
     assert "SIGTERM to this worker alone" in server.log()
+
+
+async def test_no_hypercorn_trigger_found_is_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not served by Hypercorn (or a Hypercorn upgrade renamed its trigger):
+    say so where people look, as the fast close then does not happen."""
+    import logging
+
+    from quart_flet import shutdown
+
+    monkeypatch.setattr(shutdown, "_LOOK_FOR", 0.1)
+    loop = asyncio.get_running_loop()
+    warned = asyncio.Event()
+
+    class Seen(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "no Hypercorn shutdown trigger" in record.getMessage():
+                warned.set()
+
+    handler = Seen(logging.WARNING)
+    logging.getLogger("quart_flet").addHandler(handler)
+    try:
+        stop = shutdown.on_server_shutdown(loop, lambda: None)
+        await asyncio.wait_for(warned.wait(), 10)
+        stop()
+    finally:
+        logging.getLogger("quart_flet").removeHandler(handler)
