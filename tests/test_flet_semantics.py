@@ -429,6 +429,7 @@ async def test_the_default_message_limit_is_flets_16_mib() -> None:
 
 # ---- 4. a busy pool delays nothing but user code ---------------------------
 
+
 async def busy_main(page: ft.Page) -> None:
     def block(e: ft.Event[ft.Button]) -> None:  # holds one of the pool's threads
         SEEN["blocked"]()
