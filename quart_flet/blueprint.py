@@ -240,17 +240,11 @@ async def _websocket() -> None:
     mount = _mount(websocket.blueprint)
     security.check_websocket_origin(mount.options)  # a 403 before accept
     base = url_for(f"{websocket.blueprint}.index")
-    user_agent = websocket.headers.get("user-agent", "")
     scheme = "https" if websocket.scheme in ("wss", "https") else "http"
-    copied = Handshake.of_websocket()  # the websocket context ends at the handler
     client = ClientInfo(
-        ip=websocket.remote_addr or "",
-        user_agent=user_agent,
-        fingerprint=copied.fingerprint(),
-        handshake=copied,
+        handshake=Handshake.of_websocket(),  # the websocket context ends at the handler
         page_url=f"{scheme}://{websocket.host}{base.rstrip('/')}",
         page_name=base.strip("/"),
-        oauth_state=websocket.cookies.get("flet_oauth_state"),
     )
     await FletConnection(mount, websocket._get_current_object(), client).serve()  # type: ignore[attr-defined]
 

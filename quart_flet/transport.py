@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
 from collections import deque
@@ -137,15 +138,28 @@ def answered_call(data: bytes) -> tuple[int, str] | None:
 
 @dataclass
 class ClientInfo:
-    """What the transport needs to know about the WebSocket request."""
+    """What the transport needs to know about the WebSocket request: its
+    handshake, and the page's URL and name as the client resolves them."""
 
-    ip: str
-    user_agent: str
-    fingerprint: str
+    handshake: Handshake
     page_url: str
     page_name: str
-    handshake: Handshake | None = None
-    oauth_state: str | None = None
+
+    @property
+    def ip(self) -> str:
+        return self.handshake.remote_addr
+
+    @property
+    def user_agent(self) -> str:
+        return self.handshake.headers.get("user-agent", "")
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        return self.handshake.fingerprint()
+
+    @property
+    def oauth_state(self) -> str | None:
+        return self.handshake.cookies.get("flet_oauth_state")
 
 
 def _field(body: dict[str, Any], name: str, kinds: type | tuple[type, ...]) -> Any:
