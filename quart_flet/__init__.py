@@ -9,8 +9,11 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from quart_flet.blueprint import flet_app, flet_blueprint
+from quart_flet.extension import QuartFlet
+from quart_flet.fletapp import FletApp
 from quart_flet.handshake import Handshake, handshake
-from quart_flet.options import FletOptions, OptionError, resolve_options
+from quart_flet.mount import FletRoutes, SessionEndReason
+from quart_flet.options import FletOptions, FletOptionsArgs, OptionError, resolve_options
 from quart_flet.proxy import proxy_fix
 
 try:
@@ -20,9 +23,14 @@ except PackageNotFoundError:  # imported from a checkout that was never installe
 
 __all__ = [
     "__version__",
+    "FletApp",
     "FletOptions",
+    "FletOptionsArgs",
+    "FletRoutes",
     "Handshake",
     "OptionError",
+    "QuartFlet",
+    "SessionEndReason",
     "flet_app",
     "flet_blueprint",
     "handshake",

@@ -319,15 +319,3 @@ def variant_store(source: Path, cache_root: Path | None = None) -> VariantStore:
         if store is None:
             store = _stores[key] = VariantStore(*key)
         return store
-
-
-def main() -> None:
-    """``python -m quart_flet.compression``: the old name of
-    ``python -m quart_flet.prebuild``."""
-    from quart_flet.prebuild import main as prebuild
-
-    raise SystemExit(prebuild())
-
-
-if __name__ == "__main__":
-    main()

@@ -341,6 +341,30 @@ async def run_main(main: AppCallable, session: Session) -> None:
         session.error(crash_report(error))
 
 
+async def run_session_start(hook: AppCallable, session: Session) -> bool:
+    """Run ``on_session_start(page)`` before main; a crash shows on the page
+    and main does not run (False)."""
+    _context_page.set(session.page)
+    try:
+        await call_user(hook, session, session.page)
+    except Exception as error:
+        logger.error(
+            "Unhandled error in on_session_start() of session %s", session.id, exc_info=True
+        )
+        session.error(crash_report(error))
+        return False
+    return True
+
+
+async def run_session_end(hook: AppCallable, session: Session, reason: Any) -> None:
+    """Run ``on_session_end(page, reason)``; an error is logged (the page is gone)."""
+    _context_page.set(session.page)
+    try:
+        await call_user(hook, session, session.page, reason)
+    except Exception:
+        logger.error("Unhandled error in on_session_end() of session %s", session.id, exc_info=True)
+
+
 def find_control(session: Session, control_id: int) -> BaseControl | None:
     """The control ``control_id`` of ``session``, also when flet has not indexed
     it yet: flet's Session.patch_control sends a patch before it indexes the

@@ -16,6 +16,7 @@ is seen at the next reconnect, not before.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 from quart import current_app, session, websocket
 from werkzeug.datastructures import Headers, MultiDict
 
-__all__ = ["Handshake", "handshake"]
+__all__ = ["ClientInfo", "Handshake", "handshake"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,32 @@ class Handshake:
         user_agent = self.headers.get("user-agent", "")
         identity = "" if self.auth_id is None else f"user:{self.auth_id}"
         return f"{_digest(user_agent)}:{_digest(identity)}"
+
+
+@dataclass
+class ClientInfo:
+    """What the transport needs to know about the WebSocket request: its
+    handshake, and the page's URL and name as the client resolves them."""
+
+    handshake: Handshake
+    page_url: str
+    page_name: str
+
+    @property
+    def ip(self) -> str:
+        return self.handshake.remote_addr
+
+    @property
+    def user_agent(self) -> str:
+        return self.handshake.headers.get("user-agent", "")
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        return self.handshake.fingerprint()
+
+    @property
+    def oauth_state(self) -> str | None:
+        return self.handshake.cookies.get("flet_oauth_state")
 
 
 def _digest(text: str) -> str:

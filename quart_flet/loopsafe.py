@@ -68,6 +68,7 @@ class LoopSafeSession(Session):  # type: ignore[misc]  # flet is untyped here
         super().__init__(connection)
         self.executor = connection.executor  # the app's pool, also once disconnected
         self.handshake: Handshake | None = None  # its latest connection's (transport)
+        self.crashed = False  # the page was shown an error (see error)
         self.loop = loop
         self.loop_thread = threading.get_ident()  # created on the loop's thread
         self.page.__class__ = LoopSafePage  # same fields and _c: only methods differ
@@ -89,6 +90,10 @@ class LoopSafeSession(Session):  # type: ignore[misc]  # flet is untyped here
     def close(self) -> None:
         super().close()
         dispatch.end_session(self)  # cancel the tasks its sync code started
+
+    def error(self, message: str) -> None:
+        self.crashed = True  # on_session_end hears "crashed"
+        super().error(message)
 
     def schedule_update(self, control: Any) -> None:
         self.later_on_loop(self._when_no_thread_runs, super().schedule_update, control)

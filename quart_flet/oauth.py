@@ -16,24 +16,24 @@ import asyncio
 import json
 import logging
 import secrets
-import time
 import weakref
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 from flet.controls.context import _context_page
 from flet.messaging.session import Session
-from quart import Response, ResponseReturnValue, current_app, redirect, request, url_for
+from quart import Response, ResponseReturnValue, current_app, redirect, request
 from quart_schema import document_querystring, document_response
 from quart_schema.conversion import model_load
 
+from quart_flet.backends import MemoryOAuthStateStore, OAuthStateStore
 from quart_flet.errors import json_error, validation_summary
+from quart_flet.handshake import ClientInfo
+from quart_flet.mount import FletMount, path_for
+from quart_flet.registry import FletRegistry, Peer
 from quart_flet.uploads import ErrorBody, ViewT
 
-if TYPE_CHECKING:
-    from quart_flet.blueprint import FletMount
-    from quart_flet.transport import FletConnection
+__all__ = ["MemoryOAuthStateStore", "OAuthState", "OAuthStateStore", "callback", "deliver"]
 
 logger = logging.getLogger("quart_flet")
 
@@ -48,39 +48,6 @@ DEFAULT_COMPLETE_PAGE = """<!DOCTYPE html>
 </body>
 </html>
 """
-
-
-class OAuthStateStore(Protocol):
-    """Where pending OAuth states wait for their callback. Values are opaque
-    strings; ``take`` returns a value at most once, and never after its ttl."""
-
-    async def put(self, key: str, value: str, ttl: float) -> None: ...
-
-    async def take(self, key: str) -> str | None: ...
-
-
-class MemoryOAuthStateStore:
-    """The store of one process (the default; see backends for more)."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._items: dict[str, tuple[float, str]] = {}
-
-    async def put(self, key: str, value: str, ttl: float) -> None:
-        now = self._clock()
-        # oldest first: drop the expired head so abandoned sign-ins do not pile up
-        for old in list(self._items):
-            if self._items[old][0] > now:
-                break
-            del self._items[old]
-        self._items.pop(key, None)
-        self._items[key] = (now + ttl, value)
-
-    async def take(self, key: str) -> str | None:
-        item = self._items.pop(key, None)
-        if item is None or item[0] <= self._clock():
-            return None
-        return item[1]
 
 
 @dataclass
@@ -117,7 +84,7 @@ class CallbackQuery:
 # than memory answers later); keyed by the store key, which names the mount
 _pending: dict[str, asyncio.Task[None]] = {}
 # the result a redirect-flow WebSocket picked up, until complete() delivers it
-_completions: weakref.WeakKeyDictionary[FletConnection, OAuthState] = weakref.WeakKeyDictionary()
+_completions: weakref.WeakKeyDictionary[Peer, OAuthState] = weakref.WeakKeyDictionary()
 
 
 def _state_key(mount: FletMount, state: str) -> str:
@@ -128,7 +95,9 @@ def _done_key(mount: FletMount, token: str) -> str:
     return f"{mount.name}:done:{token}"
 
 
-def store_state(mount: FletMount, session: Session, attrs: dict[str, Any]) -> None:
+def store_state(
+    mount: FletMount, registry: FletRegistry, session: Session, attrs: dict[str, Any]
+) -> None:
     """``page.login()`` started: remember which session waits for ``state``."""
     record = OAuthState(
         session_id=session.id,
@@ -137,23 +106,21 @@ def store_state(mount: FletMount, session: Session, attrs: dict[str, Any]) -> No
         complete_page_html=attrs.get("completePageHtml"),
     )
     key = _state_key(mount, record.state)
-    put = mount.registry.oauth_states.put(
-        key, record.dumps(), mount.options.oauth_state_timeout_seconds
-    )
-    loop = mount.registry.loop
+    put = registry.oauth_states.put(key, record.dumps(), mount.options.oauth_state_timeout_seconds)
+    loop = registry.loop
     assert loop is not None
     try:
         running = asyncio.get_running_loop()
     except RuntimeError:
         running = None
     if running is loop:
-        _track(mount, key, put)
+        _track(registry, key, put)
     else:  # page.login() driven from a worker thread
-        loop.call_soon_threadsafe(_track, mount, key, put)
+        loop.call_soon_threadsafe(_track, registry, key, put)
 
 
-def _track(mount: FletMount, key: str, put: Any) -> None:
-    task = mount.registry.spawn(put)
+def _track(registry: FletRegistry, key: str, put: Any) -> None:
+    task = registry.spawn(put)
     _pending[key] = task
     task.add_done_callback(lambda _: _pending.pop(key, None))
 
@@ -166,7 +133,7 @@ def document(view: ViewT) -> ViewT:
     return view
 
 
-async def callback(mount: FletMount) -> ResponseReturnValue:
+async def callback(mount: FletMount, registry: FletRegistry) -> ResponseReturnValue:
     """The provider redirected the browser here with ``state`` and ``code`` (or ``error``)."""
     args = {key: request.args[key] for key in request.args}
     try:
@@ -185,7 +152,7 @@ async def callback(mount: FletMount) -> ResponseReturnValue:
     key = _state_key(mount, query.state)
     if key in _pending:
         await asyncio.shield(_pending[key])
-    store, ttl = mount.registry.oauth_states, mount.options.oauth_state_timeout_seconds
+    store, ttl = registry.oauth_states, mount.options.oauth_state_timeout_seconds
     raw = await store.take(key)
     if raw is None:
         return json_error(
@@ -205,7 +172,7 @@ async def callback(mount: FletMount) -> ResponseReturnValue:
             COOKIE,
             token,
             max_age=int(ttl),
-            path=url_for(f"{mount.name}.index"),
+            path=path_for(mount.routes.index),
             httponly=True,
             samesite="Lax",
             secure=request.is_secure,
@@ -213,8 +180,8 @@ async def callback(mount: FletMount) -> ResponseReturnValue:
         redirection.headers["Cache-Control"] = "no-store"
         return redirection
 
-    entry = mount.registry.sessions.get((mount.name, record.session_id))
-    backend = mount.registry.backend
+    entry = registry.sessions.get((mount.name, record.session_id))
+    backend = registry.backend
     if entry is not None:
         await authorize(entry.session, record)
     elif backend is not None:
@@ -251,22 +218,38 @@ async def authorize(session: Session, record: OAuthState) -> None:
         logger.exception("OAuth sign-in of session %s failed", session.id)
 
 
-async def take_session(mount: FletMount, connection: FletConnection) -> Session | None:
+def deliver(registry: FletRegistry, hub: str, text: str) -> None:
+    """An OAuth result another process received (through the backend): sign
+    in the session it is for, if this process holds it."""
+    try:
+        record = OAuthState.loads(text)
+    except Exception:
+        logger.error("undecodable OAuth completion for app %s", hub, exc_info=True)
+        return
+    entry = registry.sessions.get((hub, record.session_id))
+    if entry is None:
+        return  # another process's session
+    logger.debug("completing the OAuth sign-in of session %s from Redis", record.session_id)
+    registry.spawn(authorize(entry.session, record))
+
+
+async def take_session(
+    mount: FletMount, registry: FletRegistry, connection: Peer, client: ClientInfo
+) -> Session | None:
     """The session a redirect-flow sign-in came back to, via the cookie."""
-    token = connection.client.oauth_state
+    token = client.oauth_state
     if not token:
         return None
-    raw = await mount.registry.oauth_states.take(_done_key(mount, token))
+    raw = await registry.oauth_states.take(_done_key(mount, token))
     if raw is None:
         return None  # a stale cookie: its sign-in completed or expired
     record = OAuthState.loads(raw)
-    registry = mount.registry
     entry = registry.sessions.get((mount.name, record.session_id))
     if entry is not None and entry.connection is connection:
         session: Session | None = entry.session
     else:
         session = await registry.resume(
-            mount.name, record.session_id, connection, connection.client.fingerprint
+            mount.name, record.session_id, connection, client.fingerprint
         )
     if session is None:
         logger.info("OAuth sign-in came back to an ended session %s", record.session_id)
@@ -275,7 +258,7 @@ async def take_session(mount: FletMount, connection: FletConnection) -> Session 
     return session
 
 
-async def complete(connection: FletConnection, session: Session) -> None:
+async def complete(connection: Peer, session: Session) -> None:
     """Finish the sign-in :func:`take_session` found, once the client is registered."""
     record = _completions.pop(connection, None)
     if record is not None:

@@ -12,14 +12,14 @@ import difflib
 import os
 import sys
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from flet.controls.types import RouteUrlStrategy, WebRenderer
 
-__all__ = ["FletOptions", "OptionError", "resolve_options"]
+__all__ = ["FletOptions", "FletOptionsArgs", "OptionError", "resolve_options"]
 
 #: The Cross-Origin-Embedder-Policy sent for isolation, or False for none.
 CrossOriginIsolation = Literal[False, "credentialless", "require-corp"]
@@ -147,6 +147,37 @@ class FletOptions:
         "a cookie name (`flet_client`): the index gives each browser a random id in "
         "it, for a load balancer to keep each browser on one process",
     )
+
+
+class FletOptionsArgs(TypedDict, total=False):
+    """The options as keyword arguments, for type checkers: what
+    ``flet_blueprint(main, **opts)``, ``FletApp`` and ``QuartFlet`` accept
+    (the values :func:`resolve_options` converts, strings included)."""
+
+    name: str
+    assets_dir: str | os.PathLike[str] | None
+    app_name: str | None
+    app_short_name: str | None
+    app_description: str | None
+    web_renderer: WebRenderer | str
+    route_url_strategy: RouteUrlStrategy | str
+    no_cdn: bool | str
+    session_timeout_seconds: float | str
+    oauth_state_timeout_seconds: float | str
+    websocket_endpoint: str
+    upload_endpoint: str
+    oauth_callback_endpoint: str
+    upload_dir: str | os.PathLike[str] | None
+    max_upload_size: int | str | None
+    secret_key: str | None
+    max_threads: int | str | None
+    max_message_size: int | str
+    max_send_buffer: int | str
+    allowed_origins: str | Iterable[str]
+    cross_origin_isolation: CrossOriginIsolation | bool | str
+    cors_allow_origin: str | None
+    redis_url: str | None
+    sticky_cookie: str | None
 
 
 def _shown_default(option: Any) -> str:
@@ -366,9 +397,34 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def resolve_options(environ: Mapping[str, str] | None = None, **opts: Any) -> FletOptions:
+#: Where an option's value may come from below the call's own arguments: a
+#: label for messages ("app.config") and the values it gives, by option name.
+Layer = tuple[str, Mapping[str, Any]]
+
+
+def config_layer(config: Mapping[str, Any]) -> Layer:
+    """The options a Quart app's config gives, under the FLET_* names of
+    their environment variables (``app.config["FLET_UPLOAD_DIR"]``)."""
+    given = {
+        name: config[env] for name, env in ENV_VARS.items() if config.get(env) not in (None, "")
+    }
+    return ("app.config", given)
+
+
+def checked_options(opts: Mapping[str, Any]) -> dict[str, Any]:
+    """``opts`` under their names here (renamed ones moved, flet.fastapi's
+    refused), every one known and valid: an OptionError names the first bad one."""
+    resolve_options({}, **opts)
+    return _migrate(dict(opts))
+
+
+def resolve_options(
+    environ: Mapping[str, str] | None = None, *, layers: Sequence[Layer] = (), **opts: Any
+) -> FletOptions:
     """Validate ``opts``, apply FLET_* overrides from ``environ`` (default
-    ``os.environ``) and return the frozen result.
+    ``os.environ``) and return the frozen result. An option neither in the
+    environment nor in ``opts`` comes from the first of ``layers`` that gives
+    it (the app's config, the extension's arguments), else its default.
 
     >>> resolve_options(web_renderer="canvaskit").web_renderer.value
     'canvaskit'
@@ -387,7 +443,13 @@ def resolve_options(environ: Mapping[str, str] | None = None, **opts: Any) -> Fl
         elif name in opts:
             raw, source = opts[name], name
         else:
-            continue
+            layer = next(((label, given) for label, given in layers if name in given), None)
+            if layer is None:
+                continue
+            label, given = layer
+            raw = given[name]
+            where = f"{label}[{env_name!r}]" if label == "app.config" and env_name else label
+            source = f"{name} (from {where})"
         try:
             values[name] = _CONVERTERS[name](raw)
         except ValueError as error:

@@ -1,7 +1,7 @@
 """Per-app state: live sessions and their expiry, the thread pool, pubsub
 hubs and temporary files. One registry per Quart app, in
-``app.extensions["quart_flet"]``, started once by the first Flet blueprint's
-``before_app_serving`` hook however many Flet blueprints the app has.
+``app.extensions["quart_flet"]``, started once by the extension's
+``before_serving`` hook however many Flet apps the app has.
 """
 
 from __future__ import annotations
@@ -10,46 +10,53 @@ import asyncio
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from flet.messaging.session import Session
 from quart import Quart
 
 from quart_flet import dispatch, shutdown
-from quart_flet.backends import Backend, backend_for
+from quart_flet.backends import Backend, MemoryOAuthStateStore, OAuthStateStore
 from quart_flet.handshake import same_browser
-from quart_flet.oauth import MemoryOAuthStateStore, OAuthStateStore
+from quart_flet.mount import FletMount, SessionEndReason
 from quart_flet.options import ignored_env_warnings
 from quart_flet.pubsub import FletPubSub
-
-if TYPE_CHECKING:
-    from quart_flet.blueprint import FletMount
-    from quart_flet.transport import FletConnection
 
 logger = logging.getLogger("quart_flet")
 
 EXTENSION_KEY = "quart_flet"
 
 
+class Peer(Protocol):
+    """What the registry needs of a live connection (transport's FletConnection)."""
+
+    def abort(self, code: int, reason: str) -> None: ...
+
+
 @dataclass
 class SessionEntry:
     session: Session
     fingerprint: str
-    connection: FletConnection | None = None
+    connection: Peer | None = None
     expiry: asyncio.TimerHandle | None = None
     disconnecting: asyncio.Task[None] | None = None
+    started: bool = False  # on_session_start ran: on_session_end will too
 
 
 @dataclass
 class FletRegistry:
-    """Sessions of every Flet blueprint of one app, keyed by (blueprint, id)."""
+    """Sessions of every Flet app of one Quart app, keyed by (app name, id)."""
 
     max_threads: int | None = None
+    #: the options QuartFlet(app, ...) gives every Flet app of this app
+    app_options: dict[str, Any] = field(default_factory=dict)
+    #: the QuartFlet that set this registry up; None when one was made for the app
+    extension: Any = None
     sessions: dict[tuple[str, str], SessionEntry] = field(default_factory=dict)
-    connections: set[FletConnection] = field(default_factory=set)
+    connections: set[Peer] = field(default_factory=set)
     hubs: dict[str, FletPubSub] = field(default_factory=dict)
     backend: Backend | None = None
     mounts: dict[str, FletMount] = field(default_factory=dict)
@@ -61,8 +68,8 @@ class FletRegistry:
     stop_watching_shutdown: Callable[[], None] | None = None
     started: bool = False
 
-    async def start(self, config: Mapping[str, Any]) -> None:
-        """Startup; ``config`` is the Quart app's (for secret keys)."""
+    async def start(self, backend: Backend | None = None) -> None:
+        """Startup, sharing state through ``backend`` when one is given."""
         if self.started:
             return
         self.started = True
@@ -74,7 +81,7 @@ class FletRegistry:
         # own sync work, file bodies and getaddrinfo keep the loop's default
         # executor, so a pool busy with handlers never delays a page load
         self.executor = ThreadPoolExecutor(self.max_threads, thread_name_prefix="quart_flet")
-        self.backend = backend_for(config, self.mounts.values())
+        self.backend = backend
         if self.backend is not None:
             await self.backend.start()
             self.oauth_states = self.backend.oauth_states
@@ -100,7 +107,7 @@ class FletRegistry:
             # threads cannot be stopped: the process exits when these return
             logger.warning("stopping with %d sync handler(s) still running: waiting for them", busy)
         for key in list(self.sessions):
-            self.evict(key)
+            self.evict(key, SessionEndReason.SHUTDOWN)
         if self.tasks:
             await asyncio.wait(list(self.tasks), timeout=5)
         for task in list(self.tasks):
@@ -132,14 +139,12 @@ class FletRegistry:
                 self.backend.attach(hub)  # shares it across processes if configured
         return hub
 
-    def add(
-        self, blueprint: str, session: Session, connection: FletConnection, fingerprint: str
-    ) -> None:
+    def add(self, blueprint: str, session: Session, connection: Peer, fingerprint: str) -> None:
         self.sessions[(blueprint, session.id)] = SessionEntry(session, fingerprint, connection)
         logger.debug("new session %s/%s (%d live)", blueprint, session.id, len(self.sessions))
 
     async def resume(
-        self, blueprint: str, session_id: str, connection: FletConnection, fingerprint: str
+        self, blueprint: str, session_id: str, connection: Peer, fingerprint: str
     ) -> Session | None:
         """The session ``session_id`` for this client, or None when it is
         unknown, expired, held by another live connection, or another client's."""
@@ -186,7 +191,7 @@ class FletRegistry:
         entry.connection = None
         entry.disconnecting = self.spawn(self._disconnect(entry, timeout))
         assert self.loop is not None
-        entry.expiry = self.loop.call_later(timeout, self.evict, key)
+        entry.expiry = self.loop.call_later(timeout, self.evict, key, SessionEndReason.EXPIRED)
 
     async def _disconnect(self, entry: SessionEntry, timeout: float) -> None:
         try:
@@ -196,13 +201,22 @@ class FletRegistry:
         finally:
             entry.disconnecting = None
 
-    def evict(self, key: tuple[str, str]) -> None:
+    def evict(
+        self, key: tuple[str, str], reason: SessionEndReason = SessionEndReason.CLOSED
+    ) -> None:
+        """End the session ``key`` for good; ``on_session_end`` hears ``reason``
+        (or ``crashed``, when the page showed an error), once."""
         entry = self.sessions.pop(key, None)
         if entry is None:
             return
         if entry.expiry is not None:
             entry.expiry.cancel()
         logger.debug("closing session %s/%s (%d left)", *key, len(self.sessions))
+        mount = self.mounts.get(key[0])
+        if entry.started and mount is not None and mount.on_session_end is not None:
+            if getattr(entry.session, "crashed", False):
+                reason = SessionEndReason.CRASHED
+            self.spawn(dispatch.run_session_end(mount.on_session_end, entry.session, reason))
         try:
             entry.session.close()
         except Exception:

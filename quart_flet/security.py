@@ -35,24 +35,15 @@ from quart_flet.options import FletOptions
 _DEFAULT_PORTS = {"http": "80", "ws": "80", "https": "443", "wss": "443"}
 
 
-# the blueprint's endpoints that serve the web client: index.html, its files
-# (the SPA fallback included) and the worker scripts among them
-_WEB_CLIENT_ENDPOINTS = frozenset({"index", "file"})
-
-
-def _serves_web_client(response: Response) -> bool:
-    endpoint = request.endpoint or ""  # None for a routing error
-    return endpoint.rpartition(".")[2] in _WEB_CLIENT_ENDPOINTS and response.status_code < 400
-
-
-def apply_headers(response: Response, options: FletOptions) -> Response:
+def apply_headers(response: Response, options: FletOptions, web_client: bool = False) -> Response:
     """Add the COOP/COEP and CORS headers ``options`` ask for.
 
-    COOP/COEP go on the web client's responses (200, 206, 304) only; a header
-    the app already set is kept.
+    COOP/COEP go on the web client's successful responses (200, 206, 304)
+    only (``web_client``); a header the app already set is kept. Applying
+    them twice changes nothing.
     """
     isolation = options.cross_origin_isolation
-    if isolation and _serves_web_client(response):
+    if isolation and web_client and response.status_code < 400:
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         response.headers.setdefault("Cross-Origin-Embedder-Policy", isolation)
     allowed = options.cors_allow_origin

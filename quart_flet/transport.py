@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import threading
 from collections import deque
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgpack
 from flet.controls.base_control import BaseControl
@@ -30,12 +28,12 @@ from flet.messaging.protocol import (
     decode_ext_from_msgpack,
 )
 from flet.messaging.session import Session
+from quart import websocket
 
-from quart_flet import dispatch, loopsafe
-from quart_flet.handshake import Handshake
-
-if TYPE_CHECKING:
-    from quart_flet.blueprint import FletMount
+from quart_flet import dispatch, loopsafe, oauth, security, uploads
+from quart_flet.handshake import ClientInfo, Handshake
+from quart_flet.mount import FletMount, path_for
+from quart_flet.registry import FletRegistry
 
 logger = logging.getLogger("quart_flet")
 
@@ -136,32 +134,6 @@ def answered_call(data: bytes) -> tuple[int, str] | None:
     return None
 
 
-@dataclass
-class ClientInfo:
-    """What the transport needs to know about the WebSocket request: its
-    handshake, and the page's URL and name as the client resolves them."""
-
-    handshake: Handshake
-    page_url: str
-    page_name: str
-
-    @property
-    def ip(self) -> str:
-        return self.handshake.remote_addr
-
-    @property
-    def user_agent(self) -> str:
-        return self.handshake.headers.get("user-agent", "")
-
-    @functools.cached_property
-    def fingerprint(self) -> str:
-        return self.handshake.fingerprint()
-
-    @property
-    def oauth_state(self) -> str | None:
-        return self.handshake.cookies.get("flet_oauth_state")
-
-
 def _field(body: dict[str, Any], name: str, kinds: type | tuple[type, ...]) -> Any:
     value = body.get(name)
     if not isinstance(value, kinds) or isinstance(value, bool) and kinds is int:
@@ -173,9 +145,10 @@ class FletConnection(Connection):  # type: ignore[misc]
     """The flet ``Connection`` of one WebSocket. ``send_message`` may be called
     from any thread; frames reach the client in the order each thread sent them."""
 
-    def __init__(self, mount: FletMount, websocket: Any, client: ClientInfo) -> None:
+    def __init__(
+        self, mount: FletMount, registry: FletRegistry, websocket: Any, client: ClientInfo
+    ) -> None:
         super().__init__()
-        registry = mount.registry
         assert registry.loop is not None and registry.executor is not None
         self.mount = mount
         self.registry = registry
@@ -345,7 +318,11 @@ class FletConnection(Connection):  # type: ignore[misc]
         session: Session | None = None
         if requested:
             session = await registry.resume(mount.name, requested, self, self.client.fingerprint)
-        oauth_session = await mount.take_oauth_session(self) if self.client.oauth_state else None
+        oauth_session = (
+            await oauth.take_session(mount, registry, self, self.client)
+            if self.client.oauth_state
+            else None
+        )
         if oauth_session is not None:
             session = oauth_session
         new = session is None
@@ -389,14 +366,24 @@ class FletConnection(Connection):  # type: ignore[misc]
             session.error(failure)
             return
         if new:
-            self._spawn(dispatch.run_main(mount.main, session))
+            self._spawn(self._start(session))
             return
         session.attach_connection(self)
         self._spawn(session.dispatch_connect_event())
         if session.page.route and session.page.route != original_route:
             self._spawn(session.page._trigger_event("route_change", {"route": session.page.route}))
         if oauth_session is not None:
-            self._spawn(mount.complete_oauth(self, session))
+            self._spawn(oauth.complete(self, session))
+
+    async def _start(self, session: Session) -> None:
+        """A new session: on_session_start(page), then main(page)."""
+        mount = self.mount
+        entry = self.registry.sessions.get((mount.name, session.id))
+        if entry is not None:
+            entry.started = True  # on_session_end will hear of its end
+        hook = mount.on_session_start
+        if hook is None or await dispatch.run_session_start(hook, session):
+            await dispatch.run_main(mount.main, session)
 
     @staticmethod
     def _take_turn(session: Session) -> dispatch.Turn:
@@ -469,11 +456,32 @@ class FletConnection(Connection):  # type: ignore[misc]
         self._data_channels.pop(channel_id, None)
 
     def get_upload_url(self, file_name: str, expires: int) -> str:
-        return self.mount.upload_url(file_name, expires)
+        return uploads.upload_url(self.mount, file_name, expires)
 
     def oauth_authorize(self, attrs: dict[str, Any]) -> None:
         assert self.session is not None
-        self.mount.store_oauth_state(self.session, attrs)
+        oauth.store_state(self.mount, self.registry, self.session, attrs)
 
     def dispose(self) -> None:
         self.session = None
+
+
+async def serve_websocket(mount: FletMount, registry: FletRegistry) -> None:
+    """The WebSocket block: serve the current ``websocket`` (of a route of the
+    app's own or of the blueprint) as a session of ``mount``.
+
+    The Origin is checked first (a 403 before accept); the handshake is copied
+    while the websocket context exists (it is gone in pool threads).
+    """
+    security.check_websocket_origin(mount.options)
+    if not registry.started:
+        raise RuntimeError("quart-flet is not started: serve the app with Hypercorn")
+    base = path_for(mount.routes.index)
+    scheme = "https" if websocket.scheme in ("wss", "https") else "http"
+    client = ClientInfo(
+        handshake=Handshake.of_websocket(),
+        page_url=f"{scheme}://{websocket.host}{base.rstrip('/')}",
+        page_name=base.strip("/"),
+    )
+    connection = FletConnection(mount, registry, websocket._get_current_object(), client)  # type: ignore[attr-defined]
+    await connection.serve()

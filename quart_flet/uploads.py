@@ -29,20 +29,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 from urllib.parse import urlencode
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from quart import Quart, Response, current_app, jsonify, request, url_for
+from quart import Quart, Response, current_app, jsonify, request
 from quart.asgi import ASGIHTTPConnection
 from quart.wrappers.request import Body
 from quart_schema import document_querystring, document_response
 from quart_schema.conversion import model_load
 
 from quart_flet.errors import json_error, validation_summary
+from quart_flet.mount import FletMount, path_for
 from quart_flet.options import FletOptions, secret_keys
 
 if TYPE_CHECKING:
     from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable
     from quart.wrappers import Request
-
-    from quart_flet.blueprint import FletMount
 
 logger = logging.getLogger("quart_flet")
 
@@ -130,13 +129,13 @@ def upload_url(mount: FletMount, file_name: str, expires: int) -> str:
 
     Called from a Flet handler: the WebSocket context those run in gives the
     real mount point (ASGI root_path + url_prefix)."""
-    if mount.options.upload_dir is None:
+    if mount.options.upload_dir is None or mount.routes.upload is None:
         raise RuntimeError(
             "uploads are off for this Flet app: pass flet_blueprint(..., upload_dir=...) "
-            "or set FLET_UPLOAD_DIR"
+            "or set FLET_UPLOAD_DIR (and, with your own routes, FletRoutes(upload=...))"
         )
     try:
-        base = url_for(f"{mount.name}.index")
+        url = path_for(mount.routes.upload)
     except RuntimeError:
         raise RuntimeError(
             "page.get_upload_url() needs the app context of a Flet session: call it "
@@ -145,7 +144,7 @@ def upload_url(mount: FletMount, file_name: str, expires: int) -> str:
     serializer = upload_serializer(signing_keys(current_app, mount.options), mount.name)
     token = serializer.dumps([file_name, int(expires)])
     query = urlencode({"f": file_name, "e": str(int(expires)), "s": token})
-    return f"{base}{mount.options.upload_endpoint}?{query}"
+    return f"{url}?{query}"
 
 
 async def prepare(app: Quart, mount: FletMount) -> None:
@@ -155,8 +154,9 @@ async def prepare(app: Quart, mount: FletMount) -> None:
         return
     signing_keys(app, mount.options)
     upload_dir.mkdir(parents=True, exist_ok=True)
-    for rule in app.url_map.iter_rules(f"{mount.name}.upload"):
-        _stream_path(app, rule.rule)
+    if mount.routes.upload is not None:
+        for rule in app.url_map.iter_rules(mount.routes.upload):
+            _stream_path(app, rule.rule)
 
 
 # ---- the PUT ----------------------------------------------------------------

@@ -331,7 +331,7 @@ class WebClient:
 
     def _render_index(self, base: str, websocket_path: str) -> ClientFile:
         assert self.patched_dir is not None
-        digest = hashlib.sha1(base.encode()).hexdigest()[:12]
+        digest = hashlib.sha1(f"{base} {websocket_path}".encode()).hexdigest()[:12]
         target = self.patched_dir / f"index-{digest}.html"
         shutil.copyfile(self.source(INDEX), target)
         options = self.options
@@ -378,15 +378,16 @@ class WebClient:
             patched.variants[suffix] = Variant(variant, encoding, size, f"{digest}-{suffix[1:]}")
         return patched
 
-    async def index(self, base: str) -> Response:
-        """The index for the mount point ``base`` ('/root/prefix/')."""
-        cached = self._indexes.get(base)
+    async def index(self, base: str, websocket_path: str) -> Response:
+        """The index for the mount point ``base`` ('/root/prefix/') whose
+        client opens its WebSocket at ``websocket_path``."""
+        key = f"{base} {websocket_path}"
+        cached = self._indexes.get(key)
         if cached is None:
-            websocket_path = base + self.options.websocket_endpoint
             cached = await run_sync(self._render_index)(base, websocket_path)
             if len(self._indexes) >= _MAX_INDEX_VARIANTS:
                 self._indexes.pop(next(iter(self._indexes)))
-            self._indexes[base] = cached
+            self._indexes[key] = cached
         response = self._send(cached, "text/html", NO_CACHE)
         cookie = self.options.sticky_cookie
         if cookie is not None and cookie not in request.cookies:
@@ -404,7 +405,7 @@ class WebClient:
             response.headers["Cache-Control"] = "private, " + NO_CACHE
         return response
 
-    async def file(self, path: str, base: str) -> Response:
+    async def file(self, path: str, base: str, websocket_path: str) -> Response:
         """Any path under the mount point: a file, the index, or a 404."""
         canonical = canonical_path(path)
         if canonical is not None and canonical != path and self._names_a_file(canonical):
@@ -412,13 +413,13 @@ class WebClient:
             location = base + quote(canonical) + (f"?{query}" if query else "")
             return Response(b"", 308, {"Location": location})
         if path in ("", INDEX):
-            return await self.index(base)
+            return await self.index(base, websocket_path)
         prefixed = versioned_path(path)
         relative = path if prefixed is None else prefixed[2]
         found = self._find(relative) if canonical == path else None
         if found is None:
             if is_route_like(path):
-                return await self.index(base)
+                return await self.index(base, websocket_path)
             return json_error(404, f"no such file: {path}")
         # each version the URL names must be the one of the bytes sent
         claims = []

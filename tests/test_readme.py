@@ -152,3 +152,63 @@ async def test_readme_login_recipe_guards_the_page_and_the_socket() -> None:
                 await flet.register()
                 patch = await flet.receive_until(lambda m: m[0] == 2)
                 assert find_controls(patch, _c="Text", value="Hello, ada")
+
+
+def _run_block(marker: str, prefix: str = "") -> dict[str, object]:
+    block = next(b for b in code_blocks("python") if marker in b)
+    namespace: dict[str, object] = {"__name__": "quart_app"}
+    exec(compile(prefix + block, "README.md", "exec"), namespace)
+    return namespace
+
+
+async def test_readme_own_routes_snippet_serves_its_flet_app() -> None:
+    app = _run_block("hello.static_files(path)")["app"]
+    async with app.test_app() as test_app:  # type: ignore[attr-defined]
+        client = test_app.test_client()
+        index = await client.get("/hello/")
+        html = await index.get_data(as_text=True)
+        assert index.status_code == 200 and 'flet.webSocketEndpoint="/sockets/hello"' in html
+        async with client.websocket("/sockets/hello") as ws:
+            flet = FletTestClient(ws)
+            await flet.register()
+            patch = await flet.receive_until(lambda m: m[0] == 2)
+            assert find_controls(patch, _c="Text", value="Hello from my own routes")
+
+
+async def test_readme_session_hooks_snippet_counts_live_sessions() -> None:
+    namespace = _run_block("on_session_end=ended")
+    app, live = namespace["app"], namespace["live"]
+    async with app.test_app() as test_app:  # type: ignore[attr-defined]
+        async with test_app.test_client().websocket("/ws") as ws:
+            flet = FletTestClient(ws)
+            await flet.register()
+            patch = await flet.receive_until(lambda m: m[0] == 2)
+            assert find_controls(patch, _c="Text", value="1 sessions live")
+            assert live == {flet.session_id}
+    assert live == set()  # the server stopped: the session ended
+
+
+async def test_readme_login_required_recipe_on_own_routes() -> None:
+    from quart.testing import WebsocketResponseError
+    from quart_auth import authenticated_client
+
+    first = next(b for b in code_blocks("python") if "handshake(page)" in b)
+    namespace = _run_block("@login_required", prefix=first)
+    app = namespace["app"]
+    registry = app.extensions["quart_flet"]  # type: ignore[attr-defined]
+    async with app.test_app() as test_app:  # type: ignore[attr-defined]
+        client = test_app.test_client()
+        page = await client.get("/members/")
+        assert page.status_code == 302 and page.headers["Location"] == "/login?next=/members/"
+        with pytest.raises(WebsocketResponseError) as refused:
+            async with client.websocket("/members/socket"):
+                pass
+        assert refused.value.response.status_code == 401
+        assert not [key for key in registry.sessions if key[0] == "members"]
+        async with authenticated_client(client, "ada"):
+            assert (await client.get("/members/")).status_code == 200
+            async with client.websocket("/members/socket") as ws:
+                flet = FletTestClient(ws)
+                await flet.register()
+                patch = await flet.receive_until(lambda m: m[0] == 2)
+                assert find_controls(patch, _c="Text", value="Hello, ada")

@@ -30,11 +30,11 @@ from conftest import (
 )
 from flet.auth.oauth_provider import OAuthProvider
 from quart import Quart
+from quart.testing.app import LifespanError
 from test_pubsub import Chat, exercise_chat
 from websockets.asyncio.client import connect
 
-from quart_flet import OptionError, flet_blueprint
-from quart_flet.backends import backend_for
+from quart_flet import flet_blueprint
 from quart_flet.backends.redis import OAUTH_KEY_PREFIX, RedisOAuthStateStore, Signer, channel_for
 from quart_flet.registry import get_registry
 
@@ -137,7 +137,7 @@ async def test_pubsub_crosses_processes_and_survives_a_redis_restart(
         assert "Traceback" not in server.log(), server.log()
 
 
-def test_two_flet_apps_with_different_redis_urls_are_an_option_error() -> None:
+async def test_two_flet_apps_with_different_redis_urls_are_an_option_error() -> None:
     app = Quart(__name__)
     app.register_blueprint(
         flet_blueprint(chat_main, name="a", redis_url="redis://one:6379", secret_key=KEY)
@@ -148,16 +148,18 @@ def test_two_flet_apps_with_different_redis_urls_are_an_option_error() -> None:
         ),
         url_prefix="/b",
     )
-    with pytest.raises(OptionError, match="redis_url") as error:
-        backend_for(app.config, get_registry(app).mounts.values())  # as registry.start() does
+    with pytest.raises(LifespanError, match="option redis_url") as error:
+        async with app.test_app():  # startup
+            pass
     assert "secret" not in str(error.value)
 
 
-def test_redis_url_without_a_secret_key_fails_at_startup_naming_it() -> None:
+async def test_redis_url_without_a_secret_key_fails_at_startup_naming_it() -> None:
     app = Quart(__name__)
     app.register_blueprint(flet_blueprint(chat_main, redis_url="redis://127.0.0.1:6379"))
-    with pytest.raises(OptionError, match="secret_key") as error:
-        backend_for(app.config, get_registry(app).mounts.values())
+    with pytest.raises(LifespanError, match="option secret_key") as error:
+        async with app.test_app():
+            pass
     assert "redis_url" in str(error.value) and "FLET_SECRET_KEY" in str(error.value)
 
 

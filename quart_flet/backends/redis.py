@@ -37,18 +37,15 @@ import logging
 import os
 import pickle
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from quart_flet.backends import _safe
-
-if TYPE_CHECKING:
-    from quart_flet.pubsub import FletPubSub
-    from quart_flet.registry import FletRegistry
+from quart_flet.backends.base import OAuthHandler, safe_url
+from quart_flet.pubsub import FletPubSub
 
 logger = logging.getLogger("quart_flet")
 
@@ -97,14 +94,14 @@ class RedisBackend:
 
     ``keys`` maps the names of the Flet apps whose pubsub and OAuth go
     through Redis to their secret keys (``[*fallbacks, current]``);
-    ``registry`` holds their sessions in this process.
+    ``on_oauth`` takes the OAuth results other processes send this one.
     """
 
     def __init__(
         self,
         url: str,
         keys: Mapping[str, list[str]],
-        registry: FletRegistry,
+        on_oauth: OAuthHandler,
         *,
         max_backoff: float = 2.0,
         max_queued: int = 10_000,
@@ -113,7 +110,7 @@ class RedisBackend:
         self.url = url
         self.hub_names = frozenset(keys)
         self.signers = {hub: Signer(hub, hub_keys) for hub, hub_keys in keys.items()}
-        self.registry = registry
+        self.on_oauth = on_oauth
         self.max_backoff = max_backoff
         self.max_queued = max_queued
         # Lets a process skip the messages it published itself: it delivered
@@ -161,7 +158,7 @@ class RedisBackend:
         if not self._subscribed.is_set():
             logger.error(
                 "Redis %s is not reachable: serving anyway; pubsub stays local until it is back",
-                _safe(self.url),
+                safe_url(self.url),
             )
 
     async def stop(self) -> None:
@@ -288,7 +285,7 @@ class RedisBackend:
                 log(
                     "Redis pubsub connection to %s lost (%s): pubsub is local to this "
                     "process until it is back; retrying every %.2gs at most",
-                    _safe(self.url),
+                    safe_url(self.url),
                     str(error) or type(error).__name__,
                     self.max_backoff,
                 )
@@ -306,7 +303,7 @@ class RedisBackend:
         if failures:
             logger.warning(
                 "Redis pubsub reconnected to %s and resubscribed to %s",
-                _safe(self.url),
+                safe_url(self.url),
                 ", ".join(channels),
             )
         else:
@@ -361,21 +358,9 @@ class RedisBackend:
             raise
 
     def _on_oauth(self, hub: str, data: bytes) -> None:
-        from quart_flet import oauth  # oauth imports the registry, which imports us
-
         frame = self._verified(hub, data, "OAuth completion")
-        if frame is None:
-            return
-        try:
-            record = oauth.OAuthState.loads(frame.decode())
-        except Exception:
-            logger.error("undecodable OAuth completion on Redis for app %s", hub, exc_info=True)
-            return
-        entry = self.registry.sessions.get((hub, record.session_id))
-        if entry is None:
-            return  # another process's session
-        logger.debug("completing the OAuth sign-in of session %s from Redis", record.session_id)
-        self.registry.spawn(oauth.authorize(entry.session, record))
+        if frame is not None:
+            self.on_oauth(hub, frame.decode())
 
 
 class RedisOAuthStateStore:
