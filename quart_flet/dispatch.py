@@ -27,7 +27,7 @@ from concurrent.futures import Executor
 from typing import Any
 
 from flet.controls.base_control import BaseControl
-from flet.controls.context import _context_page, context
+from flet.controls.context import context
 from flet.controls.control_event import ControlEvent, get_event_field_type
 from flet.controls.exceptions import FletPageDisconnectedException
 from flet.messaging.session import Session
@@ -35,6 +35,7 @@ from flet.utils.from_dict import from_dict
 from flet.utils.object_model import get_param_count
 
 from quart_flet import userthreads
+from quart_flet.compat import set_context_page
 
 logger = logging.getLogger("quart_flet")
 
@@ -317,7 +318,7 @@ async def call_user(func: AppCallable, session: Session, *args: Any) -> None:
 
 async def run_before_main(before_main: AppCallable, session: Session) -> str:
     """Run ``before_main``; return an error text for the client, or ''."""
-    _context_page.set(session.page)
+    set_context_page(session.page)
     context.reset_auto_update()
     try:
         await call_user(before_main, session, session.page)
@@ -329,7 +330,7 @@ async def run_before_main(before_main: AppCallable, session: Session) -> str:
 
 async def run_main(main: AppCallable, session: Session) -> None:
     """Run ``main(page)`` for a new session; a crash goes to that session only."""
-    _context_page.set(session.page)
+    set_context_page(session.page)
     context.reset_auto_update()
     try:
         await call_user(main, session, session.page)
@@ -344,7 +345,7 @@ async def run_main(main: AppCallable, session: Session) -> None:
 async def run_session_start(hook: AppCallable, session: Session) -> bool:
     """Run ``on_session_start(page)`` before main; a crash shows on the page
     and main does not run (False)."""
-    _context_page.set(session.page)
+    set_context_page(session.page)
     try:
         await call_user(hook, session, session.page)
     except Exception as error:
@@ -358,7 +359,7 @@ async def run_session_start(hook: AppCallable, session: Session) -> bool:
 
 async def run_session_end(hook: AppCallable, session: Session, reason: Any) -> None:
     """Run ``on_session_end(page, reason)``; an error is logged (the page is gone)."""
-    _context_page.set(session.page)
+    set_context_page(session.page)
     try:
         await call_user(hook, session, session.page, reason)
     except Exception:
@@ -371,7 +372,7 @@ def find_control(session: Session, control_id: int) -> BaseControl | None:
     controls the patch adds, so a fast client can answer a control that a
     worker thread is still adding. Then look for it in the page tree, and
     index it."""
-    control = session.index.get(control_id)
+    control: BaseControl | None = session.index.get(control_id)
     if control is not None:
         return control
     seen: set[int] = set()
@@ -464,7 +465,7 @@ async def _guarded_trigger(
     event: Any = None,
     turn: asyncio.Future[None] | None = None,
 ) -> None:
-    _context_page.set(session.page)
+    set_context_page(session.page)
     try:
         await _trigger(session, control, name, data, handler, event, turn)
     except BadEventData as error:
@@ -532,7 +533,7 @@ async def _trigger(
     proceed = control.before_event(event)
     if proceed is not None and not proceed:
         return
-    _context_page.set(control.page)
+    set_context_page(control.page)
     context.reset_auto_update()
     args = () if _param_count(handler) == 0 else (event,)
     # ``turn`` ends where flet would start the next event's task: when an

@@ -56,10 +56,11 @@ from flet.controls.page import Page, ServiceRegistry
 from flet.messaging.session import Session
 
 from quart_flet import dispatch, userthreads
+from quart_flet.compat import page_services, set_registry_lock, set_trigger_event
 from quart_flet.handshake import Handshake
 
 
-class LoopSafeSession(Session):  # type: ignore[misc]  # flet is untyped here
+class LoopSafeSession(Session):
     """flet's Session, safe to drive from worker threads (see the module
     docstring). Its page is a :class:`LoopSafePage`. Methods on the class, not
     closures per session: a session costs no more memory than flet's."""
@@ -72,9 +73,9 @@ class LoopSafeSession(Session):  # type: ignore[misc]  # flet is untyped here
         self.loop = loop
         self.loop_thread = threading.get_ident()  # created on the loop's thread
         self.page.__class__ = LoopSafePage  # same fields and _c: only methods differ
-        services = self.page._services
+        services = page_services(self.page)
         services.__class__ = LoopSafeServiceRegistry
-        services._lock = LoopYieldingLock(self.loop_thread)
+        set_registry_lock(services, LoopYieldingLock(self.loop_thread))
 
     def on_loop_thread(self) -> bool:
         return threading.get_ident() == self.loop_thread
@@ -88,7 +89,7 @@ class LoopSafeSession(Session):  # type: ignore[misc]  # flet is untyped here
             self.loop.call_soon_threadsafe(functools.partial(method, *args), context=context)
 
     def close(self) -> None:
-        super().close()
+        super().close()  # type: ignore[no-untyped-call]  # flet's, unannotated
         dispatch.end_session(self)  # cancel the tasks its sync code started
 
     def error(self, message: str) -> None:
@@ -141,7 +142,7 @@ class LoopSafeSession(Session):  # type: ignore[misc]  # flet is untyped here
         return await asyncio.wrap_future(future)
 
 
-class LoopSafePage(Page):  # type: ignore[misc]
+class LoopSafePage(Page):
     """flet's Page of a :class:`LoopSafeSession` (its class is swapped in
     after flet creates it; no new fields)."""
 
@@ -164,8 +165,8 @@ class LoopSafePage(Page):  # type: ignore[misc]
     def _prepare_dialog(self, dialog: Any) -> None:
         super()._prepare_dialog(dialog)
         # flet's dismiss wrapper calls dialog._trigger_event itself
-        dialog._trigger_event = functools.partial(
-            dispatch.trigger_event, self._loop_safe_session, dialog
+        set_trigger_event(
+            dialog, functools.partial(dispatch.trigger_event, self._loop_safe_session, dialog)
         )
 
 
@@ -200,13 +201,13 @@ class LoopYieldingLock:
         self.lock.release()
 
 
-class LoopSafeServiceRegistry(ServiceRegistry):  # type: ignore[misc]
+class LoopSafeServiceRegistry(ServiceRegistry):
     """flet's ServiceRegistry of a :class:`LoopSafePage` (class swapped in, no
     new fields): dropping unreferenced services waits for the next event when
     a thread holds the registry."""
 
     def unregister_services(self) -> None:
         try:
-            super().unregister_services()
+            super().unregister_services()  # type: ignore[no-untyped-call]
         except RegistryBusy:
             pass  # housekeeping only: the next after_event does it

@@ -20,13 +20,13 @@ import weakref
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from flet.controls.context import _context_page
 from flet.messaging.session import Session
 from quart import Response, ResponseReturnValue, current_app, redirect, request
 from quart_schema import document_querystring, document_response
 from quart_schema.conversion import model_load
 
 from quart_flet.backends import MemoryOAuthStateStore, OAuthStateStore
+from quart_flet.compat import authorize_callback, set_context_page
 from quart_flet.errors import json_error, validation_summary
 from quart_flet.handshake import ClientInfo
 from quart_flet.mount import FletMount, path_for
@@ -204,15 +204,16 @@ async def callback(mount: FletMount, registry: FletRegistry) -> ResponseReturnVa
 
 async def authorize(session: Session, record: OAuthState) -> None:
     """Exchange the code for a token and fire ``on_login`` in ``session``."""
-    _context_page.set(session.page)
+    set_context_page(session.page)
     try:
-        await session.page._authorize_callback(
+        await authorize_callback(
+            session.page,
             {
                 "state": record.state,
                 "code": record.code,
                 "error": record.error,
                 "error_description": record.error_description,
-            }
+            },
         )
     except Exception:
         logger.exception("OAuth sign-in of session %s failed", session.id)

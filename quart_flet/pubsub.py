@@ -29,9 +29,9 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from flet.controls.context import _context_page
 from flet.controls.exceptions import FletPageDisconnectedException
 
+from quart_flet.compat import context_page
 from quart_flet.dispatch import SyncState, runs_in_thread, sync_state
 
 logger = logging.getLogger("quart_flet")
@@ -243,7 +243,7 @@ async def _call_async(handler: Handler, args: tuple[Any, ...]) -> None:
 def _sync_state(context: contextvars.Context) -> SyncState | None:
     """The sync state of the session that subscribed (its page is in the
     context it subscribed from), or None if there is no such session."""
-    page = context.get(_context_page)
+    page = context.get(context_page)
     try:
         return sync_state(page.session) if page is not None else None
     except RuntimeError:  # its session has ended

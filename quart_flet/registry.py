@@ -195,7 +195,8 @@ class FletRegistry:
 
     async def _disconnect(self, entry: SessionEntry, timeout: float) -> None:
         try:
-            await entry.session.disconnect(timeout)
+            # flet annotates an int; it adds any number of seconds to a datetime
+            await entry.session.disconnect(timeout)  # type: ignore[arg-type]
         except Exception:
             logger.exception("error in the disconnect handler of session %s", entry.session.id)
         finally:

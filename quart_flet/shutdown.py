@@ -49,9 +49,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from quart_flet.compat import HYPERCORN_SEND_PINGS, HYPERCORN_SHUTDOWN_TRIGGER
+
 logger = logging.getLogger("quart_flet")
 
-_TRIGGER = "raise_shutdown"
+_TRIGGER = HYPERCORN_SHUTDOWN_TRIGGER
 _LOOK_EVERY, _LOOK_FOR = 0.05, 30.0  # seconds: the tasks appear right after startup
 # seconds a worker waits, on SIGTERM, for its shutdown trigger (Hypercorn polls
 # the parent's event every 0.1 s) before dying of the signal as it would have
@@ -182,7 +184,7 @@ async def _wake_when_terminated(server: Any) -> None:
     server.datagram_received(b"", address)  # not a QUIC packet: dropped, then the flag is seen
 
 
-_SEND_PINGS = "WSStream._send_pings"
+_SEND_PINGS = HYPERCORN_SEND_PINGS
 
 
 def _stop_pings(loop: asyncio.AbstractEventLoop) -> None:

@@ -14,11 +14,10 @@ import contextlib
 import logging
 import threading
 from collections import deque
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 from flet.controls.base_control import BaseControl
-from flet.controls.context import _context_page
 from flet.messaging.connection import Connection
 from flet.messaging.protocol import (
     Message,
@@ -31,6 +30,14 @@ from flet.messaging.session import Session
 from quart import websocket
 
 from quart_flet import dispatch, loopsafe, oauth, security, uploads
+from quart_flet.compat import (
+    ProtocolMuxedDataChannel,
+    current_websocket,
+    deliver_to_channel,
+    set_context_page,
+    trigger_page_event,
+    websocket_queues,
+)
 from quart_flet.handshake import ClientInfo, Handshake
 from quart_flet.mount import FletMount, path_for
 from quart_flet.registry import FletRegistry
@@ -141,14 +148,14 @@ def _field(body: dict[str, Any], name: str, kinds: type | tuple[type, ...]) -> A
     return value
 
 
-class FletConnection(Connection):  # type: ignore[misc]
+class FletConnection(Connection):
     """The flet ``Connection`` of one WebSocket. ``send_message`` may be called
     from any thread; frames reach the client in the order each thread sent them."""
 
     def __init__(
         self, mount: FletMount, registry: FletRegistry, websocket: Any, client: ClientInfo
     ) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # flet's, unannotated
         assert registry.loop is not None and registry.executor is not None
         self.mount = mount
         self.registry = registry
@@ -156,7 +163,8 @@ class FletConnection(Connection):  # type: ignore[misc]
         self.client = client
         self.loop = registry.loop
         self.executor = registry.executor
-        self.pubsubhub = registry.hub(mount.name)
+        # flet's PubSubHub interface, safe from any thread (quart_flet.pubsub)
+        self.pubsubhub = registry.hub(mount.name)  # type: ignore[assignment]
         self.page_url = client.page_url
         self.page_name = client.page_name
         self.session: Session | None = None
@@ -221,7 +229,7 @@ class FletConnection(Connection):  # type: ignore[misc]
         limit = self.mount.options.max_message_size
         # Websocket.receive() re-runs accept() (a Headers object and two awaits)
         # on every frame; serve() accepted already, so read Quart's queue directly
-        receive = self.websocket._receive
+        receive, _ = websocket_queues(self.websocket)
         while True:
             data = await receive()
             if isinstance(data, str):
@@ -239,7 +247,7 @@ class FletConnection(Connection):  # type: ignore[misc]
             else:
                 channel = self._data_channels.get(int.from_bytes(payload[1:5], "little"))
                 if channel is not None:
-                    channel._deliver(payload[5:])
+                    deliver_to_channel(channel, payload[5:])
 
     def _refuse_oversized(self, data: bytes, limit: int) -> None:
         """A message over ``max_message_size``: before register, close with
@@ -331,8 +339,8 @@ class FletConnection(Connection):  # type: ignore[misc]
             session = loopsafe.LoopSafeSession(self, self.loop)
             registry.add(mount.name, session, self, self.client.fingerprint)
         self.session = session
-        session.handshake = self.client.handshake  # this connection's, also on resume
-        _context_page.set(session.page)
+        cast(loopsafe.LoopSafeSession, session).handshake = self.client.handshake  # this connection's, also on resume
+        set_context_page(session.page)
         original_route = session.page.route
         try:
             _check_page(page, session.page)
@@ -371,7 +379,9 @@ class FletConnection(Connection):  # type: ignore[misc]
         session.attach_connection(self)
         self._spawn(session.dispatch_connect_event())
         if session.page.route and session.page.route != original_route:
-            self._spawn(session.page._trigger_event("route_change", {"route": session.page.route}))
+            self._spawn(
+                trigger_page_event(session.page, "route_change", {"route": session.page.route})
+            )
         if oauth_session is not None:
             self._spawn(oauth.complete(self, session))
 
@@ -429,7 +439,7 @@ class FletConnection(Connection):  # type: ignore[misc]
     async def _send_loop(self) -> None:
         # Websocket.send() adds a sleep(0) and an accept() per frame; this loop
         # yields while it waits for frames, and serve() accepted already
-        outbox, send, loop = self._outbox, self.websocket._send, self.loop
+        (_, send), outbox, loop = websocket_queues(self.websocket), self._outbox, self.loop
         while True:
             while not outbox:
                 self._outbox_wakeup = loop.create_future()
@@ -445,11 +455,9 @@ class FletConnection(Connection):  # type: ignore[misc]
         self.send_frame(b"\x01" + channel_id.to_bytes(4, "little") + payload)
 
     def data_channel_for(self, channel_id: int) -> Any:
-        from flet.data_channel import _ProtocolMuxedDataChannel
-
         channel = self._data_channels.get(channel_id)
         if channel is None:
-            channel = self._data_channels[channel_id] = _ProtocolMuxedDataChannel(channel_id, self)
+            channel = self._data_channels[channel_id] = ProtocolMuxedDataChannel(channel_id, self)
         return channel
 
     def unregister_data_channel(self, channel_id: int) -> None:
@@ -483,5 +491,5 @@ async def serve_websocket(mount: FletMount, registry: FletRegistry) -> None:
         page_url=f"{scheme}://{websocket.host}{base.rstrip('/')}",
         page_name=base.strip("/"),
     )
-    connection = FletConnection(mount, registry, websocket._get_current_object(), client)  # type: ignore[attr-defined]
+    connection = FletConnection(mount, registry, current_websocket(), client)
     await connection.serve()

@@ -47,6 +47,8 @@ from typing import Any, TypeVar
 
 from flet.controls.exceptions import FletPageDisconnectedException
 
+from quart_flet.compat import get_running_loop_or_none, set_running_loop
+
 T = TypeVar("T")
 
 # Loop methods that are safe from any thread, or that only read state.
@@ -156,12 +158,12 @@ def session_loop(
 
 
 def _call_with_loop(session_loop: SessionLoop, func: Callable[..., T], *args: Any) -> T:
-    previous = asyncio._get_running_loop()
-    asyncio._set_running_loop(session_loop)
+    previous = get_running_loop_or_none()
+    set_running_loop(session_loop)
     try:
         return func(*args)
     finally:
-        asyncio._set_running_loop(previous)
+        set_running_loop(previous)
 
 
 _DONE = object()

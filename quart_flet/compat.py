@@ -1,0 +1,125 @@
+"""Every private name of flet, Hypercorn, Quart and asyncio that quart-flet
+touches, in one place. tests/test_compat.py fails when an upgrade changes one
+of them: a name that is gone, or the source of a flet function we re-do.
+
+Why each is needed is said where it is used; here is only what it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from flet.controls.context import _context_page
+from flet.data_channel import _ProtocolMuxedDataChannel
+from quart import websocket
+
+__all__ = [
+    "HYPERCORN_SEND_PINGS",
+    "HYPERCORN_SHUTDOWN_TRIGGER",
+    "MIRRORED",
+    "ProtocolMuxedDataChannel",
+    "authorize_callback",
+    "context_page",
+    "current_websocket",
+    "deliver_to_channel",
+    "get_running_loop_or_none",
+    "page_services",
+    "set_context_page",
+    "set_registry_lock",
+    "set_running_loop",
+    "set_trigger_event",
+    "trigger_page_event",
+    "websocket_queues",
+]
+
+# ---- flet ----------------------------------------------------------------------
+
+#: the context variable behind ``ft.context.page``
+context_page = _context_page
+
+#: the data channel flet's Connection hands out (flet.data_channel)
+ProtocolMuxedDataChannel = _ProtocolMuxedDataChannel
+
+#: flet functions whose behaviour quart_flet re-does, by the sha256 of their
+#: source (first 16 hex digits) in the flet release we follow: when one
+#: changes, read the new source and update the copy named beside it
+MIRRORED: dict[str, tuple[str, str]] = {
+    # (qualified name): (source digest, where we re-do it)
+    # how a control event reaches its handler (Page inherits it): re-done in
+    # quart_flet.dispatch._trigger, overridden by loopsafe.LoopSafePage
+    "flet.controls.base_control.BaseControl._trigger_event": (
+        "afe9ec009b324ff7",
+        "quart_flet.dispatch._trigger",
+    ),
+}
+
+
+def set_context_page(page: Any) -> None:
+    """``ft.context.page`` is ``page`` from now on in this context."""
+    _context_page.set(page)  # flet's ContextVar is inferred as ContextVar[None]
+
+
+def deliver_to_channel(channel: Any, payload: bytes) -> None:
+    """Hand a data-channel frame's payload to flet's channel."""
+    channel._deliver(payload)
+
+
+def authorize_callback(page: Any, data: dict[str, Any]) -> Awaitable[None]:
+    """The OAuth completion flet's own web server calls on the page."""
+    result: Awaitable[None] = page._authorize_callback(data)
+    return result
+
+
+def trigger_page_event(page: Any, name: str, data: Any) -> Awaitable[None]:
+    """Fire a page event (on_route_change...) as flet's server does."""
+    result: Awaitable[None] = page._trigger_event(name, data)
+    return result
+
+
+def page_services(page: Any) -> Any:
+    """The page's ServiceRegistry (flet.controls.page)."""
+    return page._services
+
+
+def set_registry_lock(services: Any, lock: Any) -> None:
+    """Replace the lock a ServiceRegistry holds while it changes."""
+    services._lock = lock
+
+
+def set_trigger_event(control: Any, trigger: Callable[..., Awaitable[None]]) -> None:
+    """Route the events flet fires on ``control`` itself (a dialog's dismiss)
+    through ``trigger``."""
+    control._trigger_event = trigger
+
+
+# ---- Quart ---------------------------------------------------------------------
+
+
+def current_websocket() -> Any:
+    """The Websocket object behind Quart's ``websocket`` proxy."""
+    return websocket._get_current_object()  # type: ignore[attr-defined]
+
+
+def websocket_queues(
+    ws: Any,
+) -> tuple[Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]]:
+    """The receive and send callables of an accepted Quart Websocket, without
+    the accept check and the sleep(0) that receive()/send() add per frame."""
+    return ws._receive, ws._send
+
+
+# ---- Hypercorn -------------------------------------------------------------------
+
+#: the coroutine (hypercorn.utils.raise_shutdown) whose end stops a server
+HYPERCORN_SHUTDOWN_TRIGGER = "raise_shutdown"
+#: the per-WebSocket ping task (hypercorn.protocol.ws_stream.WSStream._send_pings)
+HYPERCORN_SEND_PINGS = "WSStream._send_pings"
+
+# ---- asyncio ---------------------------------------------------------------------
+
+#: asyncio's own hooks behind get_running_loop(), public in all but name
+#: (asyncio.events exports both)
+get_running_loop_or_none: Callable[[], asyncio.AbstractEventLoop | None] = asyncio._get_running_loop
+set_running_loop: Callable[[asyncio.AbstractEventLoop | None], None] = asyncio._set_running_loop

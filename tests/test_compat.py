@@ -1,0 +1,96 @@
+"""quart_flet.compat holds every private flet, Hypercorn, Quart and asyncio
+name the package touches. These tests fail when an upgrade changes one: a
+name gone, or a flet function we re-do whose source changed."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import dataclasses
+import hashlib
+import importlib
+import inspect
+from pathlib import Path
+
+import pytest
+from flet.controls.base_control import BaseControl
+from flet.controls.page import Page, ServiceRegistry
+from hypercorn.protocol.ws_stream import WSStream
+from quart.wrappers import Websocket
+
+from quart_flet import compat
+
+PACKAGE = Path(compat.__file__).parent
+
+
+def _resolve(qualified: str) -> object:
+    parts = qualified.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            target: object = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for attribute in parts[split:]:
+            target = getattr(target, attribute)
+        return target
+    raise LookupError(qualified)
+
+
+@pytest.mark.parametrize("qualified", sorted(compat.MIRRORED))
+def test_the_flet_functions_we_re_do_have_not_changed(qualified: str) -> None:
+    digest, ours = compat.MIRRORED[qualified]
+    source = inspect.getsource(_resolve(qualified))  # type: ignore[arg-type]
+    assert hashlib.sha256(source.encode()).hexdigest()[:16] == digest, (
+        f"flet changed {qualified}: compare it with {ours} and update both"
+    )
+
+
+def test_the_private_names_we_use_still_exist() -> None:
+    assert "_context_page" in vars(importlib.import_module("flet.controls.context"))
+    assert hasattr(compat.ProtocolMuxedDataChannel, "_deliver")
+    assert inspect.iscoroutinefunction(Page._authorize_callback)
+    assert inspect.iscoroutinefunction(BaseControl._trigger_event)
+    assert "_services" in {field.name for field in dataclasses.fields(Page)}
+    assert "self._lock" in inspect.getsource(ServiceRegistry)
+    assert "self._receive" in inspect.getsource(Websocket.__init__)
+    assert "self._send" in inspect.getsource(Websocket.__init__)
+    hypercorn_utils = importlib.import_module("hypercorn.utils")
+    assert inspect.iscoroutinefunction(getattr(hypercorn_utils, compat.HYPERCORN_SHUTDOWN_TRIGGER))
+    cls, method = compat.HYPERCORN_SEND_PINGS.split(".")
+    assert cls == WSStream.__name__ and inspect.iscoroutinefunction(getattr(WSStream, method))
+    assert compat.get_running_loop_or_none() is None  # no loop runs in this test
+    assert compat.set_running_loop is asyncio.events._set_running_loop
+
+
+def _private_uses(path: Path) -> list[str]:
+    """Private names of flet, Hypercorn or Quart that ``path`` imports or
+    reads as an attribute of something it imported from them."""
+    tree = ast.parse(path.read_text())
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in (
+            "flet",
+            "flet_web",
+            "hypercorn",
+            "quart",
+        ):
+            found += [
+                f"{node.module}.{alias.name}" for alias in node.names if alias.name.startswith("_")
+            ]
+        elif isinstance(node, ast.Attribute) and node.attr in {
+            "_context_page",
+            "_deliver",
+            "_authorize_callback",
+            "_services",
+            "_get_current_object",
+            "_set_running_loop",
+            "_get_running_loop",
+        }:
+            found.append(node.attr)
+    return found
+
+
+def test_no_other_module_touches_those_names() -> None:
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name != "compat.py":
+            assert not _private_uses(path), (path.name, _private_uses(path))
