@@ -339,7 +339,9 @@ class FletConnection(Connection):
             session = loopsafe.LoopSafeSession(self, self.loop)
             registry.add(mount.name, session, self, self.client.fingerprint)
         self.session = session
-        cast(loopsafe.LoopSafeSession, session).handshake = self.client.handshake  # this connection's, also on resume
+        cast(
+            loopsafe.LoopSafeSession, session
+        ).handshake = self.client.handshake  # this connection's, also on resume
         set_context_page(session.page)
         original_route = session.page.route
         try:
