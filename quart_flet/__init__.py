@@ -12,6 +12,7 @@ from quart_flet.blueprint import flet_app, flet_blueprint
 from quart_flet.handshake import Handshake, handshake
 from quart_flet.options import FletOptions, OptionError, resolve_options
 from quart_flet.proxy import proxy_fix
+from quart_flet.server import run
 
 try:
     __version__ = version("quart-flet")
@@ -28,4 +29,5 @@ __all__ = [
     "handshake",
     "proxy_fix",
     "resolve_options",
+    "run",
 ]
