@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from quart_flet.doctor import add_doctor_parser, doctor
 
     parser = argparse.ArgumentParser(prog="quart-flet", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    commands = parser.add_subparsers(dest="subcommand", required=True, metavar="command")
     _run_parser(commands)
     commands.add_parser(
         "prebuild",
@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return prebuild.main(arguments[1:], prog="quart-flet prebuild")
     args = parser.parse_args(arguments)
     try:
-        if args.command == "doctor":
+        if args.subcommand == "doctor":
             return doctor(args)
         return _run(args)
     except (OptionError, TargetError) as error:
