@@ -72,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     flags = {"host": args.host, "port": args.port, "path": args.path}
+    resolve_server_options({}, **flags)  # a bad flag's error names the flag, not a variable
     # a flag wins over the variable, as `flet run --port` does (it sets the variable)
     environ = {
         **os.environ,

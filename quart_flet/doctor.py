@@ -179,7 +179,10 @@ def check_secret_key(app: Quart, mounts: list[FletMountInfo], config: Config) ->
     for mount in mounts:
         uses = [
             what
-            for what, on in (("uploads", mount.options.upload_dir), ("Redis", mount.options.redis_url))
+            for what, on in (
+                ("uploads", mount.options.upload_dir),
+                ("Redis", mount.options.redis_url),
+            )
             if on
         ]
         if uses and not (mount.options.secret_key or app.config.get("SECRET_KEY")):
@@ -290,7 +293,9 @@ def check_backlog(app: Quart, mounts: list[FletMountInfo], config: Config) -> It
         )
 
 
-def check_client_cache(app: Quart, mounts: list[FletMountInfo], config: Config) -> Iterator[Finding]:
+def check_client_cache(
+    app: Quart, mounts: list[FletMountInfo], config: Config
+) -> Iterator[Finding]:
     if not mounts:
         return
     from flet_web import get_package_web_dir

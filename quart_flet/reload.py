@@ -61,7 +61,9 @@ def snapshot(directory: Path) -> Snapshot:
 
 
 def changed_files(before: Snapshot, after: Snapshot) -> list[Path]:
-    return sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+    return sorted(
+        path for path in before.keys() | after.keys() if before.get(path) != after.get(path)
+    )
 
 
 def listening_socket(server: ServerOptions) -> socket.socket:

@@ -95,9 +95,7 @@ def _path(value: Any) -> str:
 _CONVERTERS: dict[str, Callable[[Any], Any]] = {"host": _host, "port": _port, "path": _path}
 
 
-def resolve_server_options(
-    environ: Mapping[str, str] | None = None, **opts: Any
-) -> ServerOptions:
+def resolve_server_options(environ: Mapping[str, str] | None = None, **opts: Any) -> ServerOptions:
     """``host``, ``port``, ``path``; Flet's variables in ``environ`` (default
     ``os.environ``) override them. A bad value raises OptionError naming both."""
     env: Mapping[str, str] = os.environ if environ is None else environ
@@ -196,11 +194,21 @@ def serve(
             f"error: cannot listen on {server.bind}: {error.strerror or error}; "
             "choose another port with FLET_SERVER_PORT (or --port)"
         ) from None
+    for sock in sockets.secure_sockets + sockets.insecure_sockets:
+        # listening from now on: a browser opening the URL printed below waits
+        # in the backlog until the app has started, rather than being refused
+        sock.listen(config.backlog)
     if fd is None:
-        print(f"quart-flet: serving {server.url(_bound_port(sockets))} (Ctrl-C to stop)", flush=True)
+        print(
+            f"quart-flet: serving {server.url(_bound_port(sockets))} (Ctrl-C to stop)", flush=True
+        )
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(worker_serve(wrap_app(app, config.wsgi_max_body_size, None), config, sockets=sockets))
+            runner.run(
+                worker_serve(
+                    wrap_app(app, config.wsgi_max_body_size, None), config, sockets=sockets
+                )
+            )
     except KeyboardInterrupt:  # Ctrl-C before Hypercorn's own handler was in place
         pass
     except (OptionError, LifespanFailureError) as error:
