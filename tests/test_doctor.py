@@ -200,3 +200,15 @@ def test_flet_server_variables_under_hypercorn_are_a_warning() -> None:
         ["-m", "quart_flet.cli", "doctor", "--procfile", "Procfile"], {"FLET_SERVER_PORT": "9000"}
     )
     assert "warning: FLET_SERVER_PORT is set, but Hypercorn does not read it" in result.stdout
+
+
+def test_the_readmes_doctor_command_says_what_it_shows() -> None:
+    readme = (ROOT / "README.md").read_text()
+    line = next(
+        line for line in readme.splitlines() if line.startswith(".venv/bin/quart-flet doctor")
+    )
+    typed, shown = (part.strip() for part in line.split("#", 1))
+    args = typed.removeprefix(".venv/bin/quart-flet").split()
+    result = run_to_end(["-m", "quart_flet.cli", *args])
+    assert result.returncode == 0
+    assert result.stdout.strip().splitlines()[-1] == shown

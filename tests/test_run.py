@@ -198,3 +198,19 @@ def test_quart_flet_prebuild_is_the_prebuild_command() -> None:
     assert result.returncode == 0
     assert result.stdout.startswith("usage: quart-flet prebuild")
     assert "--cache-dir" in result.stdout
+
+
+@pytest.mark.server
+async def test_the_readmes_python_app_py_serves(tmp_path: Path) -> None:
+    """The README's `python app.py` block, saved as app.py and run as typed."""
+    readme = (ROOT / "README.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if ".run(main)" in b)
+    (tmp_path / "app.py").write_text(block)
+    port = free_port()
+    with command(["app.py"], tmp_path, {"FLET_SERVER_PORT": str(port)}, cwd=tmp_path) as app:
+        assert app.url() == f"http://127.0.0.1:{port}/"
+        async with connect(f"ws://127.0.0.1:{port}/ws") as ws:
+            client = FletTestClient(_Socket(ws))
+            await ws.send(register_frame())
+            await client.patch_with("Hello from python app.py")
+        assert app.interrupt() == 0
