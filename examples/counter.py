@@ -1,11 +1,13 @@
 """The Flet counter, served by Quart on Hypercorn.
 
-Run: hypercorn examples.counter:app --bind 127.0.0.1:8000
+Run: python examples/counter.py (http://127.0.0.1:8000/, or $FLET_SERVER_PORT),
+quart-flet run --reload examples/counter.py while editing it, or in production
+hypercorn examples.counter:app --bind 127.0.0.1:8000 --workers 0
 """
 
 import flet as ft
 
-from quart_flet import flet_app
+from quart_flet import flet_app, run
 
 
 async def main(page: ft.Page) -> None:
@@ -25,9 +27,4 @@ async def main(page: ft.Page) -> None:
 app = flet_app(main)
 
 if __name__ == "__main__":
-    # an ASGI app, not a script: say how to serve it instead of exiting silently
-    raise SystemExit(
-        "examples/counter.py is a Quart app for an ASGI server; serve it with:\n"
-        "  .venv/bin/python -m hypercorn examples.counter:app --bind 127.0.0.1:8000 --workers 0\n"
-        "then open http://127.0.0.1:8000/"
-    )
+    run(main)

@@ -15,6 +15,7 @@ from quart_flet.handshake import Handshake, handshake
 from quart_flet.mount import FletRoutes, SessionEndReason
 from quart_flet.options import FletOptions, FletOptionsArgs, OptionError, resolve_options
 from quart_flet.proxy import proxy_fix
+from quart_flet.server import run
 
 try:
     __version__ = version("quart-flet")
@@ -36,4 +37,5 @@ __all__ = [
     "handshake",
     "proxy_fix",
     "resolve_options",
+    "run",
 ]

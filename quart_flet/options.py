@@ -537,13 +537,18 @@ IGNORED_ENV_VARS: dict[str, str] = {
 }
 
 
+# Those of them this process honours after all: quart_flet.run() and the
+# quart-flet command read FLET_SERVER_PORT, FLET_SERVER_IP, FLET_WEB_APP_PATH.
+HONOURED_ENV_VARS: set[str] = set()
+
+
 def ignored_env_warnings(environ: Mapping[str, str] | None = None) -> list[str]:
     """One line per Flet variable that is set but means nothing here."""
     env: Mapping[str, str] = os.environ if environ is None else environ
     return [
         f"{name} is set but not used by quart-flet: {why}"
         for name, why in IGNORED_ENV_VARS.items()
-        if env.get(name, "") != ""
+        if env.get(name, "") != "" and name not in HONOURED_ENV_VARS
     ]
 
 

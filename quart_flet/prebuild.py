@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m quart_flet.prebuild") -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m quart_flet.prebuild",
+        prog=prog,
         description=(
             "Build the brotli and gzip variants of the Flet web client that "
             "quart-flet serves, once per flet-web build (minutes of one core). "

@@ -102,18 +102,4 @@ async def test_existing_quart_app_keeps_its_routes() -> None:
         await count_once(client, "/flet-app/ws")
 
 
-def test_running_the_counter_as_a_script_says_how_to_serve_it() -> None:
-    import subprocess
-    import sys
-
-    from conftest import ROOT
-
-    result = subprocess.run(
-        [sys.executable, "examples/counter.py"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode != 0
-    assert "hypercorn examples.counter:app" in result.stderr
+# `python examples/counter.py` serves it: tests/test_run.py
