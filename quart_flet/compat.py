@@ -25,6 +25,7 @@ __all__ = [
     "current_websocket",
     "deliver_to_channel",
     "get_running_loop_or_none",
+    "hypercorn_load_config",
     "page_services",
     "set_context_page",
     "set_registry_lock",
@@ -116,6 +117,15 @@ def websocket_queues(
 HYPERCORN_SHUTDOWN_TRIGGER = "raise_shutdown"
 #: the per-WebSocket ping task (hypercorn.protocol.ws_stream.WSStream._send_pings)
 HYPERCORN_SEND_PINGS = "WSStream._send_pings"
+
+
+def hypercorn_load_config(path: str | None) -> Any:
+    """The Config Hypercorn's command line builds from a -c file (or its
+    defaults), as ``hypercorn.__main__`` does."""
+    from hypercorn.__main__ import _load_config
+
+    return _load_config(path)
+
 
 # ---- asyncio ---------------------------------------------------------------------
 

@@ -66,7 +66,7 @@ def compressible(relative: str, size: int) -> bool:
     return size >= MIN_SIZE and os.path.splitext(relative)[1].lower() not in INCOMPRESSIBLE
 
 
-def _hot(relative: str) -> bool:
+def is_hot(relative: str) -> bool:
     return not relative.endswith(_COLD_SUFFIXES) and not relative.startswith(_COLD_DIRS)
 
 
@@ -228,13 +228,17 @@ class VariantStore:
             self._remove_partial_files()
             order = sorted(
                 (item for item in self.files.values() if item.compressible),
-                key=lambda item: (item.relative not in first, not _hot(item.relative), -item.size),
+                key=lambda item: (
+                    item.relative not in first,
+                    not is_hot(item.relative),
+                    -item.size,
+                ),
             )
             steps = [
                 (item, suffixes)
                 for suffixes, items in (
                     ((GZIP, BROTLI_FAST), order),
-                    ((BROTLI_BEST,), [item for item in order if _hot(item.relative)]),
+                    ((BROTLI_BEST,), [item for item in order if is_hot(item.relative)]),
                 )
                 for item in items
                 if any(suffix not in item.variants for suffix in suffixes)

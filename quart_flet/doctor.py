@@ -93,7 +93,7 @@ def hypercorn_settings(args: argparse.Namespace) -> tuple[Config, str | None]:
     elif args.command:
         words = command_words(args.command)
     flags, named_target, config_file = parse_hypercorn_words(words)
-    from hypercorn.__main__ import _load_config
+    from quart_flet.compat import hypercorn_load_config as _load_config
 
     config = _load_config(args.config or config_file)
     for name, value in flags.items():
@@ -196,7 +196,7 @@ def check_secret_key(app: Quart, mounts: list[FletMountInfo], config: Config) ->
 
 
 def check_redis(app: Quart, mounts: list[FletMountInfo], config: Config) -> Iterator[Finding]:
-    from quart_flet.backends import _safe
+    from quart_flet.backends.base import safe_url
 
     for url in sorted({m.options.redis_url for m in mounts if m.options.redis_url}):
         try:
@@ -212,7 +212,7 @@ def check_redis(app: Quart, mounts: list[FletMountInfo], config: Config) -> Iter
         if error:
             yield Finding(
                 "error",
-                f"Redis at {_safe(url)} is unreachable ({error})",
+                f"Redis at {safe_url(url)} is unreachable ({error})",
                 "start Redis there, or correct FLET_REDIS_URL / redis_url "
                 "(redis://host:6379/0, rediss:// for TLS)",
             )
@@ -311,7 +311,7 @@ def check_client_cache(
         and any(
             suffix not in item.variants
             for suffix in (compression.GZIP, compression.BROTLI_FAST)
-            + ((compression.BROTLI_BEST,) if compression._hot(item.relative) else ())
+            + ((compression.BROTLI_BEST,) if compression.is_hot(item.relative) else ())
         )
     ]
     if missing:

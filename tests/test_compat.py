@@ -58,6 +58,7 @@ def test_the_private_names_we_use_still_exist() -> None:
     assert inspect.iscoroutinefunction(getattr(hypercorn_utils, compat.HYPERCORN_SHUTDOWN_TRIGGER))
     cls, method = compat.HYPERCORN_SEND_PINGS.split(".")
     assert cls == WSStream.__name__ and inspect.iscoroutinefunction(getattr(WSStream, method))
+    assert callable(vars(importlib.import_module("hypercorn.__main__"))["_load_config"])
     assert compat.get_running_loop_or_none() is None  # no loop runs in this test
     assert compat.set_running_loop is asyncio.events._set_running_loop
 
