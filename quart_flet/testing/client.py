@@ -375,9 +375,13 @@ class FletClient:
         """Every text on screen now, in paint order."""
         return [text for control in self.controls() for text in control.texts()]
 
-    def _finder(self, what: Finder | str) -> Finder:
+    def _finder(self, what: Finder | str, exact: bool = True) -> Finder:
+        """A Finder as given; a string finds its exact text (for actions) or,
+        for ``should_see``/``should_not_see``, any text containing it."""
         if isinstance(what, Finder):
             return what
+        if exact:
+            return Finder(self, f"text {what!r}", lambda c: what in c.texts())
         return Finder(
             self,
             f"text containing {what!r}",
@@ -385,8 +389,8 @@ class FletClient:
         )
 
     async def should_see(self, what: Finder | str, timeout: float | None = None) -> Control:
-        """Wait until ``what`` (a Finder, or a piece of text) is on screen."""
-        finder = self._finder(what)
+        """Wait until ``what`` (a Finder, or a piece of any text) is on screen."""
+        finder = self._finder(what, exact=False)
 
         def found() -> Control | None:
             matches = finder.all()
@@ -397,8 +401,8 @@ class FletClient:
         )
 
     async def should_not_see(self, what: Finder | str, timeout: float | None = None) -> None:
-        """Wait until ``what`` is no longer on screen."""
-        finder = self._finder(what)
+        """Wait until ``what`` (a Finder, or a piece of any text) is off screen."""
+        finder = self._finder(what, exact=False)
         await self.wait_until(
             lambda: not finder.all(),
             timeout,
