@@ -75,6 +75,7 @@ class FletUser(FletClient):
             handled = await self._tap_on(node)
             if handled:
                 return
+        self._enabled(control)
         raise ActionError(
             f"nothing handles a tap on {control.describe()}: neither it nor a parent has "
             "on_click (or another tap handler)"

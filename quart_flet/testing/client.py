@@ -347,7 +347,9 @@ class FletClient:
             self._raise_if_broken()
             remaining = deadline - loop.time()
             if remaining <= 0:
-                raise AssertionError(f"{failure()} (waited {timeout or self.timeout} s)")
+                first, newline, rest = failure().partition("\n")
+                waited = self.timeout if timeout is None else timeout
+                raise AssertionError(f"{first.rstrip('.')} (waited {waited} s){newline}{rest}")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._changed), remaining)
 
