@@ -112,7 +112,7 @@ class Control:
         if self.type in ("Text",):
             spans = self.props.get("spans")
             value = self.props.get("value")
-            whole = (value if isinstance(value, str) else "") + "".join(_span_texts(spans))
+            whole = _as_text(value) + "".join(_span_texts(spans))
             if whole:
                 found.append(whole)
         elif self.type in ("Dropdown", "DropdownM2"):
@@ -130,8 +130,8 @@ class Control:
             value = self.props.get(name)
             if name == "hint_text" and self.type in _INPUTS and self.props.get("value"):
                 continue  # a hint shows only in an empty field
-            if isinstance(value, str) and value:
-                found.append(value)
+            if _as_text(value):
+                found.append(_as_text(value))
         return found
 
     def selected_option(self) -> str | None:
@@ -154,6 +154,15 @@ class Control:
 
     def __repr__(self) -> str:
         return f"<{self.describe()} #{self.id}>"
+
+
+def _as_text(value: Any) -> str:
+    """A property as the client paints it: Dart's ``toString()`` of a number."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return ""
 
 
 def option_key(option: Control) -> Any:
