@@ -18,7 +18,6 @@ from __future__ import annotations
 import importlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-
 import pytest
 from quart import Quart
 
@@ -27,7 +26,7 @@ from quart_flet.testing import FletHarness, FletUser, HarnessError
 try:
     from pytest_asyncio import fixture as async_fixture
 except ImportError:  # pragma: no cover - pytest-asyncio is what runs the async tests
-    async_fixture = pytest.fixture
+    async_fixture = pytest.fixture  # type: ignore[assignment]
 
 INI_APP = "quart_flet_app"
 
@@ -76,6 +75,3 @@ def _open_flet_user(flet_harness: FletHarness) -> Callable[..., Awaitable[FletUs
 async def _flet_user(flet_harness: FletHarness) -> FletUser:
     """One user on the app's first page."""
     return await flet_harness.open_user()
-
-
-

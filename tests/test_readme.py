@@ -164,10 +164,21 @@ def test_readme_testing_snippet_passes(tmp_path: Path) -> None:
     section = README.split("## Testing your app", 1)[1]
     snippet = re.findall(r"```python\n(.*?)```", section, flags=re.S)[0]
     (tmp_path / "test_counter.py").write_text(snippet)
-    (tmp_path / "pytest.ini").write_text("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
+    (tmp_path / "pytest.ini").write_text(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+    )
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "quart_flet.pytest_plugin",
-         "-p", "no:cacheprovider", str(tmp_path / "test_counter.py")],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "quart_flet.pytest_plugin",
+            "-p",
+            "no:cacheprovider",
+            str(tmp_path / "test_counter.py"),
+        ],
         cwd=tmp_path,
         env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,

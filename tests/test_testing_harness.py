@@ -48,7 +48,9 @@ async def form_main(page: ft.Page) -> None:
         options=[ft.DropdownOption(key="r", text="Red"), ft.DropdownOption(key="g", text="Green")],
         on_select=lambda e: status("colour", e.control.value),
     )
-    volume = ft.Slider(min=0, max=10, value=2, on_change_end=lambda e: status("volume", e.control.value))
+    volume = ft.Slider(
+        min=0, max=10, value=2, on_change_end=lambda e: status("volume", e.control.value)
+    )
     out = ft.Text("", key="status")
     save = ft.Button("Save", disabled=True)
 
@@ -111,7 +113,10 @@ async def test_misuse_fails_clearly(form: FletUser) -> None:
         await form.tap("Save")
     with pytest.raises(ActionError, match="no option 'Blue'"):
         await form.select(form.find_by_type("Dropdown"), "Blue")
-    with pytest.raises(AssertionError, match=r"(?s)matches nothing \(waited 0.05 s\)\nOn screen:\n.*Checkbox 'I agree'"):
+    with pytest.raises(
+        AssertionError,
+        match=r"(?s)matches nothing \(waited 0.05 s\)\nOn screen:\n.*Checkbox 'I agree'",
+    ):
         await form.tap("Nowhere", timeout=0.05)
     with pytest.raises(FinderError, match="matches 2 controls"):
         await form.tap(form.find_by_type(ft.Radio))
@@ -189,7 +194,10 @@ async def table_main(page: ft.Page) -> None:
         ft.DataTable(
             columns=[ft.DataColumn(ft.Text("Name")), ft.DataColumn(ft.Text("Age"), numeric=True)],
             rows=[
-                ft.DataRow([ft.DataCell(ft.Text(n)), ft.DataCell(ft.Text(str(a)))], on_select_change=select(n))
+                ft.DataRow(
+                    [ft.DataCell(ft.Text(n)), ft.DataCell(ft.Text(str(a)))],
+                    on_select_change=select(n),
+                )
                 for n, a in rows
             ],
         ),

@@ -11,18 +11,20 @@ from pathlib import Path
 
 from conftest import ROOT
 
-TEST = '''
+TEST = """
 async def test_counts(flet_user, open_flet_user):
     await flet_user.tap(flet_user.find_by_tooltip("Increment"))
     await flet_user.should_see(flet_user.find_by_text("1"))
     other = await open_flet_user()
     await other.should_see(other.find_by_text("0"))
-'''
+"""
 
 
 def run_pytest(folder: Path, ini: str) -> subprocess.CompletedProcess[str]:
     (folder / "test_it.py").write_text(TEST)
-    (folder / "pytest.ini").write_text(f"[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n{ini}")
+    (folder / "pytest.ini").write_text(
+        f"[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n{ini}"
+    )
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "quart_flet.pytest_plugin"]
         + ["-p", "no:cacheprovider", "test_it.py"],

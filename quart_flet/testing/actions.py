@@ -202,9 +202,7 @@ class FletUser(FletClient):
     async def _select_option(self, dropdown: Control, option: Any) -> None:
         self._enabled(dropdown)
         options = [o for o in dropdown.props.get("options") or [] if isinstance(o, Control)]
-        chosen = next(
-            (o for o in options if option in (o.props.get("text"), option_key(o))), None
-        )
+        chosen = next((o for o in options if option in (o.props.get("text"), option_key(o))), None)
         if chosen is None or chosen.get("disabled"):
             names = [o.props.get("text") or option_key(o) for o in options]
             raise ActionError(f"{dropdown.describe()} has no option {option!r}: {names}")
@@ -243,13 +241,15 @@ class FletUser(FletClient):
             ]
             if not items or items[0].parent is None:
                 raise ActionError(f"{control.describe()} has nothing labelled {option!r}")
-            item = items[0]
-            siblings = item.parent.props.get("destinations") or item.parent.props.get("tabs")
+            item, parent = items[0], items[0].parent
+            siblings = parent.props.get("destinations") or parent.props.get("tabs")
             index = list(siblings or []).index(item)
         await self.update_props(control, {"selected_index": index})
         await self.send_event(control, "change", index)
 
-    async def set_value(self, what: Finder | str, value: float, timeout: float | None = None) -> None:
+    async def set_value(
+        self, what: Finder | str, value: float, timeout: float | None = None
+    ) -> None:
         """Drag a Slider to ``value``: change_start, change, change_end."""
         slider = self._input(await self.find(what, timeout), _SLIDERS, "slide")
         low, high = float(slider.get("min", 0.0)), float(slider.get("max", 1.0))

@@ -166,7 +166,7 @@ class FletClient:
                 return
             except WebsocketResponseError as refused:
                 response = refused.response
-                body = (await response.get_data()).decode(errors="replace")
+                body = await response.get_data(as_text=True)
                 self.close_code = response.status_code
                 self.register_error = self.register_error or (
                     f"the WebSocket handshake was refused with HTTP {response.status_code}: {body}"
@@ -303,7 +303,7 @@ class FletClient:
             if 200 <= response.status_code <= 204:
                 progress = {"file_name": file.name, "progress": 1.0, "error": None}
             else:
-                text = (await response.get_data()).decode(errors="replace")
+                text = await response.get_data(as_text=True)
                 error = f"Upload endpoint returned code {response.status_code}: {text}"
                 progress = {"file_name": file.name, "progress": None, "error": error}
             await self.send_event(picker, "upload", progress)
@@ -419,5 +419,3 @@ class FletClient:
             timeout,
             lambda: f"{finder.description} matches nothing.\n{self.summary()}",
         )
-
-

@@ -10,6 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+def _cleared(prefs: dict[str, Any]) -> bool:
+    prefs.clear()
+    return True
+
+
 @dataclass
 class PickedFile:
     """A file the fake file picker hands the app when it calls ``pick_files``."""
@@ -58,15 +63,16 @@ class ClientFakes:
         defaults: dict[tuple[str, str], MethodHandler] = {
             ("Clipboard", "set"): lambda c: setattr(self, "clipboard", c.args.get("data")),
             ("Clipboard", "get"): lambda c: self.clipboard,
-            ("SharedPreferences", "set"): lambda c: prefs.update({c.args["key"]: c.args["value"]})
-            or True,
+            ("SharedPreferences", "set"): lambda c: (
+                prefs.update({c.args["key"]: c.args["value"]}) or True
+            ),
             ("SharedPreferences", "get"): lambda c: prefs.get(c.args["key"]),
             ("SharedPreferences", "contains_key"): lambda c: c.args["key"] in prefs,
             ("SharedPreferences", "remove"): lambda c: prefs.pop(c.args["key"], None) is not None,
             ("SharedPreferences", "get_keys"): lambda c: [
                 k for k in prefs if k.startswith(c.args.get("key_prefix") or "")
             ],
-            ("SharedPreferences", "clear"): lambda c: prefs.clear() or True,
+            ("SharedPreferences", "clear"): lambda c: _cleared(prefs),
             ("UrlLauncher", "launch_url"): lambda c: self.launched_urls.append(c.args["url"]),
             ("UrlLauncher", "can_launch_url"): lambda c: True,
             ("UrlLauncher", "open_window"): lambda c: self.launched_urls.append(c.args["url"]),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from quart import Quart
 from quart.testing import QuartClient
@@ -28,7 +28,7 @@ def flet_websockets(app: Quart) -> list[str]:
     paths = [
         rule.rule
         for rule in app.url_map.iter_rules()
-        if rule.websocket and app.view_functions.get(rule.endpoint) is _websocket
+        if rule.websocket and app.view_functions.get(rule.endpoint) is cast(Any, _websocket)
     ]
     return sorted(paths)
 
@@ -36,10 +36,10 @@ def flet_websockets(app: Quart) -> list[str]:
 class FletHarness:
     """Run ``app`` for a test and open users on it::
 
-        async with FletHarness(app) as harness:
-            user = await harness.open_user()
-            await user.tap(user.find_by_tooltip("Increment"))
-            await user.should_see("1")
+    async with FletHarness(app) as harness:
+        user = await harness.open_user()
+        await user.tap(user.find_by_tooltip("Increment"))
+        await user.should_see("1")
     """
 
     def __init__(self, app: Quart, *, timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -76,7 +76,7 @@ class FletHarness:
 
     def test_client(self) -> QuartClient:
         """A fresh test client (its own cookie jar: another browser)."""
-        return self.app.test_client()
+        return cast(QuartClient, self.app.test_client())
 
     def websocket_path(self, mount: str | None) -> str:
         paths = flet_websockets(self.app)

@@ -228,7 +228,9 @@ class ControlTree:
             if isinstance(current, dict) and isinstance(value, dict) and "_c" not in value:
                 self._merge(owner, current, value)
             elif (
-                isinstance(current, Control) and isinstance(value, dict) and current.id == value.get("_i")
+                isinstance(current, Control)
+                and isinstance(value, dict)
+                and current.id == value.get("_i")
             ):
                 self._merge(current, current.props, value)
             elif current != value:
@@ -304,7 +306,9 @@ class ControlTree:
             except PatchError:
                 raise
             except (KeyError, IndexError, TypeError, AttributeError) as error:
-                raise PatchError(f"cannot apply {op!r} to control {control_id}: {error!r}") from None
+                raise PatchError(
+                    f"cannot apply {op!r} to control {control_id}: {error!r}"
+                ) from None
 
     # ---- what the browser shows -------------------------------------------
 
