@@ -421,3 +421,23 @@ async def test_waits_are_event_driven_and_fast() -> None:
         started = loop.time()
         await user.should_see("done", timeout=5)
         assert loop.time() - started < 2
+
+
+async def test_moves_removes_and_inserts_apply_as_in_the_client() -> None:
+    """flet's diff of a reordered list sends move operations whose paths
+    resolve against the list as the earlier operations left it."""
+
+    async def main(page: ft.Page) -> None:
+        column = ft.Column([ft.Text(str(n)) for n in range(6)])
+
+        def shuffle(e: Any) -> None:
+            items = column.controls
+            column.controls = [items[5], items[0], ft.Text("new"), items[3], items[1]]
+
+        page.add(column, ft.Button("Shuffle", on_click=shuffle))
+
+    async with open_user(flet_app(main)) as user:
+        await user.should_see("5")
+        await user.tap("Shuffle")
+        await user.should_see("new")
+        assert user.texts() == ["5", "0", "new", "3", "1", "Shuffle"]
