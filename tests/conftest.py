@@ -22,6 +22,9 @@ from typing import Any
 import msgpack
 import pytest
 
+# the harness's fixtures (installed, the pytest11 entry point loads it by this same name)
+pytest_plugins = ["quart_flet.pytest_plugin"]
+
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

@@ -212,3 +212,38 @@ async def test_readme_login_required_recipe_on_own_routes() -> None:
                 await flet.register()
                 patch = await flet.receive_until(lambda m: m[0] == 2)
                 assert find_controls(patch, _c="Text", value="Hello, ada")
+
+
+def test_readme_testing_snippet_passes(tmp_path: Path) -> None:
+    """The "Testing your app" snippet, saved as a newcomer would save it,
+    passes under pytest with the plugin (loaded here with -p: the checkout
+    is not installed, so its pytest11 entry point is not either)."""
+    import subprocess
+    import sys
+
+    section = README.split("## Testing your app", 1)[1]
+    snippet = re.findall(r"```python\n(.*?)```", section, flags=re.S)[0]
+    (tmp_path / "test_counter.py").write_text(snippet)
+    (tmp_path / "pytest.ini").write_text(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "quart_flet.pytest_plugin",
+            "-p",
+            "no:cacheprovider",
+            str(tmp_path / "test_counter.py"),
+        ],
+        cwd=tmp_path,
+        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
