@@ -11,6 +11,7 @@ one with defaults when the app has none.
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Any, Unpack
 
 from quart import Quart
@@ -22,6 +23,8 @@ from quart_flet.options import FletOptionsArgs, OptionError, checked_options
 from quart_flet.registry import EXTENSION_KEY, FletRegistry
 
 __all__ = ["QuartFlet"]
+
+logger = logging.getLogger("quart_flet")
 
 
 class QuartFlet:
@@ -115,3 +118,17 @@ def check_routes(app: Quart, mount: FletMount) -> None:
                 f"quart-flet: FletRoutes({field}={endpoint!r}) of Flet app {mount.name!r} "
                 f"must name {kind}"
             )
+        if not websocket and not any(
+            not rule.arguments - set(rule.defaults or ()) for rule in rules
+        ):
+            raise OptionError(
+                f"quart-flet: FletRoutes({field}={endpoint!r}) of Flet app {mount.name!r}: "
+                "its URL must build without arguments (give the catch-all route "
+                'defaults={"path": ""} and the same endpoint)'
+            )
+    if mount.options.upload_dir is not None and routes.upload is None:
+        logger.warning(
+            "Flet app %r has upload_dir but no upload route: page.get_upload_url() will fail "
+            "(add a PUT route calling upload() and name it in FletRoutes(upload=...))",
+            mount.name,
+        )

@@ -109,7 +109,10 @@ def _auth_id() -> str | None:
         return None
     from quart_auth import current_user  # the app uses it: it is installed
 
-    auth_id = current_user.auth_id
+    try:
+        auth_id = current_user.auth_id
+    except RuntimeError:  # no singleton QuartAuth (QuartAuth(app, singleton=False))
+        return None
     return None if auth_id is None else str(auth_id)
 
 

@@ -176,6 +176,9 @@ class FletRegistry:
             await asyncio.shield(entry.disconnecting)
         if self.sessions.get((blueprint, session_id)) is not entry:
             return None  # evicted while we waited
+        if entry.connection is not None:  # another tab resumed it while we waited
+            logger.info("refused to resume session %s/%s: it is live elsewhere", *key)
+            return None
         if entry.expiry is not None:
             entry.expiry.cancel()
             entry.expiry = None

@@ -332,6 +332,10 @@ class FletConnection(Connection):
             else None
         )
         if oauth_session is not None:
+            if session is not None and session is not oauth_session:
+                # the sign-in came back to another session of this browser:
+                # the one resumed first is let go, held for its timeout again
+                registry.disconnect(mount.name, session, mount.options.session_timeout_seconds)
             session = oauth_session
         new = session is None
         if session is None:
@@ -374,6 +378,8 @@ class FletConnection(Connection):
         )
         if failure:
             session.error(failure)
+            if new:  # main never ran: a refresh runs before_main again
+                registry.evict((mount.name, session.id))
             return
         if new:
             self._spawn(self._start(session))

@@ -147,6 +147,90 @@ def test_a_bad_option_fails_when_the_flet_app_is_made() -> None:
         QuartFlet(upload_dri="x")  # type: ignore[call-arg]
 
 
+async def test_an_index_route_that_needs_arguments_fails_at_startup() -> None:
+    app = Quart(__name__)
+    FletApp(url_main, routes=FletRoutes("page", "socket"), app=app)
+
+    @app.get("/p/<path:path>")  # no defaults={"path": ""}: url_for("page") cannot build
+    async def page(path: str) -> str:
+        return ""
+
+    @app.websocket("/ws")
+    async def socket() -> None:
+        pass
+
+    with pytest.raises(
+        LifespanError, match=r'must build without arguments .*defaults=\{"path": ""\}'
+    ):
+        async with app.test_app():
+            pass
+
+
+def refusing(page: ft.Page) -> None:
+    raise RuntimeError("not today")
+
+
+async def test_after_a_before_main_error_a_refresh_shows_it_again() -> None:
+    app = Quart(__name__)
+    app.register_blueprint(flet_blueprint(hello, refusing))
+    registry = get_registry(app)
+    async with app.test_app() as test_app:
+        for session_id in (None, "from-before"):
+            async with test_app.test_client().websocket("/ws") as ws:
+                flet = FletTestClient(ws)
+                reply = await flet.register(session_id)
+                assert "not today" in reply[1]["error"]
+            assert not registry.sessions  # nothing kept: main never ran
+
+
+async def test_a_non_singleton_quart_auth_leaves_the_user_unknown() -> None:
+    from quart_flet import handshake
+
+    seen: list[str | None] = []
+
+    def who(page: ft.Page) -> None:
+        seen.append(handshake(page).auth_id)
+        page.add(ft.Text("hi"))
+
+    app = Quart(__name__)
+    app.secret_key = "test"
+    QuartAuth(app, singleton=False, cookie_name="ADMIN")
+    app.register_blueprint(flet_blueprint(who))
+    async with app.test_app() as test_app, test_app.test_client().websocket("/ws") as ws:
+        flet = FletTestClient(ws)
+        await flet.register()
+        await flet.patch_with("hi")
+    assert seen == [None]
+
+
+async def test_two_tabs_resuming_one_session_at_once_never_share_it() -> None:
+    release = asyncio.Event()
+
+    def slow_disconnect_main(page: ft.Page) -> None:
+        async def on_disconnect(e: Any) -> None:
+            await release.wait()
+
+        page.on_disconnect = on_disconnect
+        page.add(ft.Text("hello"))
+
+    app = Quart(__name__)
+    app.register_blueprint(flet_blueprint(slow_disconnect_main))
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        async with client.websocket("/ws") as ws:
+            first = FletTestClient(ws)
+            await first.register()
+            await first.patch_with("hello")
+        async with client.websocket("/ws") as one, client.websocket("/ws") as two:
+            tabs = [FletTestClient(one), FletTestClient(two)]
+            registers = [asyncio.ensure_future(t.register(first.session_id)) for t in tabs]
+            await asyncio.sleep(0)  # let both send their register (a yield, not a wait)
+            release.set()
+            await asyncio.gather(*registers)
+        ids = [tab.session_id for tab in tabs]
+        assert ids.count(first.session_id) == 1, ids
+
+
 # ---- the extension -----------------------------------------------------------
 
 
@@ -387,8 +471,12 @@ def test_the_package_imports_form_no_cycle() -> None:
 
 
 def test_only_the_package_root_imports_the_blueprint() -> None:
+    """...and quart_flet.server, the top of the graph: run(main) serves a
+    main on a blueprint of its own. Nothing below the blueprint imports it."""
     importers = {m for m, targets in _imports().items() if "quart_flet.blueprint" in targets}
-    assert importers == {"quart_flet"}
+    assert importers == {"quart_flet", "quart_flet.server"}
+    commands = {"quart_flet", "quart_flet.cli", "quart_flet.doctor", "quart_flet.reload"}
+    assert {m for m, targets in _imports().items() if "quart_flet.server" in targets} <= commands
     for module, targets in _imports().items():
         if module != "quart_flet":
             assert "quart_flet" not in targets, f"{module} imports the package root"
