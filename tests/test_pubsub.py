@@ -233,3 +233,58 @@ async def test_a_plain_flet_pubsubhub_in_the_same_process_is_unaffected() -> Non
         assert not chat.saw("all:plain")
         assert plain_got == ["plain"]
     assert PubSubHub.send_all is ORIGINAL_SEND_ALL
+
+
+BURST = 40  # messages per sender
+RECEIVED: dict[str, list[tuple[str, int]]] = {}
+
+
+def burst_main(page: ft.Page) -> None:
+    """Each session records what it receives (a sync handler: the pool), and
+    a click sends BURST messages with send_all from a sync handler."""
+    me = page.session.id
+    RECEIVED[me] = []
+
+    def on_message(message: tuple[str, int]) -> None:
+        RECEIVED[me].append(message)
+        if len(RECEIVED[me]) % BURST == 0:
+            counter.value = str(len(RECEIVED[me]))
+            counter.update()
+
+    page.pubsub.subscribe(on_message)
+
+    def burst(e: ft.Event[ft.Button]) -> None:
+        for number in range(BURST):
+            page.pubsub.send_all((me, number))
+
+    counter = ft.Text("0", key="count")
+    page.add(ft.Button("burst", on_click=burst), counter)
+
+
+async def test_a_burst_of_send_all_from_several_sessions_arrives_whole_and_in_order() -> None:
+    """Every subscriber gets every sender's messages, each sender's in the
+    order it sent them, while several senders burst at once."""
+    RECEIVED.clear()
+    app = Quart(__name__)
+    app.register_blueprint(flet_blueprint(burst_main))
+    senders = 4
+    async with app.test_app() as test_app, contextlib.AsyncExitStack() as stack:
+        clients = []
+        for _ in range(senders):
+            ws = await stack.enter_async_context(test_app.test_client().websocket("/ws"))
+            client = FletTestClient(ws)
+            await client.register()
+            patch = await client.receive_until(
+                lambda m: m[0] == 2 and find_controls(m[1], _c="Button")
+            )
+            clients.append((client, int(find_controls(patch, _c="Button")[0]["_i"])))
+        for client, button in clients:  # all at once
+            await client.click(button)
+        total = str(senders * BURST)
+        await asyncio.gather(*(client.patch_with(total, timeout=30) for client, _ in clients))
+    assert len(RECEIVED) == senders
+    for received in RECEIVED.values():
+        assert len(received) == senders * BURST
+        for sender in RECEIVED:
+            numbers = [number for who, number in received if who == sender]
+            assert numbers == list(range(BURST)), (sender, numbers)
