@@ -156,7 +156,8 @@ def flet_mounts(app: Quart) -> list[FletMountInfo]:
         return []
     found = []
     for name, mount in registry.mounts.items():
-        rules = [rule.rule for rule in app.url_map.iter_rules() if rule.endpoint == f"{name}.index"]
+        endpoint = mount.routes.index  # the blueprint's, or a route of the app's own
+        rules = [rule.rule for rule in app.url_map.iter_rules() if rule.endpoint == endpoint]
         prefix = rules[0].rstrip("/") if rules else ""
         found.append(FletMountInfo(name, prefix, mount.options))
     return found
