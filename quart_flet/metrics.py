@@ -14,6 +14,7 @@ frame instead; ``sum without (worker) (...)`` gives the app's totals.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -155,6 +156,8 @@ def stop_sharing() -> None:
     directory = shared_dir()
     if directory is not None:
         (directory / f"{os.getpid()}.json").unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the last worker out removes it
+            directory.rmdir()
 
 
 # ---- the collector --------------------------------------------------------
