@@ -20,6 +20,7 @@ import dataclasses
 import inspect
 import logging
 import threading
+import time
 import traceback
 import weakref
 from collections.abc import Callable, Iterator
@@ -36,6 +37,7 @@ from flet.utils.object_model import get_param_count
 
 from quart_flet import userthreads
 from quart_flet.compat import set_context_page
+from quart_flet.stats import STATS
 
 logger = logging.getLogger("quart_flet")
 
@@ -536,6 +538,8 @@ async def _trigger(
     set_context_page(control.page)
     context.reset_auto_update()
     args = () if _param_count(handler) == 0 else (event,)
+    started = time.perf_counter()
+    is_sync = False  # for the latency histogram: sync handlers or async ones
     # ``turn`` ends where flet would start the next event's task: when an
     # async handler first waits, when a sync one returns or first yields
     if inspect.iscoroutinefunction(handler):
@@ -549,8 +553,10 @@ async def _trigger(
             await session.after_event(session.index.get(control._i))
             await asyncio.sleep(0)  # let the send loop flush this step's patch
     elif flets_own(handler):
+        is_sync = True
         handler(*args)
     elif runs_in_thread(handler):
+        is_sync = True
         state = sync_state(session)
         async with state.lock:
             await _run_sync(state, handler, args, control._i, turn)
@@ -558,6 +564,7 @@ async def _trigger(
         running = handler(*args)
         _end(session, turn)
         await running
+    STATS.handler_latency["sync" if is_sync else "async"].observe(time.perf_counter() - started)
     _end(session, turn)
     await session.after_event(session.index.get(control._i))
 

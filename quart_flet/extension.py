@@ -14,12 +14,18 @@ import functools
 import logging
 from typing import Any, Unpack
 
-from quart import Quart
+from quart import Quart, Response
 
-from quart_flet import oauth, uploads
+from quart_flet import health, metrics, oauth, uploads
 from quart_flet.backends import backend_for
 from quart_flet.mount import FletMount
-from quart_flet.options import FletOptionsArgs, OptionError, checked_options
+from quart_flet.options import (
+    FletOptionsArgs,
+    OptionError,
+    checked_options,
+    config_layer,
+    resolve_options,
+)
 from quart_flet.registry import EXTENSION_KEY, FletRegistry
 
 __all__ = ["QuartFlet"]
@@ -33,8 +39,15 @@ class QuartFlet:
 
     Options given here (any of :class:`quart_flet.FletOptions`) apply to every
     Flet app of the app that does not set its own; the app-wide ones
-    (``max_threads``, ``redis_url``, ``secret_key``) belong here. Set it up
+    (``max_threads``, ``redis_url``, ``secret_key``, and the routes
+    ``health_path``, ``ready_path``, ``metrics_path``) belong here. Set it up
     before registering Flet apps, once per app.
+
+    The probes and metrics are also blocks for routes of your own:
+
+    >>> @app.get("/internal/ready")
+    ... async def ready() -> Response:
+    ...     return await QuartFlet.readiness()
     """
 
     def __init__(self, app: Quart | None = None, **opts: Unpack[FletOptionsArgs]) -> None:
@@ -54,14 +67,17 @@ class QuartFlet:
         registry = FletRegistry(app_options=dict(self.options))
         registry.extension = self
         app.extensions[EXTENSION_KEY] = registry
+        add_probe_routes(app, self.options)
 
         @app.before_serving
         async def start_flet() -> None:
             await start(app, registry)
+            metrics.start_sharing(registry)  # with --workers N: for the scraped worker
 
         @app.after_serving
         async def stop_flet() -> None:
             await registry.stop()
+            metrics.stop_sharing()
 
     @staticmethod
     def registry(app: Quart) -> FletRegistry:
@@ -73,6 +89,42 @@ class QuartFlet:
             registry.extension = None  # made for the app, not by it
         assert isinstance(registry, FletRegistry)
         return registry
+
+    @staticmethod
+    async def liveness() -> Response:
+        """The liveness block: 200 and JSON while the event loop answers."""
+        return await health.liveness()
+
+    @staticmethod
+    async def readiness() -> Response:
+        """The readiness block: 200 while serving, 503 once a graceful stop began."""
+        return await health.readiness()
+
+    @staticmethod
+    async def metrics() -> Response:
+        """The Prometheus block (the ``metrics`` extra): the text format."""
+        return await metrics.metrics()
+
+
+def add_probe_routes(app: Quart, options: dict[str, Any]) -> None:
+    """The routes of health_path, ready_path and metrics_path (arguments, then
+    app.config's FLET_* keys; a FLET_* variable beats both)."""
+    resolved = resolve_options(layers=[config_layer(app.config)], **options)
+    routes = [
+        ("health_path", resolved.health_path, "quart_flet_liveness", health.liveness),
+        ("ready_path", resolved.ready_path, "quart_flet_readiness", health.readiness),
+        ("metrics_path", resolved.metrics_path, "quart_flet_metrics", metrics.metrics),
+    ]
+    taken: dict[str, str] = {}
+    for option, path, endpoint, view in routes:
+        if path is None:
+            continue
+        if path in taken:
+            raise OptionError(f"quart-flet options {taken[path]} and {option} are both {path!r}")
+        taken[path] = option
+        if option == "metrics_path":
+            metrics.require_prometheus(option)
+        app.add_url_rule(path, endpoint, view, methods=["GET"])
 
 
 async def start(app: Quart, registry: FletRegistry) -> None:

@@ -27,6 +27,7 @@ from quart_flet.errors import json_error
 from quart_flet.extension import QuartFlet
 from quart_flet.mount import FletMount, FletRoutes, SessionEndHook, path_for
 from quart_flet.options import (
+    APP_WIDE_ROUTES,
     FletOptionsArgs,
     OptionError,
     checked_options,
@@ -76,6 +77,12 @@ class FletApp:
         self.on_session_start = on_session_start
         self.on_session_end = on_session_end
         self.opts: dict[str, Any] = checked_options(opts)  # a bad one fails now
+        for option in APP_WIDE_ROUTES:
+            if option in self.opts:
+                raise OptionError(
+                    f"quart-flet option {option} is app-wide: give it to "
+                    f"QuartFlet(app, {option}=...), not to one Flet app"
+                )
         self.name: str = resolve_options(**self.opts).name
         if app is not None:
             self.init_app(app)

@@ -147,6 +147,21 @@ class FletOptions:
         "a cookie name (`flet_client`): the index gives each browser a random id in "
         "it, for a load balancer to keep each browser on one process",
     )
+    health_path: str | None = _option(
+        None,
+        "app-wide (QuartFlet): a liveness URL (`/healthz`), 200 with JSON while the "
+        "event loop answers; None: no route",
+    )
+    ready_path: str | None = _option(
+        None,
+        "app-wide (QuartFlet): a readiness URL (`/readyz`), 200 while serving, 503 "
+        "from the moment a graceful stop begins; None: no route",
+    )
+    metrics_path: str | None = _option(
+        None,
+        "app-wide (QuartFlet): a Prometheus metrics URL (`/metrics`), needs the "
+        "`metrics` extra (prometheus_client); None: no route",
+    )
 
 
 class FletOptionsArgs(TypedDict, total=False):
@@ -178,6 +193,9 @@ class FletOptionsArgs(TypedDict, total=False):
     cors_allow_origin: str | None
     redis_url: str | None
     sticky_cookie: str | None
+    health_path: str | None
+    ready_path: str | None
+    metrics_path: str | None
 
 
 def _shown_default(option: Any) -> str:
@@ -234,7 +252,13 @@ ENV_VARS: dict[str, str] = {
     "cors_allow_origin": "FLET_CORS_ALLOW_ORIGIN",
     "redis_url": "FLET_REDIS_URL",
     "sticky_cookie": "FLET_STICKY_COOKIE",
+    "health_path": "FLET_HEALTH_PATH",
+    "ready_path": "FLET_READY_PATH",
+    "metrics_path": "FLET_METRICS_PATH",
 }
+
+#: options of the whole Quart app, given to QuartFlet (or by their variables)
+APP_WIDE_ROUTES = ("health_path", "ready_path", "metrics_path")
 
 FletOptions.__doc__ = (
     (FletOptions.__doc__ or "")
@@ -354,6 +378,13 @@ def _cookie_name(value: Any) -> str:
     return text
 
 
+def _route_path(value: Any) -> str:
+    text = str(value).strip()
+    if not text.startswith("/") or any(c in text for c in "<>?#% "):
+        raise ValueError(f"{value!r} is not an absolute URL path like /healthz")
+    return text
+
+
 def _directory(must_exist: bool) -> Callable[[Any], Path]:
     def convert(value: Any) -> Path:
         path = Path(value).expanduser()
@@ -394,6 +425,9 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "cors_allow_origin": _optional(_text),
     "redis_url": _optional(_redis_url),
     "sticky_cookie": _optional(_cookie_name),
+    "health_path": _optional(_route_path),
+    "ready_path": _optional(_route_path),
+    "metrics_path": _optional(_route_path),
 }
 
 

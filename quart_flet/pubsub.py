@@ -33,6 +33,7 @@ from flet.controls.exceptions import FletPageDisconnectedException
 
 from quart_flet.compat import context_page
 from quart_flet.dispatch import SyncState, runs_in_thread, sync_state
+from quart_flet.stats import STATS
 
 logger = logging.getLogger("quart_flet")
 
@@ -97,6 +98,7 @@ class FletPubSub:
         self._send(except_session_id, topic, message)
 
     def _send(self, except_session_id: str | None, topic: str | None, message: Any) -> None:
+        STATS.pubsub_published += 1
         self.deliver(except_session_id, topic, message)
         if self.relay is not None:
             self.relay.publish(self.name, except_session_id, topic, message)
@@ -219,11 +221,13 @@ class FletPubSub:
             else:
                 coro = _call_async(subscription.handler, args)
                 await self.loop.create_task(coro, context=context)
+            STATS.pubsub_delivered += 1
         except FletPageDisconnectedException:
             logger.debug("a pubsub handler updated a disconnected page: %s", session_id)
         except Exception as error:
             if isinstance(error, RuntimeError) and "after shutdown" in str(error):
                 return  # the app is stopping and its pool with it
+            STATS.pubsub_failed += 1
             logger.error(
                 "Unhandled error in a pubsub handler of session %s (app %s)",
                 session_id,

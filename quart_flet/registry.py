@@ -11,7 +11,6 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,6 +23,7 @@ from quart_flet.handshake import same_browser
 from quart_flet.mount import FletMount, SessionEndReason
 from quart_flet.options import ignored_env_warnings
 from quart_flet.pubsub import FletPubSub
+from quart_flet.stats import CountingExecutor
 
 logger = logging.getLogger("quart_flet")
 
@@ -62,25 +62,35 @@ class FletRegistry:
     mounts: dict[str, FletMount] = field(default_factory=dict)
     oauth_states: OAuthStateStore = field(default_factory=MemoryOAuthStateStore)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
-    executor: ThreadPoolExecutor | None = None
+    executor: CountingExecutor | None = None
     loop: asyncio.AbstractEventLoop | None = None
     temp_dir: str | None = None
     stop_watching_shutdown: Callable[[], None] | None = None
+    #: the prometheus_client CollectorRegistry quart_flet.metrics serves, once made
+    prometheus: Any = None
     started: bool = False
+    #: the server began to stop (or the app did): readiness answers 503 from now
+    stopping: bool = False
+
+    @property
+    def ready(self) -> bool:
+        """Serving, and not stopping: a load balancer may send new users."""
+        return self.started and not self.stopping
 
     async def start(self, backend: Backend | None = None) -> None:
         """Startup, sharing state through ``backend`` when one is given."""
         if self.started:
             return
         self.started = True
+        self.stopping = False
         self.loop = asyncio.get_running_loop()
         # close WebSockets when the server starts to stop, not after its graceful
         # timeout (and, in a worker process, hold SIGTERM from now on)
-        self.stop_watching_shutdown = shutdown.on_server_shutdown(self.loop, self.close_connections)
+        self.stop_watching_shutdown = shutdown.on_server_shutdown(self.loop, self.server_stopping)
         # for user code only (sync handlers, page.run_thread, pubsub): Quart's
         # own sync work, file bodies and getaddrinfo keep the loop's default
         # executor, so a pool busy with handlers never delays a page load
-        self.executor = ThreadPoolExecutor(self.max_threads, thread_name_prefix="quart_flet")
+        self.executor = CountingExecutor(self.max_threads, thread_name_prefix="quart_flet")
         self.backend = backend
         if self.backend is not None:
             await self.backend.start()
@@ -88,7 +98,13 @@ class FletRegistry:
         self.temp_dir = tempfile.mkdtemp(prefix="quart_flet_")
         for warning in ignored_env_warnings():
             logger.warning(warning)
-        logger.info("quart-flet started: %s threads", self.executor._max_workers)
+        logger.info("quart-flet started: %s threads", self.executor.max_threads)
+
+    def server_stopping(self) -> None:
+        """The server began a graceful stop: first turn readiness off (so a
+        load balancer stops sending new users), then close the Flet sockets."""
+        self.stopping = True
+        self.close_connections()
 
     def close_connections(self) -> None:
         for connection in list(self.connections):
@@ -98,6 +114,7 @@ class FletRegistry:
         if not self.started:
             return
         self.started = False
+        self.stopping = True
         if self.stop_watching_shutdown is not None:
             self.stop_watching_shutdown()
             self.stop_watching_shutdown = None

@@ -41,6 +41,7 @@ from quart_flet.compat import (
 from quart_flet.handshake import ClientInfo, Handshake
 from quart_flet.mount import FletMount, path_for
 from quart_flet.registry import FletRegistry
+from quart_flet.stats import STATS
 
 logger = logging.getLogger("quart_flet")
 
@@ -203,6 +204,7 @@ class FletConnection(Connection):
             close = (INTERNAL_ERROR, "internal error")
         finally:
             self._closed = True
+            STATS.closes["client" if close is None else str(close[0])] += 1
             sender.cancel()
             self.registry.connections.discard(self)
             if self.session is not None:
@@ -230,6 +232,7 @@ class FletConnection(Connection):
         # Websocket.receive() re-runs accept() (a Headers object and two awaits)
         # on every frame; serve() accepted already, so read Quart's queue directly
         receive, _ = websocket_queues(self.websocket)
+        stats = STATS
         while True:
             data = await receive()
             if isinstance(data, str):
@@ -238,6 +241,8 @@ class FletConnection(Connection):
                 )
             if not data:
                 continue  # an empty frame carries nothing: ignored by rule
+            stats.frames_in += 1
+            stats.bytes_in += len(data)
             if len(data) > limit:
                 self._refuse_oversized(data, limit)
                 continue
@@ -338,7 +343,13 @@ class FletConnection(Connection):
                 registry.disconnect(mount.name, session, mount.options.session_timeout_seconds)
             session = oauth_session
         new = session is None
+        if requested:
+            if new:
+                STATS.resume_failures += 1
+            else:
+                STATS.resumes += 1
         if session is None:
+            STATS.registrations += 1
             _check_page(page, None)
             session = loopsafe.LoopSafeSession(self, self.loop)
             registry.add(mount.name, session, self, self.client.fingerprint)
@@ -436,6 +447,7 @@ class FletConnection(Connection):
         # one frame larger than the buffer still goes to a client that reads
         if self._outbox_bytes > self.mount.options.max_send_buffer and len(self._outbox) > 1:
             logger.warning("a Flet client stopped reading; disconnecting it")
+            STATS.send_buffer_drops += 1
             self._outbox.clear()
             self._outbox_bytes = 0
             self.abort(POLICY_VIOLATION, "client is not reading its messages")
@@ -448,6 +460,7 @@ class FletConnection(Connection):
         # Websocket.send() adds a sleep(0) and an accept() per frame; this loop
         # yields while it waits for frames, and serve() accepted already
         (_, send), outbox, loop = websocket_queues(self.websocket), self._outbox, self.loop
+        stats = STATS
         while True:
             while not outbox:
                 self._outbox_wakeup = loop.create_future()
@@ -456,6 +469,8 @@ class FletConnection(Connection):
                 frame = outbox.popleft()
                 self._outbox_bytes -= len(frame)
                 await send(frame)
+                stats.frames_out += 1
+                stats.bytes_out += len(frame)
 
     # ---- flet Connection API -----------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import ROOT, FletTestClient, find_controls, free_port, shell_server
@@ -247,3 +248,36 @@ def test_readme_testing_snippet_passes(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+
+
+@pytest.mark.server
+async def test_readme_kubernetes_probes_and_scrape_answer(hypercorn: Any) -> None:
+    """The Deployment's own command and env, served for real: each probe
+    path answers 200 on its port, the scrape path parses as Prometheus text,
+    and the readiness block in Python is the one the routes serve."""
+    import httpx
+    import yaml
+    from prometheus_client.parser import text_string_to_metric_families
+
+    manifests = [yaml.safe_load(block) for block in code_blocks("yaml")]
+    deployment = next(m for m in manifests if m.get("kind") == "Deployment")
+    scrape = next(m for m in manifests if "scrape_configs" in m)["scrape_configs"][0]
+    pod = deployment["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    command = container["command"]
+    assert command[0] == "hypercorn"
+    bind = command.index("--bind")
+    args = [*command[2:bind], *command[bind + 2 :]]  # the test binds a free port
+    env = {item["name"]: item["value"] for item in container["env"]}
+    assert container["ports"][0]["containerPort"] == int(command[bind + 1].rsplit(":")[1])
+    assert pod["metadata"]["annotations"]["prometheus.io/port"] == command[bind + 1].rsplit(":")[1]
+    assert scrape["kubernetes_sd_configs"] == [{"role": "pod"}]
+    server = hypercorn(command[1], *args, env=env)
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        for probe in ("livenessProbe", "readinessProbe"):
+            answer = await http.get(container[probe]["httpGet"]["path"])
+            assert answer.status_code == 200, (probe, answer.text)
+            assert answer.json()["status"] == "ok"
+        text = (await http.get(pod["metadata"]["annotations"]["prometheus.io/path"])).text
+    names = {family.name for family in text_string_to_metric_families(text)}
+    assert {"quart_flet_sessions", "quart_flet_frames", "quart_flet_ready"} <= names

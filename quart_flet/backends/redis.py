@@ -46,6 +46,7 @@ from redis.exceptions import RedisError
 
 from quart_flet.backends.base import OAuthHandler, safe_url
 from quart_flet.pubsub import FletPubSub
+from quart_flet.stats import STATS
 
 logger = logging.getLogger("quart_flet")
 
@@ -139,6 +140,11 @@ class RedisBackend:
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
         self._first_attempt = asyncio.Event()  # subscribed, or failed to
+
+    @property
+    def connected(self) -> bool:
+        """Subscribed to Redis right now: messages cross processes."""
+        return self._subscribed.is_set()
 
     # ---- lifecycle -----------------------------------------------------
 
@@ -240,6 +246,7 @@ class RedisBackend:
 
     @staticmethod
     def _lost(batch: list[_Outgoing], why: str) -> None:
+        STATS.pubsub_failed += len(batch)
         for channel, (_, except_session_id, topic, message), _ in batch:
             logger.error(
                 "pubsub message NOT published to Redis channel %s (%s): sessions "
