@@ -107,6 +107,13 @@ SERVERS = {
             "bench.apps.echo_quart",
         ),
         ServerKind(
+            "ours-metrics",
+            "ours (-k uvloop, metrics on)",
+            _hypercorn("-k", "uvloop"),
+            "bench.apps.ours_counter_metrics",
+            None,
+        ),
+        ServerKind(
             "ours-w2",
             "ours (-k uvloop --workers 2)",
             _hypercorn("-k", "uvloop", "--workers", "2"),
