@@ -15,6 +15,7 @@ import logging
 from typing import Any, Unpack
 
 from quart import Quart, Response
+from quart_schema import hide
 
 from quart_flet import health, metrics, oauth, uploads
 from quart_flet.backends import backend_for
@@ -124,7 +125,8 @@ def add_probe_routes(app: Quart, options: dict[str, Any]) -> None:
         taken[path] = option
         if option == "metrics_path":
             metrics.require_prometheus(option)
-        app.add_url_rule(path, endpoint, view, methods=["GET"])
+        # probes for the platform, not the app's API: kept out of OpenAPI
+        app.add_url_rule(path, endpoint, hide(view), methods=["GET"])
 
 
 async def start(app: Quart, registry: FletRegistry) -> None:

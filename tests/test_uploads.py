@@ -568,3 +568,18 @@ async def test_stored_file_has_the_mode_of_a_plain_open(tmp_path: Path, umask: i
         os.umask(old)
     assert response.status_code == 200
     assert (tmp_path / "dir" / "m.txt").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+async def test_the_probes_stay_out_of_openapi_too(tmp_path: Path) -> None:
+    from quart_flet import QuartFlet
+
+    app = Quart(__name__)
+    app.config["SECRET_KEY"] = SECRET
+    QuartFlet(app, health_path="/healthz", ready_path="/readyz")
+    app.register_blueprint(flet_blueprint(picker_main, upload_dir=tmp_path))
+    QuartSchema(app)
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        assert (await client.get("/readyz")).status_code == 200
+        document = await (await client.get("/openapi.json")).get_json()
+    assert set(document["paths"]) == {"/upload", "/oauth_callback"}
