@@ -37,3 +37,10 @@ def validation_summary(error: Exception) -> str:
             pass
     lines = str(inner).splitlines()
     return lines[0] if lines else type(inner).__name__
+
+
+#: what a Flet route answers when the app's startup never ran
+NOT_STARTED = (
+    "quart-flet is not started: the server did not run the ASGI lifespan startup "
+    "(Daphne does not); serve the app with Hypercorn, uvicorn or Granian"
+)

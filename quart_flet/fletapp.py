@@ -23,7 +23,7 @@ from quart import Quart, Response, ResponseReturnValue, current_app, request
 
 from quart_flet import oauth, security, transport, uploads
 from quart_flet.dispatch import AppCallable
-from quart_flet.errors import json_error
+from quart_flet.errors import NOT_STARTED, json_error
 from quart_flet.extension import QuartFlet
 from quart_flet.mount import FletMount, FletRoutes, SessionEndHook, path_for
 from quart_flet.options import (
@@ -157,6 +157,8 @@ class FletApp:
 async def serve_client(mount: FletMount, path: str) -> Response:
     """The web client block: ``path`` under the client's base (the index
     route's URL). A plain GET of the WebSocket or upload URL is told why not."""
+    if mount.webclient.patched_dir is None:  # prepared at startup
+        return json_error(503, NOT_STARTED)
     base = path_for(mount.routes.index)
     websocket_path = path_for(mount.routes.websocket)
     here = request.script_root.rstrip("/") + request.path  # as url_for builds it

@@ -27,7 +27,7 @@ from flet.messaging.protocol import (
     decode_ext_from_msgpack,
 )
 from flet.messaging.session import Session
-from quart import websocket
+from quart import abort, websocket
 
 from quart_flet import dispatch, loopsafe, oauth, security, uploads
 from quart_flet.compat import (
@@ -38,6 +38,7 @@ from quart_flet.compat import (
     trigger_page_event,
     websocket_queues,
 )
+from quart_flet.errors import NOT_STARTED, json_error
 from quart_flet.handshake import ClientInfo, Handshake
 from quart_flet.mount import FletMount, path_for
 from quart_flet.registry import FletRegistry
@@ -506,7 +507,7 @@ async def serve_websocket(mount: FletMount, registry: FletRegistry) -> None:
     """
     security.check_websocket_origin(mount.options)
     if not registry.started:
-        raise RuntimeError("quart-flet is not started: serve the app with Hypercorn")
+        abort(json_error(503, NOT_STARTED))  # before accept: the handshake's answer
     base = path_for(mount.routes.index)
     scheme = "https" if websocket.scheme in ("wss", "https") else "http"
     client = ClientInfo(

@@ -1,6 +1,7 @@
-"""Other ASGI servers: a real uvicorn serves a quart-flet app (the client,
-the Flet WebSocket, streamed uploads) and stops it gracefully on SIGTERM.
-(Daphne and Granian are not installed here: untested, see the README.)"""
+"""Other ASGI servers: a real uvicorn and a real Granian serve a quart-flet
+app (the client, the Flet WebSocket, streamed uploads) and stop it on
+SIGTERM with its after_serving run; Daphne, which runs no ASGI lifespan,
+gets a clear 503 instead of a half-started app."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,16 +27,26 @@ pytestmark = pytest.mark.server
 MiB = 1024 * 1024
 
 
+COMMANDS = {
+    "uvicorn": lambda app, port: ["-m", "uvicorn", app, "--host", "127.0.0.1", "--port", port],
+    "granian": lambda app, port: [
+        *("-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", port, app)
+    ],
+    "daphne": lambda app, port: ["-m", "daphne", "-b", "127.0.0.1", "-p", port, app],
+}
+
+
 @contextmanager
 def uvicorn(
-    app: str, tmp_path: Path, env: dict[str, str]
+    app: str, tmp_path: Path, env: dict[str, str], server: str = "uvicorn"
 ) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
-    pytest.importorskip("uvicorn")
+    """``server`` (uvicorn by default) serving ``app`` on a free port."""
+    pytest.importorskip(server)
     port = free_port()
-    log = tmp_path / "uvicorn.log"
+    log = tmp_path / f"{server}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, *COMMANDS[server](app, str(port))],
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT), **env},
             stdout=out,
@@ -47,6 +59,8 @@ def uvicorn(
             try:
                 urllib.request.urlopen(url + "/", timeout=2).read()
                 break
+            except urllib.error.HTTPError:
+                break  # it answers (Daphne's 503)
             except OSError:
                 assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
                 time.sleep(0.1)
@@ -100,3 +114,55 @@ def test_uvicorn_streams_a_large_upload(tmp_path: Path) -> None:
         )
         assert response.status_code == 200, response.text
     assert (upload_dir / "big.bin").stat().st_size == count * MiB
+
+
+async def test_granian_serves_the_websocket_and_runs_after_serving_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {"TMPDIR": str(temp)}
+    with uvicorn("examples.counter:app", tmp_path, env, "granian") as (url, log, proc):
+        index = urllib.request.urlopen(url + "/", timeout=5).read()
+        assert b'flet.webSocketEndpoint="/ws"' in index
+        async with connect(url.replace("http", "ws", 1) + "/ws") as ws:
+            await ws.send(register_frame())
+            messages = [decode(await ws.recv()) for _ in range(2)]
+            assert messages[0][0] == REGISTER_CLIENT and "Counter:" in str(messages[1])
+            assert list(temp.iterdir())  # the registry's temp_dir
+            proc.send_signal(signal.SIGTERM)
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    await ws.recv()
+        assert proc.wait(15) == 0
+    assert not list(temp.iterdir())  # after_serving ran: temp files removed
+    assert "Traceback" not in log.read_text(), log.read_text()
+
+
+def test_granian_streams_a_large_upload(tmp_path: Path) -> None:
+    upload_dir = tmp_path / "uploads"
+    env = {"FLET_UPLOAD_DIR": str(upload_dir), "FLET_SECRET_KEY": SECRET}
+    with uvicorn("examples.upload:app", tmp_path, env, "granian") as (url, _, _proc):
+        chunk, count = os.urandom(MiB), 20
+        response = httpx.put(
+            url + signed_url("big.bin"),
+            content=(chunk for _ in range(count)),
+            headers={"content-length": str(count * MiB)},
+            timeout=60,
+        )
+        assert response.status_code == 200, response.text
+    assert (upload_dir / "big.bin").stat().st_size == count * MiB
+
+
+async def test_daphne_runs_no_lifespan_and_gets_a_clear_503(tmp_path: Path) -> None:
+    """Daphne serves no quart-flet app: it runs no ASGI lifespan (so the page
+    is a 503 saying so), and Quart itself cannot open a WebSocket from
+    Daphne's scope, which has no "scheme" (refused before any session)."""
+    with uvicorn("examples.counter:app", tmp_path, {}, "daphne") as (url, log, _proc):
+        page = httpx.get(url + "/", timeout=10)
+        assert page.status_code == 503
+        assert "did not run the ASGI lifespan" in page.json()["error"]
+        with pytest.raises(Exception, match="rejected WebSocket connection"):
+            async with connect(url.replace("http", "ws", 1) + "/ws"):
+                pass
+    assert "KeyError: 'scheme'" in log.read_text()  # in Quart's asgi.py, not ours
