@@ -29,7 +29,7 @@ from quart_flet.errors import http_exception_as_json
 from quart_flet.extension import QuartFlet
 from quart_flet.fletapp import FletApp
 from quart_flet.mount import FletMount, FletRoutes, SessionEndHook
-from quart_flet.options import FletOptionsArgs, resolve_options
+from quart_flet.options import FletOptionsArgs
 from quart_flet.registry import FletRegistry
 
 
@@ -108,7 +108,7 @@ def flet_blueprint(
         on_session_end=on_session_end,
         **opts,
     )
-    paths = resolve_options(**flet.opts)  # the endpoint paths: from code and env only
+    paths = flet.given  # the endpoint paths: from code and env only
     bp = Blueprint(flet.name, __name__)
 
     # async: Quart runs a sync hook in a thread of the loop's default executor

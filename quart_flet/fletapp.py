@@ -83,7 +83,10 @@ class FletApp:
                     f"quart-flet option {option} is app-wide: give it to "
                     f"QuartFlet(app, {option}=...), not to one Flet app"
                 )
-        self.name: str = resolve_options(**self.opts).name
+        #: the options from the arguments and the environment alone (app.config
+        #: and QuartFlet's join them in mount_on)
+        self.given = resolve_options(**self.opts)
+        self.name: str = self.given.name
         if app is not None:
             self.init_app(app)
 

@@ -127,32 +127,37 @@ async def test_readme_handshake_example_greets_the_signed_in_user() -> None:
                 assert find_controls(patch, _c="Text", value=text)
 
 
-async def test_readme_login_recipe_guards_the_page_and_the_socket() -> None:
+async def _login_guard_holds(app: Any, socket: str) -> None:
+    """Signed out: the page redirects to the login form and the WebSocket at
+    ``socket`` is refused with 401, no session made; signed in, main greets."""
     from quart.testing import WebsocketResponseError
     from quart_auth import authenticated_client
 
-    first = next(b for b in code_blocks("python") if "handshake(page)" in b)
-    guard = next(b for b in code_blocks("python") if "before_websocket" in b)
-    namespace: dict[str, object] = {"__name__": "quart_app"}
-    exec(compile(first + guard, "README.md", "exec"), namespace)
-    app = namespace["app"]
-    registry = app.extensions["quart_flet"]  # type: ignore[attr-defined]
-    async with app.test_app() as test_app:  # type: ignore[attr-defined]
+    registry = app.extensions["quart_flet"]
+    async with app.test_app() as test_app:
         client = test_app.test_client()
         page = await client.get("/members/")
         assert page.status_code == 302 and page.headers["Location"] == "/login?next=/members/"
         with pytest.raises(WebsocketResponseError) as refused:
-            async with client.websocket("/members/ws"):
+            async with client.websocket(socket):
                 pass
         assert refused.value.response.status_code == 401
         assert not registry.sessions
         async with authenticated_client(client, "ada"):
             assert (await client.get("/members/")).status_code == 200
-            async with client.websocket("/members/ws") as ws:
+            async with client.websocket(socket) as ws:
                 flet = FletTestClient(ws)
                 await flet.register()
                 patch = await flet.receive_until(lambda m: m[0] == 2)
                 assert find_controls(patch, _c="Text", value="Hello, ada")
+
+
+async def test_readme_login_recipe_guards_the_page_and_the_socket() -> None:
+    first = next(b for b in code_blocks("python") if "handshake(page)" in b)
+    guard = next(b for b in code_blocks("python") if "before_websocket" in b)
+    namespace: dict[str, object] = {"__name__": "quart_app"}
+    exec(compile(first + guard, "README.md", "exec"), namespace)
+    await _login_guard_holds(namespace["app"], "/members/ws")
 
 
 def _run_block(marker: str, prefix: str = "") -> dict[str, object]:
@@ -190,29 +195,9 @@ async def test_readme_session_hooks_snippet_counts_live_sessions() -> None:
 
 
 async def test_readme_login_required_recipe_on_own_routes() -> None:
-    from quart.testing import WebsocketResponseError
-    from quart_auth import authenticated_client
-
     first = next(b for b in code_blocks("python") if "handshake(page)" in b)
     namespace = _run_block("@login_required", prefix=first)
-    app = namespace["app"]
-    registry = app.extensions["quart_flet"]  # type: ignore[attr-defined]
-    async with app.test_app() as test_app:  # type: ignore[attr-defined]
-        client = test_app.test_client()
-        page = await client.get("/members/")
-        assert page.status_code == 302 and page.headers["Location"] == "/login?next=/members/"
-        with pytest.raises(WebsocketResponseError) as refused:
-            async with client.websocket("/members/socket"):
-                pass
-        assert refused.value.response.status_code == 401
-        assert not [key for key in registry.sessions if key[0] == "members"]
-        async with authenticated_client(client, "ada"):
-            assert (await client.get("/members/")).status_code == 200
-            async with client.websocket("/members/socket") as ws:
-                flet = FletTestClient(ws)
-                await flet.register()
-                patch = await flet.receive_until(lambda m: m[0] == 2)
-                assert find_controls(patch, _c="Text", value="Hello, ada")
+    await _login_guard_holds(namespace["app"], "/members/socket")
 
 
 def test_readme_testing_snippet_passes(tmp_path: Path) -> None:
