@@ -17,7 +17,8 @@ from quart import websocket
 
 __all__ = [
     "HYPERCORN_SEND_PINGS",
-    "HYPERCORN_SHUTDOWN_TRIGGER",
+    "HYPERCORN_WORKER_CONTEXT",
+    "HYPERCORN_WORKER_SERVE",
     "MIRRORED",
     "ProtocolMuxedDataChannel",
     "authorize_callback",
@@ -113,8 +114,10 @@ def websocket_queues(
 
 # ---- Hypercorn -------------------------------------------------------------------
 
-#: the coroutine (hypercorn.utils.raise_shutdown) whose end stops a server
-HYPERCORN_SHUTDOWN_TRIGGER = "raise_shutdown"
+#: the worker coroutine (hypercorn.asyncio.run.worker_serve), and its local
+#: WorkerContext whose ``terminated`` event is set when the server starts to stop
+HYPERCORN_WORKER_SERVE = "worker_serve"
+HYPERCORN_WORKER_CONTEXT = "context"
 #: the per-WebSocket ping task (hypercorn.protocol.ws_stream.WSStream._send_pings)
 HYPERCORN_SEND_PINGS = "WSStream._send_pings"
 

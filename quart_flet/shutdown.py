@@ -4,12 +4,14 @@ Hypercorn runs the app's shutdown (``after_serving``) only once every
 connection has ended, and tells the app nothing before: open WebSockets hold
 it for the whole graceful timeout, then get cancelled, which closes them with
 1011 and logs tracebacks. Hypercorn's worker (``worker_serve``, asyncio and
-uvloop alike, one process or many) waits for its shutdown trigger in tasks
-running ``hypercorn.utils.raise_shutdown``; when one of them finishes, the
-server is stopping. We watch those tasks and close every Flet WebSocket with
-1001 (going away: the client reconnects) right then, whatever told the server
-to stop: SIGTERM in a single process, the parent's event for ``--workers N``,
-or the ``shutdown_trigger`` of ``hypercorn.asyncio.serve``.
+uvloop alike, one process or many) tells its own connections to close by
+setting its context's ``terminated`` event, the moment it starts to stop. We
+find that context and wait on the same event, then close every Flet WebSocket
+with 1001 (going away: the client reconnects), whatever told the server to
+stop: SIGTERM in a single process, the parent's event for ``--workers N``,
+``max_requests``, or the ``shutdown_trigger`` of ``hypercorn.asyncio.serve``.
+(An event, not the tasks that wait for the trigger: those can come and go
+between two looks when a stop follows the start at once.)
 
 With ``--workers N`` there is a second trap: Hypercorn's parent sets the
 workers' shutdown event, and as soon as the *first* worker has exited it
@@ -49,12 +51,15 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from quart_flet.compat import HYPERCORN_SEND_PINGS, HYPERCORN_SHUTDOWN_TRIGGER
+from quart_flet.compat import (
+    HYPERCORN_SEND_PINGS,
+    HYPERCORN_WORKER_CONTEXT,
+    HYPERCORN_WORKER_SERVE,
+)
 
 logger = logging.getLogger("quart_flet")
 
-_TRIGGER = HYPERCORN_SHUTDOWN_TRIGGER
-_LOOK_EVERY, _LOOK_FOR = 0.05, 30.0  # seconds: the tasks appear right after startup
+_LOOK_EVERY, _LOOK_FOR = 0.05, 30.0  # seconds: the context appears right after startup
 # seconds a worker waits, on SIGTERM, for its shutdown trigger (Hypercorn polls
 # the parent's event every 0.1 s) before dying of the signal as it would have
 SIGTERM_GRACE = 1.0
@@ -66,8 +71,29 @@ def _is_hypercorn(coro: Any, qualname: str) -> bool:
     )
 
 
-def _is_trigger(task: asyncio.Task[Any]) -> bool:
-    return _is_hypercorn(task.get_coro(), _TRIGGER)
+def _worker_context(loop: asyncio.AbstractEventLoop) -> Any | None:
+    """The context of the Hypercorn ``worker_serve`` running on ``loop``, once
+    it has made one (right after the app's startup); ``worker_serve`` may be a
+    task's own coroutine or one it awaits (``hypercorn.asyncio.serve``)."""
+    for task in asyncio.all_tasks(loop):
+        coro: Any = task.get_coro()
+        while coro is not None:
+            if _is_hypercorn(coro, HYPERCORN_WORKER_SERVE):
+                frame = getattr(coro, "cr_frame", None)
+                context = None if frame is None else frame.f_locals.get(HYPERCORN_WORKER_CONTEXT)
+                return context if hasattr(context, "terminated") else None
+            coro = getattr(coro, "cr_await", None)
+    return None
+
+
+class _Stopping:
+    """Whether the server has begun to stop, from its context once found."""
+
+    def __init__(self) -> None:
+        self.context: Any | None = None
+
+    def __call__(self) -> bool:
+        return self.context is not None and bool(self.context.terminated.is_set())
 
 
 def on_server_shutdown(
@@ -76,27 +102,36 @@ def on_server_shutdown(
     """Call ``callback`` when the Hypercorn serving ``loop`` begins to stop;
     returns a function that stops watching. Call it from the app's startup.
 
-    Hypercorn creates its trigger tasks only after the app's startup, so this
-    looks for them a few times a second for a while (with timer callbacks,
-    not a task of its own). In a worker process SIGTERM is held from now on."""
+    Hypercorn makes its context only after the app's startup, so this looks
+    for it a few times a second for a while (with timer callbacks), then
+    waits on its ``terminated`` event. In a worker process SIGTERM is held
+    from now on."""
     deadline = loop.time() + _LOOK_FOR
     handle: asyncio.Handle | None = None
-    triggers: list[asyncio.Task[Any]] = []
-    sigterm = _SigtermHold(loop, triggers) if _in_worker_process() else None
+    waiter: asyncio.Task[Any] | None = None
+    stopping = _Stopping()
+    sigterm = _SigtermHold(loop, stopping) if _in_worker_process() else None
+
+    def stopped(_: object = None) -> None:
+        callback()
+        _wake_quic(loop)
+        _stop_pings(loop)
+        if sigterm is not None:
+            sigterm.ignore()
 
     def look() -> None:
-        nonlocal handle
+        nonlocal handle, waiter
         handle = None
-        triggers.extend(task for task in asyncio.all_tasks(loop) if _is_trigger(task))
-        for task in triggers:
-            task.add_done_callback(lambda _: callback())
-            task.add_done_callback(lambda _: _wake_quic(loop))
-            task.add_done_callback(lambda _: _stop_pings(loop))
-            if sigterm is not None:
-                task.add_done_callback(lambda _: sigterm.ignore())
-        if not triggers and loop.time() < deadline:
+        stopping.context = _worker_context(loop)
+        if stopping.context is not None:
+            if stopping():  # already stopping: a stop right after the start
+                stopped()
+            else:
+                waiter = loop.create_task(stopping.context.terminated.wait())
+                waiter.add_done_callback(lambda task: None if task.cancelled() else stopped())
+        elif loop.time() < deadline:
             handle = loop.call_later(_LOOK_EVERY, look)
-        elif not triggers:
+        else:
             logger.warning(
                 "quart-flet found no Hypercorn shutdown trigger (not served by Hypercorn, "
                 "or a Hypercorn release changed it): Flet WebSockets will close only "
@@ -108,7 +143,9 @@ def on_server_shutdown(
     def stop() -> None:
         if handle is not None:
             handle.cancel()
-        if sigterm is not None and not sigterm.stopping():
+        if waiter is not None and not waiter.done():
+            waiter.cancel()
+        if sigterm is not None and not stopping():
             sigterm.release()
 
     handle = loop.call_soon(look)
@@ -128,12 +165,9 @@ def _in_worker_process() -> bool:
 class _SigtermHold:
     """Keeps SIGTERM from killing a worker process while it stops gracefully."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, triggers: list[asyncio.Task[Any]]):
-        self.loop, self.triggers = loop, triggers
+    def __init__(self, loop: asyncio.AbstractEventLoop, stopping: Callable[[], bool]):
+        self.loop, self.stopping = loop, stopping
         loop.add_signal_handler(signal.SIGTERM, self.on_sigterm)
-
-    def stopping(self) -> bool:
-        return any(task.done() for task in self.triggers)
 
     def on_sigterm(self) -> None:
         if self.stopping():

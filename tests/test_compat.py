@@ -54,8 +54,12 @@ def test_the_private_names_we_use_still_exist() -> None:
     assert "self._lock" in inspect.getsource(ServiceRegistry)
     assert "self._receive" in inspect.getsource(Websocket.__init__)
     assert "self._send" in inspect.getsource(Websocket.__init__)
-    hypercorn_utils = importlib.import_module("hypercorn.utils")
-    assert inspect.iscoroutinefunction(getattr(hypercorn_utils, compat.HYPERCORN_SHUTDOWN_TRIGGER))
+    hypercorn_run = importlib.import_module("hypercorn.asyncio.run")
+    worker_serve = getattr(hypercorn_run, compat.HYPERCORN_WORKER_SERVE)
+    assert inspect.iscoroutinefunction(worker_serve)
+    source = inspect.getsource(worker_serve)
+    assert f"{compat.HYPERCORN_WORKER_CONTEXT} = WorkerContext(" in source
+    assert f"await {compat.HYPERCORN_WORKER_CONTEXT}.terminated.set()" in source
     cls, method = compat.HYPERCORN_SEND_PINGS.split(".")
     assert cls == WSStream.__name__ and inspect.iscoroutinefunction(getattr(WSStream, method))
     assert callable(vars(importlib.import_module("hypercorn.__main__"))["_load_config"])

@@ -18,6 +18,7 @@ import asyncio
 import os
 import select
 import signal
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -144,3 +145,46 @@ async def test_no_hypercorn_trigger_found_is_a_warning(monkeypatch: pytest.Monke
         stop()
     finally:
         logging.getLogger("quart_flet").removeHandler(handler)
+
+
+async def test_a_stop_right_after_the_start_still_closes_flet_sockets_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stop that comes before quart-flet's next look (here: looks a second
+    apart) is seen all the same: the next look finds Hypercorn already
+    stopping and closes the Flet WebSocket with 1001 at once. (Watching the
+    trigger tasks instead missed it when they came and went between looks,
+    so a socket held the stop for the graceful timeout, then a traceback.)"""
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    from examples.counter import app
+    from quart_flet import shutdown
+
+    monkeypatch.setattr(shutdown, "_LOOK_EVERY", 1.0)
+    listening = socket.create_server(("127.0.0.1", 0))  # clients wait in its backlog
+    port = listening.getsockname()[1]
+    config = Config()
+    config.bind = [f"fd://{listening.detach()}"]  # Hypercorn's to close
+    config.graceful_timeout = 20
+    registered = asyncio.Event()
+
+    async def trigger() -> None:
+        await registered.wait()
+
+    server = asyncio.create_task(serve(app, config, shutdown_trigger=trigger))
+    try:
+        async with connect(f"ws://127.0.0.1:{port}/ws", open_timeout=10) as ws:
+            await ws.send(register_frame())
+            while decode(await ws.recv())[0] != REGISTER_CLIENT:
+                pass
+            registered.set()
+            started = time.monotonic()
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+        await asyncio.wait_for(server, 10)
+        assert time.monotonic() - started < 5  # not the graceful timeout
+    finally:
+        server.cancel()
