@@ -405,3 +405,47 @@ async def bounded(coro: Awaitable[Any], seconds: float, what: str) -> Any:
         return await asyncio.wait_for(coro, seconds)
     except TimeoutError:
         raise RuntimeError(f"{what} took over {seconds:.0f} s") from None
+
+
+# ---- commands for bench.clientpool: the same load, spread over processes ------------
+
+
+async def pool_open(state: dict[str, Any], port: int, n: int, timeout: float = 60) -> float:
+    """Open this process's ``n`` sessions on ``port``; seconds it took."""
+    started = time.perf_counter()
+    state.setdefault(port, []).extend(await open_sessions(port, n, timeout) if n else [])
+    return time.perf_counter() - started
+
+
+async def pool_click_for(state: dict[str, Any], port: int, seconds: float) -> tuple[int, float]:
+    """:func:`click_for` on this process's sessions of ``port``."""
+    sessions = state.get(port, [])
+    return await click_for(sessions, seconds) if sessions else (0, seconds)
+
+
+async def pool_click_once(state: dict[str, Any], port: int, count: int) -> list[float]:
+    """The first ``count`` sessions of ``port`` click once each, all at once;
+    each round trip's latency in seconds."""
+
+    async def one(session: FletSession) -> float:
+        started = time.perf_counter()
+        await session.click()
+        return time.perf_counter() - started
+
+    sessions = state.get(port, [])[:count]
+    latencies = list(await asyncio.gather(*(one(s) for s in sessions)))
+    check_counters(sessions)
+    return latencies
+
+
+async def pool_alive(state: dict[str, Any], port: int) -> int:
+    """How many of this process's sessions of ``port`` still answer a click."""
+    sessions = state.get(port, [])
+    results = await asyncio.gather(*(s.click() for s in sessions), return_exceptions=True)
+    return sum(1 for r in results if isinstance(r, bytes))
+
+
+async def pool_close(state: dict[str, Any], port: int) -> int:
+    sessions = state.pop(port, [])
+    close_all(sessions)
+    return len(sessions)
