@@ -132,7 +132,9 @@ class ClientPool:
     def pids(self) -> list[int]:
         return [int(proc.pid) for proc in self._procs]
 
-    async def call(self, name: str, *args: Any, per_process: Sequence[Any] | None = None) -> CallResult:
+    async def call(
+        self, name: str, *args: Any, per_process: Sequence[Any] | None = None
+    ) -> CallResult:
         """Run ``name(state, *args)`` in every process at once. With
         ``per_process``, process ``i`` gets ``per_process[i]`` as one more
         argument (its share of the sessions, say)."""
