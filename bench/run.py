@@ -653,6 +653,13 @@ def main() -> None:
     parser.add_argument("--skip-echo", action="store_true")
     parser.add_argument("--skip-floor", action="store_true")
     parser.add_argument("--json", type=Path, help="also write every round's figures here")
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="then the scale part (issue 16): 10,000 idle sessions, fan-out to 1,000, "
+        "first load at 10 Mbit/s; about 25 minutes more",
+    )
+    parser.add_argument("--scale-only", action="store_true", help="the scale part alone")
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.chunks, args.chunk_seconds, args.idle_sessions = 1, 2, 1.0, 300
@@ -673,6 +680,9 @@ def main() -> None:
 
     print(machine())
     print(f"load average at start: {os.getloadavg()}; logs in {log_dir}", flush=True)
+    if args.scale_only:
+        run_scale(args, log_dir)
+        return
     rounds: list[dict[str, dict[str, float]]] = []
     floors: list[float] = []
     ours_floors: list[float] = []  # the same clicks through quart_flet.dispatch
@@ -712,6 +722,37 @@ def main() -> None:
     (log_dir / "results.json").write_text(json.dumps(payload, indent=1, default=str))
     if args.json:
         args.json.write_text(json.dumps(payload, indent=1, default=str))
+    if args.scale:
+        run_scale(args, log_dir)
+
+
+def run_scale(args: argparse.Namespace, log_dir: Path) -> None:
+    """The scale part: each its own side-by-side run against the official,
+    printed as it finishes and kept in ``scale.md`` beside the logs."""
+    from bench.first_load import run_first_load
+    from bench.idle_scale import run_idle_scale
+    from bench.pubsub_fanout import run_fanout
+
+    rounds = 1 if args.quick else 3
+    parts = [
+        (
+            "10,000 idle sessions",
+            lambda: run_idle_scale(2000 if args.quick else 10000, rounds, log_dir),
+        ),
+        (
+            "fan-out to 1,000 sessions",
+            lambda: run_fanout(1000, 3 if args.quick else 10, log_dir, quick=args.quick),
+        ),
+        ("first load at 10 Mbit/s", lambda: run_first_load(rounds, log_dir)),
+    ]
+    report = []
+    for title, part in parts:
+        print(f"\n## {title}\n", flush=True)
+        started = time.perf_counter()
+        text = part()
+        print(text, f"\n({time.perf_counter() - started:.0f} s)", flush=True)
+        report.append(f"## {title}\n\n{text}\n")
+    (log_dir / "scale.md").write_text("\n".join(report))
 
 
 if __name__ == "__main__":
