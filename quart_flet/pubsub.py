@@ -3,10 +3,15 @@ run where the rest of quart-flet runs user code, and an optional relay that
 carries every send to the other processes of the deployment.
 
 - A sync handler runs on the app's thread pool, an async one as a task on the
-  loop; both in the context variables of the code that subscribed (a copy per
-  delivery), so ``ft.context.page`` is the subscriber's page.
+  loop; both in the context variables of the code that subscribed, so
+  ``ft.context.page`` is the subscriber's page.
 - One session receives its messages one at a time, in the order they were
   sent: a chat shows its lines in order, even with sync handlers on a pool.
+- A send to many idle sessions with sync handlers is one batch: one pool job
+  runs their handlers one session after the other, and hands the finished
+  sessions back to the loop together (a blocked handler makes another job
+  take over the rest). An async handler of an idle session runs in the task
+  that delivers to it, not in a task of its own.
 - A send delivers to this process's subscribers at once and hands the message
   to the relay (Redis) for the others; a relay failure never stops local delivery.
 
