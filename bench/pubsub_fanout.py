@@ -1,17 +1,30 @@
-"""Pubsub fan-out latency: one ``send_all`` reaching 1,000 Flet sessions.
+"""Pubsub fan-out latency: one ``page.pubsub.send_all`` reaching N Flet sessions,
+the official integration and ours side by side in one run.
 
-Two set-ups, one run, the same app (tests/apps/chat.py) and the same load:
-- memory: one Hypercorn process, all sessions on it, pubsub in memory;
-- redis:  two Hypercorn processes sharing a redis-server started here, half
-  the sessions on each; the sender lives on the first.
+Set-ups, all serving the same chat (bench/apps/chat.py) to the same load:
+- official:   flet_web.fastapi on one uvicorn process (its hub is in memory;
+  it has no multi-process pubsub);
+- ours:       quart-flet on one Hypercorn process (uvloop worker);
+- ours-redis: quart-flet on two Hypercorn processes sharing a redis-server
+  started here (127.0.0.1, its own temp dir), half the sessions on each.
+Each with the chat's pubsub handler sync and async (``--handler``).
 
-Sessions are protocol-level WebSocket clients in this one asyncio process.
-Latency is from sending the click that calls ``page.pubsub.send_all`` to each
-session receiving the patch that shows the message. The chat's global handler
-is sync, so this includes a hop through the app's thread pool; ``--topic``
-measures ``send_all_on_topic`` to the chat's async "room" handler instead.
+The N receiving sessions are protocol-level WebSockets spread over several
+client processes (bench.clientpool, bench/fanout_client.py); one more session,
+in this process, types a text and clicks "all". Latency is from just before
+that click is sent to each session receiving the patch that shows the text,
+both stamped with ``time.monotonic()`` (CLOCK_MONOTONIC, one clock for every
+process of the machine). For each set-up every server is up at once and the
+rounds alternate between set-ups in a rotating order, so a busy spell of the
+machine falls on all of them alike. Per round: p50, p99 and max over the
+sessions; printed: their medians over the rounds, the busiest client
+process's CPU share during the fan-out, and the median of per-round ratios
+ours/official. A figure whose client was saturated says so instead of a ratio.
 
-Run: python bench/pubsub_fanout.py [--sessions 1000] [--rounds 10] [--topic]
+Run: python -m bench.pubsub_fanout [--sessions 1000] [--rounds 10] [--handler both]
+
+Servers run in their own process group and are stopped (SIGTERM, then
+SIGKILL) whatever happens; every wait is bounded. Not a test: never in CI.
 """
 
 from __future__ import annotations
@@ -23,54 +36,69 @@ import shutil
 import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import msgpack
-from websockets.asyncio.client import ClientConnection, connect
+from bench import clientpool
+from bench.loadclient import (
+    CONTROL_EVENT,
+    PATCH_CONTROL,
+    REGISTER_CLIENT,
+    REGISTER_FRAME,
+    WebSocketClient,
+    decode,
+    encode,
+    find_control,
+)
+from bench.servers import Server, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = "tests.apps.chat:app"
-REGISTER, PATCH, EVENT, PROPS = 1, 2, 3, 4
+PY = sys.executable
+UPDATE_CONTROL_PROPS = 4
+SETUPS = ("official", "ours", "ours-redis")
+HANDLERS = ("sync", "async")
+#: the issue's targets: p99 ours/official
+TARGETS = {"ours": 0.6, "ours-redis": 0.4}
+ROUND_TIMEOUT = 60.0  # seconds for one fan-out to reach every session
 
 
-def encode(action: int, body: Any) -> bytes:
-    return b"\x00" + msgpack.packb([action, body])
+# ---- servers ------------------------------------------------------------------
 
 
-def decode(frame: bytes) -> Any:
-    return msgpack.unpackb(frame[1:], strict_map_key=False, ext_hook=lambda code, data: None)
+def _uvicorn(app: str, port: int) -> list[str]:
+    # the official way: uvicorn's defaults (uvloop, httptools, websockets)
+    return [PY, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+            "--log-level", "warning"]  # fmt: skip
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _hypercorn(app: str, port: int) -> list[str]:
+    return [PY, "-m", "hypercorn", app, "--bind", f"127.0.0.1:{port}", "--backlog", "2048",
+            "-k", "uvloop"]  # fmt: skip
 
 
-def wait_until(check: Any, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what} did not start")
-        time.sleep(0.05)
+def _start(stack: ExitStack, argv: list[str], log: Path, env: dict[str, str]) -> Server:
+    server = Server(argv, log, env)
+    stack.callback(server.stop)
+    return server
 
 
 def start_redis(stack: ExitStack, log_dir: Path) -> str:
+    """A redis-server on a free loopback port, in its own directory under
+    ``log_dir``, persisting nothing; its URL."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise SystemExit("redis-server is not installed (apt-get install redis-server)")
     port = free_port()
-    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-    command += ["--appendonly", "no", "--logfile", str(log_dir / "redis.log")]
-    proc = subprocess.Popen(command)
-    stack.callback(lambda: (proc.kill(), proc.wait()))
+    data = log_dir / f"redis-{port}"
+    data.mkdir()
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+            "no", "--dir", str(data), "--logfile", str(data / "redis.log")]  # fmt: skip
+    server = _start(stack, argv, data / "stdout.log", {})
 
     def answers() -> bool:
         try:
@@ -80,166 +108,274 @@ def start_redis(stack: ExitStack, log_dir: Path) -> str:
         except OSError:
             return False
 
-    wait_until(answers, "redis-server")
+    deadline = time.monotonic() + 30
+    while not answers():
+        if server.proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"redis-server did not start; see {data}")
+        time.sleep(0.05)
     return f"redis://127.0.0.1:{port}/0"
 
 
-def start_server(stack: ExitStack, log_dir: Path, env: dict[str, str]) -> str:
-    port = free_port()
-    command = [sys.executable, "-m", "hypercorn", APP, "--bind", f"127.0.0.1:{port}"]
-    try:
-        import uvloop  # noqa: F401
-
-        command += ["--worker-class", "uvloop"]
-    except ImportError:
-        pass
-    log = open(log_dir / f"hypercorn-{port}.log", "wb")
-    proc = subprocess.Popen(
-        command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
-    )
-
-    def stop() -> None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-    stack.callback(stop)
-    url = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        try:
-            urllib.request.urlopen(url + "/", timeout=2).read()
-            return True
-        except OSError:
-            return proc.poll() is not None  # let wait_until end; checked below
-
-    wait_until(answers, "hypercorn")
-    if proc.poll() is not None:
-        raise RuntimeError((log_dir / f"hypercorn-{port}.log").read_text())
-    return url.replace("http", "ws") + "/ws"
+def start_setup(stack: ExitStack, setup: str, handler: str, log_dir: Path) -> list[int]:
+    """The servers of ``setup`` serving the chat with a ``handler`` pubsub
+    handler; their ports (the sender's first)."""
+    attr = f"{handler}_app"
+    if setup == "official":
+        runs = [(_uvicorn(f"bench.apps.official_chat:{attr}", port := free_port()), port, {})]
+    elif setup == "ours":
+        env = {"FLET_REDIS_URL": ""}
+        runs = [(_hypercorn(f"bench.apps.ours_chat:{attr}", port := free_port()), port, env)]
+    elif setup == "ours-redis":
+        env = {"FLET_REDIS_URL": start_redis(stack, log_dir), "FLET_SECRET_KEY": "bench-key"}
+        runs = []
+        for _ in range(2):
+            port = free_port()
+            runs.append((_hypercorn(f"bench.apps.ours_chat:{attr}", port), port, env))
+    else:
+        raise ValueError(f"unknown set-up {setup!r}")
+    servers = [
+        (_start(stack, argv, log_dir / f"{setup}-{handler}-{port}.log", env), port)
+        for argv, port, env in runs
+    ]
+    for server, port in servers:
+        server.wait_ready(port)
+    return [port for _, port in servers]
 
 
-class Session:
-    """One chat session; records when each round's line arrives."""
+# ---- the sender ---------------------------------------------------------------
 
-    def __init__(self, ws: ClientConnection, ids: dict[str, int]) -> None:
-        self.ws = ws
-        self.ids = ids
-        self.expected = b""
-        self.arrived = asyncio.Event()
-        self.at = 0.0
+
+@dataclass
+class Sender:
+    """The session that types a text and clicks "all"."""
+
+    ws: WebSocketClient
+    text_id: int
+    button_id: int
 
     @classmethod
-    async def join(cls, url: str) -> Session:
-        ws = await connect(url, max_size=None, ping_interval=None)
-        page = {"route": "/", "width": 800, "height": 600, "platform": "linux", "web": True}
-        await ws.send(encode(REGISTER, {"session_id": None, "page_name": "", "page": page}))
-        ids: dict[str, int] = {}
-        while "all" not in ids:
-            frame = await ws.recv()
-            assert isinstance(frame, bytes)
-            if b"TextField" in frame:
-                _collect_ids(decode(frame), ids)
-        return cls(ws, ids)
+    async def open(cls, port: int, timeout: float = 30) -> Sender:
+        ws = await WebSocketClient.connect(port, timeout=timeout)
+        try:
+            ws.send(REGISTER_FRAME)
+            reply = decode(await ws.recv(timeout))
+            assert reply[0] == REGISTER_CLIENT and not reply[1].get("error"), reply
+            while True:
+                message = decode(await ws.recv(timeout))
+                if message[0] == PATCH_CONTROL:
+                    break
+            text = find_control(message[1], _c="TextField")
+            button = find_control(message[1], _c="Button")
+            assert text is not None and button is not None, message
+            return cls(ws, int(text["_i"]), int(button["_i"]))
+        except BaseException:
+            ws.close()
+            raise
 
-    async def read_forever(self) -> None:
-        async for frame in self.ws:
-            if self.expected and isinstance(frame, bytes) and self.expected in frame:
-                self.at = time.perf_counter()
-                self.expected = b""
-                self.arrived.set()
-
-    async def send(self, button: str, text: str) -> None:
-        props = {"id": self.ids["text"], "props": {"value": text}}
-        await self.ws.send(encode(PROPS, props))
-        await self.ws.send(
-            encode(EVENT, {"target": self.ids[button], "name": "click", "data": None})
-        )
-
-
-def _collect_ids(node: Any, ids: dict[str, int]) -> None:
-    if isinstance(node, dict):
-        if node.get("_c") == "TextField":
-            ids["text"] = node["_i"]
-        elif node.get("_c") == "Button":
-            ids[node["content"]] = node["_i"]
-        for value in node.values():
-            _collect_ids(value, ids)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            _collect_ids(value, ids)
+    def send(self, text: str) -> float:
+        """Type ``text`` and click; the monotonic time just before."""
+        self.ws.messages.clear()  # its own copies of earlier messages
+        props = encode(UPDATE_CONTROL_PROPS, {"id": self.text_id, "props": {"value": text}})
+        click = encode(CONTROL_EVENT, {"target": self.button_id, "name": "click", "data": None})
+        started = time.monotonic()
+        self.ws.send(props)
+        self.ws.send(click)
+        return started
 
 
-async def measure(urls: list[str], sessions: int, rounds: int, button: str) -> list[float]:
-    """Latencies in ms of ``rounds`` send_all's to ``sessions`` sessions
-    spread evenly over ``urls``; the sender is the first session."""
-    joining = asyncio.Semaphore(50)
+# ---- measuring -----------------------------------------------------------------
 
-    async def join(n: int) -> Session:
-        async with joining:
-            return await Session.join(urls[n % len(urls)])
 
-    clients = await asyncio.gather(*(join(n) for n in range(sessions)))
-    readers = [asyncio.create_task(c.read_forever()) for c in clients]
-    latencies: list[float] = []
+@dataclass
+class Round:
+    p50: float  # ms
+    p99: float
+    max: float
+    client_share: float  # the busiest client process's CPU, share of one core
+
+
+@dataclass
+class Figures:
+    rounds: list[Round] = field(default_factory=list)
+
+    def median(self, name: str) -> float:
+        return statistics.median(getattr(r, name) for r in self.rounds)
+
+    @property
+    def saturated(self) -> bool:
+        return self.median("client_share") >= clientpool.SATURATED
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    """The nearest-rank ``q`` percentile of sorted values."""
+    return ordered[min(len(ordered) - 1, max(0, int(round(q * len(ordered))) - 1))]
+
+
+async def one_round(pool: clientpool.ClientPool, setup: str, sender: Sender, text: str) -> Round:
+    marker = f"all:{text}".encode()
+    await pool.call("bench.fanout_client:pool_arm", setup, marker)
+    started = sender.send(text)
+    answers = await pool.call("bench.fanout_client:pool_collect", setup, ROUND_TIMEOUT)
+    stamps = [at for result in answers.results for at in result[0]]
+    if not stamps or min(stamps) <= 0:
+        raise RuntimeError(f"{setup}: a session has no arrival stamp")
+    latencies = sorted((at - started) * 1e3 for at in stamps)
+    window = max(stamps) - started
+    share = max(result[1] for result in answers.results) / window if window > 0 else 0.0
+    return Round(percentile(latencies, 0.5), percentile(latencies, 0.99), latencies[-1], share)
+
+
+async def measure(
+    handler: str,
+    setups: list[str],
+    sessions: int,
+    rounds: int,
+    processes: int,
+    log_dir: Path,
+) -> dict[str, Figures]:
+    """Every set-up up at once with ``handler``; ``rounds`` fan-outs on each,
+    alternating between set-ups (plus one warm-up round each)."""
+    figures = {setup: Figures() for setup in setups}
+    with ExitStack() as stack:
+        ports = {setup: start_setup(stack, setup, handler, log_dir) for setup in setups}
+        pool = stack.enter_context(clientpool.ClientPool(processes))
+        senders: dict[str, Sender] = {}
+        try:
+            shares = clientpool.split(sessions, processes)
+            for setup in setups:
+                senders[setup] = await Sender.open(ports[setup][0])
+                await pool.call(
+                    "bench.fanout_client:pool_open", setup, ports[setup], per_process=shares
+                )
+            for number in range(rounds + 1):  # round 0 warms up
+                shift = number % len(setups)
+                for setup in setups[shift:] + setups[:shift]:
+                    text = f"{handler}-{number}-{time.time_ns()}"
+                    result = await one_round(pool, setup, senders[setup], text)
+                    if number:
+                        figures[setup].rounds.append(result)
+                    await asyncio.sleep(0.2)  # let the server finish the round's tail
+            for setup in setups:
+                await pool.call("bench.fanout_client:pool_close", setup)
+        finally:
+            for sender in senders.values():
+                sender.ws.close()
+    return figures
+
+
+# ---- reporting ----------------------------------------------------------------
+
+
+def table(results: dict[str, dict[str, Figures]], sessions: int, processes: int) -> str:
+    head = ["handler", "set-up", "p50 ms", "p99 ms", "max ms", "client CPU", "p99/official",
+            "p50/official", "target"]  # fmt: skip
+    lines = [head]
+    for handler, figures in results.items():
+        official = figures.get("official")
+        for setup, fig in figures.items():
+            row = [handler, setup]
+            row += [f"{fig.median(name):.0f}" for name in ("p50", "p99", "max")]
+            busiest = max(r.client_share for r in fig.rounds)
+            row.append(f"{fig.median('client_share'):.0%} (max {busiest:.0%})")
+            if setup == "official":
+                row += ["-", "-", "-"]
+            elif fig.saturated or official is None or official.saturated:
+                row += ["client saturated", "client saturated", "-"]
+            else:
+                ratios = {
+                    name: statistics.median(
+                        getattr(ours, name) / getattr(off, name)
+                        for ours, off in zip(fig.rounds, official.rounds, strict=True)
+                    )
+                    for name in ("p99", "p50")
+                }
+                goal = TARGETS.get(setup)
+                met = "" if goal is None else ("met" if ratios["p99"] <= goal else "MISSED")
+                row += [f"{ratios['p99']:.2f}x", f"{ratios['p50']:.2f}x", f"<= {goal}x {met}"]
+            lines.append(row)
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    out = ["| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) + " |"
+           for line in lines]  # fmt: skip
+    out.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    rounds = len(next(iter(next(iter(results.values())).values())).rounds)
+    out.append(
+        f"\n{sessions} receiving sessions over {processes} client processes, {rounds} rounds "
+        "(+1 warm-up); medians over rounds; ratios are medians of per-round ratios "
+        "ours/official; client CPU is the busiest client process's share of one core "
+        f"during the fan-out (>= {clientpool.SATURATED:.0%}: saturated, no ratio)"
+    )
+    return "\n".join(out)
+
+
+def run_fanout(
+    sessions: int,
+    rounds: int,
+    log_dir: Path,
+    quick: bool = False,
+    handlers: tuple[str, ...] = HANDLERS,
+    setups: tuple[str, ...] = SETUPS,
+    processes: int | None = None,
+) -> str:
+    """The whole fan-out bench; a markdown table of its figures. ``quick``:
+    at most 3 rounds."""
+    if quick:
+        rounds = min(rounds, 3)
+    processes = processes or clientpool.default_processes()
+    names = list(setups)
+    if "official" not in names:
+        names.insert(0, "official")  # ratios need it
+    results: dict[str, dict[str, Figures]] = {}
+    for handler in handlers:
+        results[handler] = _run(measure(handler, names, sessions, rounds, processes, log_dir))
+        print(f"  {handler} handler done", flush=True)
+    return table(results, sessions, processes)
+
+
+def _run(coro: Any) -> Any:
     try:
-        for round_no in range(rounds + 1):  # round 0 warms up
-            text = f"r{round_no}-{time.time_ns()}"
-            line = f"{button}:{text}"
-            for client in clients:
-                client.expected = line.encode()
-                client.arrived.clear()
-            started = time.perf_counter()
-            await clients[0].send(button, text)
-            await asyncio.wait_for(asyncio.gather(*(c.arrived.wait() for c in clients)), 60)
-            if round_no:
-                latencies += [(c.at - started) * 1000 for c in clients]
-    finally:
-        for reader in readers:
-            reader.cancel()
-        await asyncio.gather(*(c.ws.close() for c in clients), return_exceptions=True)
-    return latencies
+        import uvloop
+
+        return uvloop.run(coro)
+    except ImportError:
+        return asyncio.run(coro)
 
 
-def summary(name: str, latencies: list[float]) -> str:
-    ordered = sorted(latencies)
-    p50 = statistics.median(ordered)
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    return f"{name:<32} p50 {p50:8.1f} ms   p99 {p99:8.1f} ms   max {ordered[-1]:8.1f} ms"
+@contextmanager
+def _log_dir(path: Path | None) -> Iterator[Path]:
+    if path is not None:
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+    else:
+        with tempfile.TemporaryDirectory(prefix="pubsub_fanout_") as tmp:
+            yield Path(tmp)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--topic", action="store_true", help="the async topic handler")
+    parser.add_argument("--handler", choices=("sync", "async", "both"), default="both")
+    parser.add_argument("--setups", default=",".join(SETUPS), help="comma-separated")
+    parser.add_argument("--clients", type=int, default=None, help="client processes")
+    parser.add_argument("--quick", action="store_true", help="at most 3 rounds")
+    parser.add_argument("--log-dir", type=Path, default=None, help="keep the servers' logs here")
     args = parser.parse_args()
-    button = "room" if args.topic else "all"
-    results: dict[str, list[float]] = {}
-    with tempfile.TemporaryDirectory(prefix="pubsub_fanout_") as tmp, ExitStack() as stack:
-        log_dir = Path(tmp)
-        memory_url = start_server(stack, log_dir, {"FLET_REDIS_URL": ""})
-        results["memory, 1 process"] = asyncio.run(
-            measure([memory_url], args.sessions, args.rounds, button)
+    setups = tuple(args.setups.split(","))
+    unknown = [s for s in setups if s not in SETUPS]
+    if unknown:
+        parser.error(f"unknown set-ups {unknown}; choose from {list(SETUPS)}")
+    handlers = HANDLERS if args.handler == "both" else (args.handler,)
+    # SIGTERM/SIGHUP unwind like Ctrl-C, so every server is stopped
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.default_int_handler)
+    started = time.perf_counter()
+    with _log_dir(args.log_dir) as log_dir:
+        print(f"load average at start: {os.getloadavg()}", flush=True)
+        out = run_fanout(
+            args.sessions, args.rounds, log_dir, args.quick, handlers, setups, args.clients
         )
-        stack.close()
-        redis_url = start_redis(stack, log_dir)
-        env = {"FLET_REDIS_URL": redis_url, "FLET_SECRET_KEY": "bench-key"}
-        urls = [start_server(stack, log_dir, env) for _ in range(2)]
-        results["redis, 2 processes"] = asyncio.run(
-            measure(urls, args.sessions, args.rounds, button)
-        )
-    kind = "send_all_on_topic, async handler" if args.topic else "send_all, sync handler"
-    print(f"pubsub fan-out: {kind}, {args.sessions} sessions, {args.rounds} rounds")
-    for name, latencies in results.items():
-        print(summary(name, latencies))
-    memory_p50 = statistics.median(results["memory, 1 process"])
-    redis_p50 = statistics.median(results["redis, 2 processes"])
-    print(f"redis/memory p50 ratio: {redis_p50 / memory_p50:.2f}")
+    print(f"\npubsub fan-out, {time.perf_counter() - started:.0f} s\n")
+    print(out)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,15 @@ run where the rest of quart-flet runs user code, and an optional relay that
 carries every send to the other processes of the deployment.
 
 - A sync handler runs on the app's thread pool, an async one as a task on the
-  loop; both in the context variables of the code that subscribed (a copy per
-  delivery), so ``ft.context.page`` is the subscriber's page.
+  loop; both in the context variables of the code that subscribed, so
+  ``ft.context.page`` is the subscriber's page.
 - One session receives its messages one at a time, in the order they were
   sent: a chat shows its lines in order, even with sync handlers on a pool.
+- A send to many idle sessions with sync handlers is one batch: one pool job
+  runs their handlers one session after the other, and hands the finished
+  sessions back to the loop together (a blocked handler makes another job
+  take over the rest). An async handler of an idle session runs in the task
+  that delivers to it, not in a task of its own.
 - A send delivers to this process's subscribers at once and hands the message
   to the relay (Redis) for the others; a relay failure never stops local delivery.
 
@@ -80,7 +85,7 @@ class FletPubSub:
         self._topics: dict[str, dict[str, dict[Handler, _Subscription]]] = {}
         self._session_topics: dict[str, set[str]] = {}
         # Per-session delivery queues, touched on the loop thread only.
-        self._inboxes: dict[str, deque[tuple[_Subscription, tuple[Any, ...]]]] = {}
+        self._inboxes: dict[str, deque[_Delivery]] = {}
         self._drains: set[asyncio.Task[None]] = set()
 
     # ---- sending (any thread) ------------------------------------------
@@ -176,6 +181,14 @@ class FletPubSub:
         return _Subscription(handler, contextvars.copy_context(), runs_in_thread(handler))
 
     # ---- delivering (loop thread) --------------------------------------
+    #
+    # A session is *busy* while its inbox is in ``_inboxes``: a batch or a
+    # drain task owns it, and messages for it wait there, in send order. An
+    # idle session's sync deliveries of one send (or of several, once a batch
+    # is done) join a batch: one pool job runs them, session after session
+    # (see _Batch), instead of one pool job, task and context copy each. The
+    # rest (async handlers, a session whose sync handler holds its lock) go
+    # through a drain task per session.
 
     def _on_loop(self) -> bool:
         try:
@@ -184,34 +197,100 @@ class FletPubSub:
             return False
 
     def _enqueue(self, targets: list[tuple[str, _Subscription, tuple[Any, ...]]]) -> None:
+        fresh: dict[str, list[_Delivery]] = {}
         for session_id, subscription, args in targets:
             inbox = self._inboxes.get(session_id)
-            if inbox is None:
-                inbox = self._inboxes[session_id] = deque()
-                drain = self.loop.create_task(self._drain(session_id, inbox))
-                self._drains.add(drain)
-                drain.add_done_callback(self._drains.discard)
-            inbox.append((subscription, args))
+            if inbox is not None:
+                inbox.append((subscription, args))  # busy: delivered in its turn
+            else:
+                fresh.setdefault(session_id, []).append((subscription, args))
+        self._dispatch(fresh)
+
+    def _dispatch(self, deliveries: dict[str, list[_Delivery]]) -> None:
+        """Deliver to idle sessions: a batch for the sync ones that can run
+        now, a drain task for each of the others. Each becomes busy."""
+        batch: list[_Entry] = []
+        for session_id, items in deliveries.items():
+            inbox: deque[_Delivery] = deque()
+            self._inboxes[session_id] = inbox
+            entry = self._batchable(session_id, items)
+            if entry is not None:
+                batch.append(entry)
+                continue
+            inbox.extend(items)
+            first = items[0][0]
+            # an async handler first in line runs in the drain task itself
+            direct = None if first.in_thread else first
+            context = first.context.copy() if direct is not None else None
+            drain = self.loop.create_task(self._drain(session_id, inbox, direct), context=context)
+            self._drains.add(drain)
+            drain.add_done_callback(self._drains.discard)
+        if batch:
+            _Batch(self, batch).start()
+
+    def _batchable(self, session_id: str, items: list[_Delivery]) -> _Entry | None:
+        """A batch entry for ``items`` if all are sync and the session's sync
+        handlers' lock is free (then taken, and its loop diffs held back, as
+        for one sync handler: see dispatch.SyncState); else None."""
+        if not all(subscription.in_thread for subscription, _ in items):
+            return None
+        state = _sync_state(items[0][0].context)
+        if state is not None:
+            if not _try_acquire(state.lock):
+                return None
+            state.running += 1
+        return _Entry(session_id, state, items)
+
+    def _finished(self, entries: list[_Entry], delivered: int, failed: int) -> None:
+        """Batch entries whose handlers have run (loop thread): release each
+        session, then deliver what arrived for it meanwhile."""
+        STATS.pubsub_delivered += delivered
+        STATS.pubsub_failed += failed
+        pending: dict[str, list[_Delivery]] = {}
+        for entry in entries:
+            state = entry.state
+            if state is not None:
+                state.running -= 1
+                if not state.running:
+                    state.flush()
+                state.lock.release()
+            inbox = self._inboxes.pop(entry.session_id, None)
+            if inbox:
+                pending[entry.session_id] = list(inbox)
+        if pending:
+            self._dispatch(pending)
 
     async def _drain(
-        self, session_id: str, inbox: deque[tuple[_Subscription, tuple[Any, ...]]]
+        self,
+        session_id: str,
+        inbox: deque[_Delivery],
+        direct: _Subscription | None = None,
     ) -> None:
+        """Deliver ``inbox`` in order; ``direct``'s async deliveries are
+        awaited in this task (created in a copy of its context), others get
+        a task each."""
         try:
             while inbox:
                 subscription, args = inbox.popleft()
                 if subscription.active:
-                    await self._call(session_id, subscription, args)
+                    await self._call(session_id, subscription, args, subscription is direct)
         finally:
             if self._inboxes.get(session_id) is inbox:
                 del self._inboxes[session_id]
 
     async def _call(
-        self, session_id: str, subscription: _Subscription, args: tuple[Any, ...]
+        self,
+        session_id: str,
+        subscription: _Subscription,
+        args: tuple[Any, ...],
+        direct: bool = False,
     ) -> None:
-        # A copy per delivery: one Context cannot be entered by two threads at once.
-        context = subscription.context.copy()
         try:
-            if subscription.in_thread:
+            if direct:
+                await _call_async(subscription.handler, args)
+            elif subscription.in_thread:
+                # a copy per delivery: one Context cannot be entered by two threads at once
+                context = subscription.context.copy()
                 state = _sync_state(context)  # see dispatch.SyncState
                 async with state.lock if state else contextlib.nullcontext():
                     with state.thread_running() if state else contextlib.nullcontext():
@@ -220,7 +299,7 @@ class FletPubSub:
                         )
             else:
                 coro = _call_async(subscription.handler, args)
-                await self.loop.create_task(coro, context=context)
+                await self.loop.create_task(coro, context=subscription.context.copy())
             STATS.pubsub_delivered += 1
         except FletPageDisconnectedException:
             logger.debug("a pubsub handler updated a disconnected page: %s", session_id)
@@ -228,12 +307,142 @@ class FletPubSub:
             if isinstance(error, RuntimeError) and "after shutdown" in str(error):
                 return  # the app is stopping and its pool with it
             STATS.pubsub_failed += 1
-            logger.error(
-                "Unhandled error in a pubsub handler of session %s (app %s)",
-                session_id,
-                self.name,
-                exc_info=True,
-            )
+            self.log_failure(session_id)
+
+    def log_failure(self, session_id: str) -> None:
+        logger.error(
+            "Unhandled error in a pubsub handler of session %s (app %s)",
+            session_id,
+            self.name,
+            exc_info=True,
+        )
+
+
+_Delivery = tuple[_Subscription, tuple[Any, ...]]
+
+
+@dataclass(eq=False)
+class _Entry:
+    """One session's share of a batch: its deliveries, run in order."""
+
+    session_id: str
+    state: SyncState | None
+    items: list[_Delivery]
+
+
+class _Batch:
+    """Sync deliveries to many idle sessions, run in the app's pool.
+
+    One pool job takes the entries in turn and runs each session's handlers
+    in the context its subscription was made in (no copy: a session is in
+    one batch or drain at a time, so no two threads enter that context at
+    once). Finished entries go back to the loop together: one wake-up of the
+    loop for all the entries that finished while it was busy.
+
+    A handler that blocks (``time.sleep`` in it) must not hold up the other
+    sessions of its batch: while entries wait and none has started for
+    :data:`STALL_SECONDS`, one more job joins, up to the pool's size.
+    """
+
+    def __init__(self, hub: FletPubSub, entries: list[_Entry]) -> None:
+        self.hub = hub
+        self.pending = deque(entries)
+        self.started = 0  # entries taken by a job
+        self.jobs = 0
+        self._lock = threading.Lock()
+        self._done: list[_Entry] = []
+        self._delivered = self._failed = 0
+        self._wakeup_pending = False
+
+    def start(self) -> None:
+        # from the next loop step: an unsubscribe right after the send (in the
+        # same step) still stops these deliveries
+        self.hub.loop.call_soon(self._add_job)
+        self.hub.loop.call_later(STALL_SECONDS, self._watch, 0)
+
+    def _add_job(self) -> None:
+        self.jobs += 1
+        try:
+            self.hub.executor.submit(self._run)
+        except RuntimeError:  # the pool has shut down: the app is stopping
+            entries, self.pending = list(self.pending), deque()
+            self.hub._finished(entries, 0, 0)
+
+    def _watch(self, started_before: int) -> None:
+        if not self.pending:
+            return
+        if self.started == started_before and self.jobs < _pool_size(self.hub.executor):
+            self._add_job()
+        self.hub.loop.call_later(STALL_SECONDS, self._watch, self.started)
+
+    def _run(self) -> None:  # in a pool thread
+        hub = self.hub
+        while True:
+            try:
+                entry = self.pending.popleft()
+            except IndexError:
+                return
+            self.started += 1
+            delivered = failed = 0
+            for subscription, args in entry.items:
+                if not subscription.active:
+                    continue
+                try:
+                    subscription.context.run(subscription.handler, *args)
+                    delivered += 1
+                except FletPageDisconnectedException:
+                    logger.debug(
+                        "a pubsub handler updated a disconnected page: %s", entry.session_id
+                    )
+                except Exception:
+                    failed += 1
+                    hub.log_failure(entry.session_id)
+            self._report(entry, delivered, failed)
+
+    def _report(self, entry: _Entry, delivered: int, failed: int) -> None:
+        with self._lock:
+            self._done.append(entry)
+            self._delivered += delivered
+            self._failed += failed
+            if self._wakeup_pending:
+                return
+            self._wakeup_pending = True
+        try:
+            self.hub.loop.call_soon_threadsafe(self._hand_back)
+        except RuntimeError:  # the loop is closed: the server has stopped
+            pass
+
+    def _hand_back(self) -> None:  # on the loop
+        with self._lock:
+            done, self._done = self._done, []
+            delivered, failed = self._delivered, self._failed
+            self._delivered = self._failed = 0
+            self._wakeup_pending = False
+        self.hub._finished(done, delivered, failed)
+
+
+#: seconds a batch may go without starting an entry before another job joins it
+STALL_SECONDS = 0.05
+
+
+def _pool_size(executor: Executor) -> int:
+    size = getattr(executor, "max_threads", None)  # the app's pool (stats.CountingExecutor)
+    return size if isinstance(size, int) else 4
+
+
+def _try_acquire(lock: asyncio.Lock) -> bool:
+    """Take ``lock`` now, from sync code on the loop, if that needs no wait.
+    A free lock's ``acquire()`` returns without suspending; one that would
+    wait is closed (which takes its waiter out again) and False returned."""
+    if lock.locked():
+        return False
+    attempt = lock.acquire()
+    try:
+        attempt.send(None)
+    except StopIteration:
+        return True
+    attempt.close()
+    return False
 
 
 async def _call_async(handler: Handler, args: tuple[Any, ...]) -> None:

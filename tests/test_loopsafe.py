@@ -456,3 +456,21 @@ async def test_a_re_render_asked_by_a_sync_handler_waits_for_it_to_return() -> N
             await tap("ask", "sign in?")
             await tap("yes", "hello ada")
             await tap("sign out", "hello nobody")
+
+
+async def test_a_page_equals_only_itself_and_stays_hashable() -> None:
+    """flet's diff compares the page with itself (``parent != doc``) for each
+    of its children; our pages answer by identity instead of comparing
+    their fields, and two pages with the same fields are not one page."""
+    app = make_app(sync_navigate_main)
+    async with app.test_app() as test_app, contextlib.AsyncExitStack() as stack:
+        for _ in range(2):
+            ws = await stack.enter_async_context(test_app.test_client().websocket("/ws"))
+            await first_patch(FletTestClient(ws))
+        first, second = [
+            entry.session.page for entry in app.extensions["quart_flet"].sessions.values()
+        ]
+        assert first == first and not first != first
+        assert first != second and second != first
+        assert len({first, second, first}) == 2
+        assert ft.Page.__eq__ is not type(first).__eq__  # flet's class keeps its own

@@ -21,7 +21,7 @@ from flet.pubsub.pubsub_hub import PubSubHub
 from quart import Quart
 
 from quart_flet import flet_blueprint
-from quart_flet.pubsub import FletPubSub
+from quart_flet.pubsub import FletPubSub, _try_acquire
 
 ORIGINAL_SEND_ALL = PubSubHub.send_all
 
@@ -288,3 +288,52 @@ async def test_a_burst_of_send_all_from_several_sessions_arrives_whole_and_in_or
         for sender in RECEIVED:
             numbers = [number for who, number in received if who == sender]
             assert numbers == list(range(BURST)), (sender, numbers)
+
+
+async def test_a_blocking_sync_handler_does_not_hold_up_the_other_sessions_of_its_send(
+    pool: Any,
+) -> None:
+    """One send's sync deliveries share a pool job; the session first in line
+    blocks in its handler, and the others still get the message meanwhile
+    (another job takes over the rest of the batch)."""
+    hub = FletPubSub("blocking", asyncio.get_running_loop(), pool)
+    loop = asyncio.get_running_loop()
+    release = threading.Event()
+    others_in = asyncio.Event()
+    got: list[str] = []
+    others = 20
+
+    def blocking(message: str) -> None:
+        release.wait(10)  # bounded; the test sets it once the others are in
+        got.append("slow")
+
+    def quick(message: str) -> None:
+        got.append(message)
+        if got.count(message) == others:
+            loop.call_soon_threadsafe(others_in.set)
+
+    hub.subscribe("slow", blocking)  # first: the batch starts with it
+    for n in range(others):
+        hub.subscribe(f"s{n}", quick)
+    hub.send_all("m")
+    try:
+        await asyncio.wait_for(others_in.wait(), 5)
+        assert "slow" not in got, "the blocked handler had returned already"
+    finally:
+        release.set()
+
+
+async def test_a_sessions_lock_is_taken_for_a_batch_only_when_free() -> None:
+    lock = asyncio.Lock()
+    assert _try_acquire(lock) and lock.locked()
+    assert not _try_acquire(lock)  # held: the session goes through its drain task
+    waiter = lock.acquire()  # driven by hand: queued behind the holder, no task
+    waiter.send(None)
+    lock.release()  # the waiter is woken, but has not run yet
+    assert not lock.locked()
+    assert not _try_acquire(lock), "jumped the queue of the lock"
+    with pytest.raises(StopIteration):
+        waiter.send(None)  # the waiter runs and takes the lock
+    assert lock.locked()
+    lock.release()
+    assert _try_acquire(lock)
