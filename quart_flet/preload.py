@@ -66,15 +66,20 @@ def link_header(scripts: Sequence[str]) -> str:
     return ", ".join(f"<{url}>; rel=preload; as=script" for url in scripts)
 
 
-def engine_script(files: EngineFiles, assets: Sequence[str] = ()) -> str:
+def engine_script(files: EngineFiles | None, assets: Sequence[str] = ()) -> str:
     """An inline script that preloads the engine files flutter_bootstrap.js
     will fetch in this browser. It mirrors the bootstrap's choice: skwasm and
     the dart2wasm build on Blink with WasmGC unless the renderer is forced to
     canvaskit; skwasm_heavy without ImageDecoder or Intl.v8BreakIterator; the
     CanvasKit "chromium" variant with both; nothing from a CDN (no
-    ``flet.canvasKitBaseUrl``)."""
+    ``flet.canvasKitBaseUrl``), and no engine file at all for ``files=None``
+    (an app's own flutter_bootstrap.js). ``assets`` (FontManifest.json and
+    the fonts) are preloaded once the first of the engine's files is in."""
+    engine = {}
+    if files is not None:
+        engine = {"wasm": files.main_wasm, "mjs": files.main_mjs, "js": files.main_js}
     names = json.dumps(
-        {"wasm": files.main_wasm, "mjs": files.main_mjs, "js": files.main_js, "assets": assets},
+        {**engine, "assets": assets},
         separators=(",", ":"),
     ).replace("<", "\\u003c")  # nothing in it can end the script element
     return "<script>\n" + _ENGINE_JS.replace("__FILES__", names) + "</script>\n  "
@@ -104,7 +109,9 @@ _ENGINE_JS = """(() => {
   const full = blink && typeof ImageDecoder !== "undefined"
     && typeof Intl.v8BreakIterator !== "undefined" && typeof Intl.Segmenter !== "undefined";
   const renderer = flet.webRenderer;
-  if (blink && gc && renderer !== "canvaskit") {
+  if (!f.wasm) {
+    // a flutter_bootstrap.js of the app's own: its choices are not known
+  } else if (blink && gc && renderer !== "canvaskit") {
     link(base + f.mjs, "modulepreload");
     link(base + f.wasm, "preload", "fetch");
     if (kit) {

@@ -384,21 +384,29 @@ class WebClient:
             item = self._packaged(name)
             return name if item is None else f"{name}?v={item.version}"
 
-        files = preload.EngineFiles(
-            engine_path("main.dart.wasm"), engine_path("main.dart.mjs"), engine_path("main.dart.js")
-        )
+        files = None  # with an own flutter_bootstrap.js (assets_dir), only the fonts
+        if self._client_file(BOOTSTRAP) is not None:
+            files = preload.EngineFiles(
+                engine_path("main.dart.wasm"),
+                engine_path("main.dart.mjs"),
+                engine_path("main.dart.js"),
+            )
         hints = preload.engine_script(files, urls)
         # after flet's config (the script reads it), before the first script it loads
         marker = re.search(r"<script\s+src=", html)
         at = marker.start() if marker is not None else html.find("</head>")
-        scripts = []
+        scripts = []  # in the order the page loads them
         for name in _VERSIONED_IN_INDEX:
             linked = self._client_file(name)
-            if linked is not None and f'src="{name}?v={linked.version}"' in html:
-                scripts.append(f"{base}{name}?v={linked.version}")
+            if linked is None:
+                continue
+            versioned = f"{name}?v={linked.version}"
+            at_src = html.find(f'src="{versioned}"')
+            if at_src >= 0:
+                scripts.append((at_src, base + versioned))
         if at >= 0:
             html = html[:at] + hints + html[at:]
-        return html, preload.link_header(scripts)
+        return html, preload.link_header([url for _, url in sorted(scripts)])
 
     def _compressed(self, target: Path) -> ClientFile:
         data = target.read_bytes()
