@@ -117,10 +117,11 @@ def start(
     context: ssl.SSLContext,
     log: Path,
     env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
 ) -> subprocess.Popen[bytes]:
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env or os.environ.copy()
+            command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env or os.environ.copy()
         )
     deadline = time.monotonic() + 60
     while True:
@@ -277,9 +278,11 @@ def waterfall_table(visit: Visit) -> list[str]:
 
 
 async def serve_both(
-    workdir: Path, ours_isolation: str | None
+    workdir: Path, ours_isolation: str | None, baseline: Path | None = None
 ) -> tuple[dict[str, subprocess.Popen[bytes]], dict[str, str], str]:
-    """Both servers on one test certificate: (processes, urls, its SPKI pin)."""
+    """Both servers on one test certificate: (processes, urls, its SPKI pin);
+    with ``baseline`` (another checkout of quart-flet) a third, "before",
+    serving the same app from that checkout."""
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1")
     cert_file, key_file = workdir / "cert.pem", workdir / "key.pem"
@@ -309,6 +312,16 @@ async def serve_both(
              "--access-logfile", "/dev/null"],
             urls["ours"], context, workdir / "ours.log", ours_env,
         )  # fmt: skip
+        if baseline is not None:
+            port = free_port()
+            urls["before"] = f"https://127.0.0.1:{port}/"
+            servers["before"] = start(
+                [sys.executable, "-m", "hypercorn", "examples.counter:app",
+                 "--config", str(baseline / "examples/hypercorn.toml"),
+                 "--bind", f"127.0.0.1:{port}", "--certfile", str(cert_file),
+                 "--keyfile", str(key_file), "--access-logfile", "/dev/null"],
+                urls["before"], context, workdir / "before.log", ours_env, cwd=baseline,
+            )  # fmt: skip
         port = free_port()
         urls["official"] = f"https://127.0.0.1:{port}/"
         servers["official"] = start(
@@ -340,6 +353,7 @@ async def run_rounds(
     ours_isolation: str | None,
     networks: dict[str, Network | None],
     sides: tuple[str, ...] = ("official", "ours"),
+    baseline: Path | None = None,
 ) -> str:
     from playwright.async_api import async_playwright
 
@@ -349,7 +363,9 @@ async def run_rounds(
     await asyncio.to_thread(store.build)  # compressed variants: once per flet-web build
     print(f"compressed client ready in {time.monotonic() - started:.1f} s ({store.cache_dir})")
     log_dir.mkdir(parents=True, exist_ok=True)
-    servers, urls, spki = await serve_both(log_dir, ours_isolation)
+    servers, urls, spki = await serve_both(log_dir, ours_isolation, baseline)
+    if baseline is not None:
+        sides = (*sides, "before")
     results: dict[tuple[str, str], list[tuple[Visit, Visit]]] = {}
     try:
         async with async_playwright() as playwright:
@@ -377,17 +393,17 @@ async def run_rounds(
                 await browser.close()
     finally:
         stop(servers)
-    if len(sides) == 1:  # a quick look at one side: the waterfall of its slowest visit
-        visits = results[(sides[0], next(reversed(networks)))]
-        slowest = max(visits, key=lambda r: r[0].seconds)[0]
-        return "\n".join(waterfall_table(slowest)) + "\n"
-    report = summary(results, rounds, load_at_start, networks)
-    (log_dir / "first_load.md").write_text(report)
     raw = {
         f"{name} {network}": [[asdict(first), asdict(repeat)] for first, repeat in visits]
         for (name, network), visits in results.items()
     }
     (log_dir / "first_load.json").write_text(json.dumps(raw, indent=1))
+    if "official" not in sides or "ours" not in sides:  # a quick look: the slowest waterfall
+        visits = results[(sides[-1], next(reversed(networks)))]
+        slowest = max(visits, key=lambda r: r[0].seconds)[0]
+        return "\n".join(waterfall_table(slowest)) + "\n"
+    report = summary(results, rounds, load_at_start, networks)
+    (log_dir / "first_load.md").write_text(report)
     return report
 
 
@@ -407,6 +423,7 @@ def summary(
         for (name, _), rs in results.items()
     }
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    before = any(name == "before" for name, _ in results)
     slow = "10 Mbit/s" if "10 Mbit/s" in networks else next(iter(networks))
     lines = [
         f"First load, medians of {rounds} rounds, renderer auto, https "
@@ -415,8 +432,9 @@ def summary(
         f"pages: {isolated}; load average at the start {load_at_start}, at the end {load}; "
         f"{os.cpu_count()} cores; [min-max]; 'ahead' counts the rounds ours was faster",
         "",
-        "| | official | ours | ours/official | target | ours ahead |",
-        "|---|---:|---:|---:|---|---:|",
+        "| | official | ours | ours/official | target | ours ahead |"
+        + (" before (baseline) | ours/before |" if before else ""),
+        "|---|---:|---:|---:|---|---:|" + ("---:|---:|" if before else ""),
     ]
     rows = [
         ("first-visit bytes (MB)", slow, lambda r: r[0].bytes / 1e6, 0.30),
@@ -436,12 +454,17 @@ def summary(
         verdict = "" if target is None else ("ok" if ratio <= target else "MISSED")
         goal = "" if target is None else f"<= {target:.0%} {verdict}"
         ahead = sum(o < t for o, t in zip(ours, theirs, strict=True))
-        lines.append(
+        row = (
             f"| {label} | {official:.2f} [{min(theirs):.2f}-{max(theirs):.2f}] "
             f"| {mine:.2f} [{min(ours):.2f}-{max(ours):.2f}] | {ratio:.1%} | {goal} "
             f"| {ahead}/{len(ours)} |"
         )
-    for name in ("official", "ours"):
+        if before:
+            old = picked("before", network, pick)
+            median = statistics.median(old)
+            row += f" {median:.2f} [{min(old):.2f}-{max(old):.2f}] | {mine / median:.1%} |"
+        lines.append(row)
+    for name in ("official", "ours", *(["before"] if before else [])):
         visits = results[(name, slow)]
         # the round whose first text is the median one
         chosen = sorted(visits, key=lambda r: r[0].seconds)[len(visits) // 2][0]
@@ -477,12 +500,19 @@ def main() -> None:
         help="only this network (default: loopback and 10 Mbit/s)",
     )
     parser.add_argument("--only", choices=["ours", "official"], help="one side, its waterfall")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout of quart-flet (a git worktree of main, say) served as a third "
+        "side, 'before', to see what a change gains",
+    )
     parser.add_argument("--log-dir", type=Path, help="default: bench/results/<time>")
     args = parser.parse_args()
     log_dir = args.log_dir or ROOT / "bench" / "results" / time.strftime("first-load-%Y%m%d-%H%M%S")
     networks = NETWORKS if args.network == "all" else {args.network: NETWORKS[args.network]}
     sides = (args.only,) if args.only else ("official", "ours")
-    print(asyncio.run(run_rounds(args.rounds, log_dir, args.ours_isolation, networks, sides)))
+    report = run_rounds(args.rounds, log_dir, args.ours_isolation, networks, sides, args.baseline)
+    print(asyncio.run(report))
     print(f"written to {log_dir}")
 
 

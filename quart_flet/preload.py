@@ -93,10 +93,11 @@ _ENGINE_JS = """(() => {
   const base = slash(flet.entrypointBaseUrl);
   const kit = flet.canvasKitBaseUrl ? slash(flet.canvasKitBaseUrl) : null;
   const big = [];
-  const link = (href, rel, as) => {
+  const link = (href, rel, as, priority) => {
     const l = document.createElement("link");
     l.rel = rel;
     l.href = href;
+    if (priority) l.fetchPriority = priority;
     if (as) { l.as = as; if (as === "fetch") l.crossOrigin = "anonymous"; }
     if (as === "fetch" || as === "script") {
       big.push(new Promise((done) => { l.onload = l.onerror = () => done(); }));
@@ -127,11 +128,14 @@ _ENGINE_JS = """(() => {
       link(dir + "canvaskit.wasm", "preload", "fetch");
     }
   }
-  // the fonts once one of the engine's big files is in: the engine asks for
-  // them only after compiling and running main.dart.wasm, and the link would
-  // sit idle meanwhile; earlier they would slow the files the engine needs first
+  // the fonts once one of the engine's big files is in, at low priority: the
+  // engine asks for them only after compiling and running main.dart.wasm, and
+  // the link would sit idle meanwhile. An HTTP/2 server that follows the
+  // browser's priorities (Hypercorn does) sends them after the engine files;
+  // a throttle that shares the link evenly (DevTools') does not, so they do
+  // not start with the engine files, which are needed first
   (big.length ? Promise.race(big) : Promise.resolve()).then(() => {
-    for (const url of f.assets) link(url, "preload", "fetch");
+    for (const url of f.assets) link(url, "preload", "fetch", "low");
   });
 })();
 """
