@@ -3,7 +3,11 @@ patched manifests, and every other file of the compiled client or of the
 app's assets_dir, with correct MIME types, ETags, 304s and Ranges.
 
 Files of the client go out brotli- or gzip-compressed by Accept-Encoding
-(variants from :mod:`quart_flet.compression`, built off the event loop).
+(variants from :mod:`quart_flet.compression`, built off the event loop; the
+index is rendered and compressed once per mount point, so no request pays
+for compression). The index carries preload hints for what the engine
+fetches next and a ``Link`` header for its own scripts
+(:mod:`quart_flet.preload`).
 
 Cache policy: a browser mixing files of two flet-web releases breaks, so
 every file the engine needs is reached through a URL that names its content,

@@ -2,7 +2,8 @@
 the root and under a blueprint prefix: the engine uses every hinted file (no
 URL is downloaded twice, which is what an unmatched preload costs), the
 hints cover the engine files and fonts it fetches, and main.dart.wasm starts
-before main.dart.mjs is in (without the hint it waits for that import).
+before main.dart.mjs is in (without the hint it waits for that import); a
+repeat visit, whose index is a 304, adds no preloads.
 
 A missing Chromium skips locally and fails with CI=true."""
 
@@ -68,10 +69,26 @@ async def test_the_engine_uses_every_hinted_file(hypercorn: Any, app: str, path:
                 """[...document.querySelectorAll('link[rel=preload], link[rel=modulepreload]')]
                    .map((l) => new URL(l.href).pathname + new URL(l.href).search)"""
             )
+            first_visit = dict(finished)
+            # a repeat visit: the index comes back as a 304, the files from
+            # the HTTP cache, and the page adds no preloads
+            await page.goto(server.url + path)
+            await page.get_by_text("Counter:", exact=True).wait_for(timeout=60_000)
+            repeat = await page.evaluate(
+                """(() => {
+                  const nav = performance.getEntriesByType("navigation")[0];
+                  return {transfer: nav.transferSize, body: nav.encodedBodySize,
+                          links: document.querySelectorAll(
+                            'link[rel=preload], link[rel=modulepreload]').length};
+                })()"""
+            )
         finally:
             await browser.close()
 
-    downloads = Counter(sent[rid][0] for rid, (_, size) in finished.items() if size > 0)
+    assert 0 < repeat["transfer"] < repeat["body"], repeat  # revalidated: a 304
+    assert repeat["links"] == 0, repeat
+
+    downloads = Counter(sent[rid][0] for rid, (_, size) in first_visit.items() if size > 0)
     twice = {url: n for url, n in downloads.items() if n > 1}
     assert not twice, twice
     # the engine files and every font were hinted, under this mount point
