@@ -7,7 +7,14 @@ same-origin + COEP require-corp, ours sends COOP same-origin + COEP
 credentialless (both pages cross-origin isolated, skwasm multi-threaded).
 Prints medians of N runs and our/official ratios.
 
-Run: python -m bench.first_load [--runs 3] [--ours-isolation false]
+Run: python -m bench.first_load [--rounds 3] [--ours-isolation false]
+     [--network loopback|"10 Mbit/s"] [--only ours|official] [--baseline DIR]
+With --baseline (another checkout, e.g. a worktree of main) a third side,
+"before", serves the same app from there, interleaved with the others.
+Besides the medians it prints, and writes to the log dir (first_load.md,
+first_load.json), the request waterfall of one first visit per side: each
+request's start and end in ms since the index was requested, and its bytes.
+From the main bench: run_first_load(rounds, log_dir) -> markdown.
 
 "Time to first text" is from navigation start until the app's "Counter:" is
 in Flutter's semantics DOM, timed in the page (performance.now() in a
