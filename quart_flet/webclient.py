@@ -3,7 +3,11 @@ patched manifests, and every other file of the compiled client or of the
 app's assets_dir, with correct MIME types, ETags, 304s and Ranges.
 
 Files of the client go out brotli- or gzip-compressed by Accept-Encoding
-(variants from :mod:`quart_flet.compression`, built off the event loop).
+(variants from :mod:`quart_flet.compression`, built off the event loop; the
+index is rendered and compressed once per mount point, so no request pays
+for compression). The index carries preload hints for what the engine
+fetches next and a ``Link`` header for its own scripts
+(:mod:`quart_flet.preload`).
 
 Cache policy: a browser mixing files of two flet-web releases breaks, so
 every file the engine needs is reached through a URL that names its content,
@@ -67,7 +71,7 @@ from quart.wrappers.response import FileBody
 from werkzeug.http import parse_etags
 from werkzeug.security import safe_join
 
-from quart_flet import compression
+from quart_flet import compression, preload
 from quart_flet.compression import ClientFile, Variant, VariantStore, variant_store
 from quart_flet.errors import json_error
 from quart_flet.options import FletOptions
@@ -250,7 +254,7 @@ class WebClient:
         self.web_dir = Path(get_package_web_dir())
         self.patched_dir: Path | None = None
         self.store: VariantStore = variant_store(self.web_dir, cache_root)
-        self._indexes: dict[str, ClientFile] = {}
+        self._indexes: dict[str, tuple[ClientFile, str]] = {}  # and its Link header
         self._bootstrap: ClientFile | None = None  # with a versioned buildConfig
         self.tree_versions: dict[str, str] = {}  # directory -> token of its content
 
@@ -329,7 +333,7 @@ class WebClient:
         target.write_text(version_build_config(script, version_of), encoding="utf-8")
         self._bootstrap = self._compressed(target)
 
-    def _render_index(self, base: str, websocket_path: str) -> ClientFile:
+    def _render_index(self, base: str, websocket_path: str) -> tuple[ClientFile, str]:
         assert self.patched_dir is not None
         digest = hashlib.sha1(f"{base} {websocket_path}".encode()).hexdigest()[:12]
         target = self.patched_dir / f"index-{digest}.html"
@@ -364,8 +368,49 @@ class WebClient:
                 lambda m: f"{m[1]}{VERSION_PREFIX}/{assets}/{m[2]}",
                 html,
             )
+        asset_base = base if assets is None else f"{base}{VERSION_PREFIX}/{assets}/"
+        html, link = self._add_preloads(html, base, asset_base)
         target.write_text(html, encoding="utf-8")
-        return self._compressed(target)
+        return self._compressed(target), link
+
+    def _add_preloads(self, html: str, base: str, asset_base: str) -> tuple[str, str]:
+        """``html`` with preload hints for what the engine fetches next (see
+        :mod:`quart_flet.preload`), and a ``Link`` header for the scripts the
+        index itself loads."""
+        found = self._find(FONT_MANIFEST)
+        try:
+            manifest = json.loads(found.read_bytes()) if found is not None else []
+        except (OSError, ValueError):
+            manifest = []  # one we cannot read: no font hints
+        urls = preload.asset_urls(asset_base, "FontManifest.json", preload.font_assets(manifest))
+
+        def engine_path(name: str) -> str:
+            item = self._packaged(name)
+            return name if item is None else f"{name}?v={item.version}"
+
+        files = None  # with an own flutter_bootstrap.js (assets_dir), only the fonts
+        if self._client_file(BOOTSTRAP) is not None:
+            files = preload.EngineFiles(
+                engine_path("main.dart.wasm"),
+                engine_path("main.dart.mjs"),
+                engine_path("main.dart.js"),
+            )
+        hints = preload.engine_script(files, urls)
+        # after flet's config (the script reads it), before the first script it loads
+        marker = re.search(r"<script\s+src=", html)
+        at = marker.start() if marker is not None else html.find("</head>")
+        scripts = []  # in the order the page loads them
+        for name in _VERSIONED_IN_INDEX:
+            linked = self._client_file(name)
+            if linked is None:
+                continue
+            versioned = f"{name}?v={linked.version}"
+            at_src = html.find(f'src="{versioned}"')
+            if at_src >= 0:
+                scripts.append((at_src, base + versioned))
+        if at >= 0:
+            html = html[:at] + hints + html[at:]
+        return html, preload.link_header([url for _, url in sorted(scripts)])
 
     def _compressed(self, target: Path) -> ClientFile:
         data = target.read_bytes()
@@ -388,7 +433,10 @@ class WebClient:
             if len(self._indexes) >= _MAX_INDEX_VARIANTS:
                 self._indexes.pop(next(iter(self._indexes)))
             self._indexes[key] = cached
-        response = self._send(cached, "text/html", NO_CACHE)
+        rendered, link = cached
+        response = self._send(rendered, "text/html", NO_CACHE)
+        if link and response.status_code == 200:
+            response.headers["Link"] = link
         cookie = self.options.sticky_cookie
         if cookie is not None and cookie not in request.cookies:
             # a browser id for the load balancer to hash on (sticky sessions);
