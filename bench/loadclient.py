@@ -452,7 +452,7 @@ async def pool_close(state: dict[str, Any], port: int) -> int:
 
 
 async def pool_click_paced(
-    state: dict[str, Any], port: int, count: int, clicks: int, pace: float
+    state: dict[str, Any], port: int, clicks: int, pace: float, count: int
 ) -> list[float]:
     """The first ``count`` sessions of ``port`` each click ``clicks`` times,
     one click every ``pace`` seconds (a user, not a flood), starting spread
