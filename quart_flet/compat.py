@@ -32,6 +32,7 @@ __all__ = [
     "set_registry_lock",
     "set_running_loop",
     "set_trigger_event",
+    "set_websocket_queue",
     "trigger_page_event",
     "websocket_queues",
 ]
@@ -110,6 +111,13 @@ def websocket_queues(
     """The receive and send callables of an accepted Quart Websocket, without
     the accept check and the sleep(0) that receive()/send() add per frame."""
     return ws._receive, ws._send
+
+
+def set_websocket_queue(connection: Any, queue: Any) -> None:
+    """Replace the queue through which Quart's ASGIWebsocketConnection hands
+    received messages to ``websocket.receive()`` (quart.asgi: its receive
+    task awaits ``queue.put``, the Websocket gets ``queue.get``)."""
+    connection.queue = queue
 
 
 # ---- Hypercorn -------------------------------------------------------------------
