@@ -73,3 +73,45 @@ def test_an_app_s_own_websocket_class_is_kept() -> None:
     app.asgi_websocket_class = Own
     QuartFlet(app)
     assert app.asgi_websocket_class is Own
+
+
+async def test_a_client_leaving_cancels_a_handler_that_never_receives() -> None:
+    app = Quart(__name__)
+    QuartFlet(app)
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    @app.websocket("/hold")
+    async def hold() -> None:
+        await websocket.accept()
+        started.set()
+        try:
+            await asyncio.Event().wait()  # sends nothing, receives nothing
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    async with app.test_app():
+        async with app.test_client().websocket("/hold"):
+            await asyncio.wait_for(started.wait(), 5)
+            assert not cancelled.is_set()
+        await asyncio.wait_for(cancelled.wait(), 5)
+
+
+async def test_a_handler_that_returns_stops_the_receiving() -> None:
+    app = Quart(__name__)
+    QuartFlet(app)
+    tasks_before: set[asyncio.Task[object]] = set()
+
+    @app.websocket("/once")
+    async def once() -> None:
+        await websocket.send(await websocket.receive())  # then returns
+
+    async with app.test_app():
+        tasks_before = asyncio.all_tasks()
+        async with app.test_client().websocket("/once") as ws:
+            await ws.send(b"ping")
+            assert await ws.receive() == b"ping"
+        # the receive task ended with the handler: no task of the socket is left
+        left = {t for t in asyncio.all_tasks() - tasks_before if not t.done()}
+        left.discard(asyncio.current_task())  # type: ignore[arg-type]
+        assert not left
