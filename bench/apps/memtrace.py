@@ -56,12 +56,15 @@ _count = 0
 
 
 def package_of(filename: str) -> str:
-    """The top-level package of a source file, or "asyncio"/"stdlib"/"other"."""
+    """The top-level package of a source file, or "app" (the bench's Flet app),
+    "asyncio", "stdlib", "other"."""
     path = filename.replace("\\", "/")
     marker = "/site-packages/"
     if marker in path:
         top = path.split(marker, 1)[1].split("/", 1)[0].removesuffix(".py")
         return top if top in PACKAGES else "other"
+    if "/examples/" in path or "/bench/apps/" in path:
+        return "app"  # the Flet app's own main and handlers
     for name in ("quart_flet", "bench"):
         if f"/{name}/" in path:
             return name
