@@ -103,6 +103,7 @@ async def idle_round(
         rss1 = server.rss()
 
         active = Share()
+        clicks_from = time.time()
         clicks = await pool.call(
             "bench.loadclient:pool_click_paced",
             port,
@@ -111,6 +112,8 @@ async def idle_round(
             per_process=split(ACTIVE, pool.size),
         )
         active.add(clicks)
+        # to set beside the server's log (BENCH_GCLOG=1: its full collections)
+        print(f"    {ACTIVE} active clicked {clicks_from:.3f} to {time.time():.3f}", flush=True)
         latencies = sorted(x for part in clicks.results for x in part)
 
         alive_share = Share()
