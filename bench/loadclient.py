@@ -457,3 +457,29 @@ async def pool_close(state: dict[str, Any], port: int) -> int:
     sessions = state.pop(port, [])
     close_all(sessions)
     return len(sessions)
+
+
+async def pool_click_paced(
+    state: dict[str, Any], port: int, clicks: int, pace: float, count: int
+) -> list[float]:
+    """The first ``count`` sessions of ``port`` each click ``clicks`` times,
+    one click every ``pace`` seconds (a user, not a flood), starting spread
+    over the first ``pace``; each round trip's latency in seconds."""
+    sessions = state.get(port, [])[:count]
+
+    async def user(index: int, session: FletSession) -> list[float]:
+        loop = asyncio.get_running_loop()
+        start = loop.time() + pace * index / max(1, len(sessions))
+        latencies = []
+        for k in range(clicks):
+            delay = start + k * pace - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)  # the user's think time, not a wait for the server
+            started = time.perf_counter()
+            await session.click()
+            latencies.append(time.perf_counter() - started)
+        return latencies
+
+    per_session = await asyncio.gather(*(user(i, s) for i, s in enumerate(sessions)))
+    check_counters(sessions)
+    return [x for latencies in per_session for x in latencies]

@@ -22,6 +22,7 @@ __all__ = [
     "MIRRORED",
     "ProtocolMuxedDataChannel",
     "authorize_callback",
+    "create_websocket_from_scope",
     "context_page",
     "current_websocket",
     "deliver_to_channel",
@@ -32,6 +33,7 @@ __all__ = [
     "set_registry_lock",
     "set_running_loop",
     "set_trigger_event",
+    "set_websocket_queue",
     "trigger_page_event",
     "websocket_queues",
 ]
@@ -44,7 +46,7 @@ context_page = _context_page
 #: the data channel flet's Connection hands out (flet.data_channel)
 ProtocolMuxedDataChannel = _ProtocolMuxedDataChannel
 
-#: flet functions whose behaviour quart_flet re-does, by the sha256 of their
+#: flet and Quart functions whose behaviour quart_flet re-does, by the sha256 of their
 #: source (first 16 hex digits) in the flet release we follow: when one
 #: changes, read the new source and update the copy named beside it
 MIRRORED: dict[str, tuple[str, str]] = {
@@ -54,6 +56,12 @@ MIRRORED: dict[str, tuple[str, str]] = {
     "flet.controls.base_control.BaseControl._trigger_event": (
         "afe9ec009b324ff7",
         "quart_flet.dispatch._trigger",
+    ),
+    # Quart's per-WebSocket handling: re-done in quart_flet.leanws with the
+    # handler in the calling task
+    "quart.asgi.ASGIWebsocketConnection.__call__": (
+        "3a9942b783c52b86",
+        "quart_flet.leanws.LeanWebsocketConnection.__call__",
     ),
 }
 
@@ -110,6 +118,18 @@ def websocket_queues(
     """The receive and send callables of an accepted Quart Websocket, without
     the accept check and the sleep(0) that receive()/send() add per frame."""
     return ws._receive, ws._send
+
+
+def create_websocket_from_scope(connection: Any, send: Any) -> Any:
+    """The Websocket object Quart's ASGIWebsocketConnection builds from its scope."""
+    return connection._create_websocket_from_scope(send)
+
+
+def set_websocket_queue(connection: Any, queue: Any) -> None:
+    """Replace the queue through which Quart's ASGIWebsocketConnection hands
+    received messages to ``websocket.receive()`` (quart.asgi: its receive
+    task awaits ``queue.put``, the Websocket gets ``queue.get``)."""
+    connection.queue = queue
 
 
 # ---- Hypercorn -------------------------------------------------------------------

@@ -49,12 +49,16 @@ class Handshake:
 
     @classmethod
     def of_websocket(cls) -> Handshake:
-        """The current WebSocket's (call inside Quart's websocket context)."""
+        """The current WebSocket's (call inside Quart's websocket context).
+
+        The headers and the query arguments are the Websocket's own objects,
+        not copies: Quart builds them once per connection and never changes
+        them, and a copy would hold them twice for the session's whole life."""
         return cls(
             url=websocket.url,
-            headers=Headers(websocket.headers),
+            headers=websocket.headers,
             cookies=dict(websocket.cookies),
-            args=MultiDict(websocket.args),
+            args=websocket.args,
             remote_addr=websocket.remote_addr or "",
             session=dict(session) if current_app.secret_key else {},
             auth_id=_auth_id(),

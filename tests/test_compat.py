@@ -16,6 +16,7 @@ import pytest
 from flet.controls.base_control import BaseControl
 from flet.controls.page import Page, ServiceRegistry
 from hypercorn.protocol.ws_stream import WSStream
+from quart.asgi import ASGIWebsocketConnection
 from quart.wrappers import Websocket
 
 from quart_flet import compat
@@ -54,6 +55,10 @@ def test_the_private_names_we_use_still_exist() -> None:
     assert "self._lock" in inspect.getsource(ServiceRegistry)
     assert "self._receive" in inspect.getsource(Websocket.__init__)
     assert "self._send" in inspect.getsource(Websocket.__init__)
+    assert "self.queue: asyncio.Queue = " in inspect.getsource(ASGIWebsocketConnection.__init__)
+    assert "self.queue.put(" in inspect.getsource(ASGIWebsocketConnection.handle_messages)
+    scope_source = inspect.getsource(ASGIWebsocketConnection._create_websocket_from_scope)
+    assert "self.queue.get," in scope_source
     hypercorn_run = importlib.import_module("hypercorn.asyncio.run")
     worker_serve = getattr(hypercorn_run, compat.HYPERCORN_WORKER_SERVE)
     assert inspect.iscoroutinefunction(worker_serve)
