@@ -337,3 +337,128 @@ async def test_a_sessions_lock_is_taken_for_a_batch_only_when_free() -> None:
     assert lock.locked()
     lock.release()
     assert _try_acquire(lock)
+
+
+async def test_a_raising_handler_in_a_batch_does_not_cost_the_other_sessions_their_message(
+    pool: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    hub = FletPubSub("batch-errors", asyncio.get_running_loop(), pool)
+    loop = asyncio.get_running_loop()
+    got: list[str] = []
+    all_in, again = asyncio.Event(), asyncio.Event()
+
+    def handler_of(name: str) -> Any:
+        def handler(message: str) -> None:
+            if name == "s1":
+                raise ValueError(f"{name} exploded")
+            got.append(name)
+            if len(got) == 4:
+                loop.call_soon_threadsafe(all_in.set)
+            if message == "again" and name == "s0":
+                loop.call_soon_threadsafe(again.set)
+
+        return handler
+
+    for n in range(5):  # one send: one batch of five sessions, the second raises
+        hub.subscribe(f"s{n}", handler_of(f"s{n}"))
+    hub.send_all("m")
+    await asyncio.wait_for(all_in.wait(), 10)
+    assert sorted(got) == ["s0", "s2", "s3", "s4"]
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "session s1" in errors[0].getMessage()
+    assert "s1 exploded" in caplog.text
+    hub.send_all("again")  # s1 is idle again: its next message reaches it
+    await asyncio.wait_for(again.wait(), 10)  # s0 is not left busy by the batch
+
+
+async def test_a_handler_unsubscribing_a_later_session_of_its_batch_stops_its_delivery(
+    pool: Any,
+) -> None:
+    hub = FletPubSub("batch-unsub", asyncio.get_running_loop(), pool)
+    loop = asyncio.get_running_loop()
+    got: list[tuple[str, str]] = []
+    done = asyncio.Event()
+
+    def first(message: str) -> None:
+        got.append(("first", message))
+        if message == "m":
+            hub.unsubscribe_all("second")  # from the pool, mid-batch
+
+    def second(message: str) -> None:
+        got.append(("second", message))
+
+    def last(message: str) -> None:
+        got.append(("last", message))
+        if message == "end":
+            loop.call_soon_threadsafe(done.set)
+
+    hub.subscribe("first", first)
+    hub.subscribe("second", second)
+    hub.subscribe("last", last)
+    hub.send_all("m")
+    hub.send_all("end")
+    await asyncio.wait_for(done.wait(), 10)
+    assert ("second", "m") not in got and ("second", "end") not in got, got
+    assert [m for who, m in got if who == "first"] == ["m", "end"]
+    assert [m for who, m in got if who == "last"] == ["m", "end"]
+
+
+async def test_a_send_all_from_inside_a_batch_reaches_every_session_after_the_first(
+    pool: Any,
+) -> None:
+    hub = FletPubSub("batch-reentrant", asyncio.get_running_loop(), pool)
+    loop = asyncio.get_running_loop()
+    got: dict[str, list[str]] = {f"s{n}": [] for n in range(6)}
+    done = asyncio.Event()
+
+    def handler_of(name: str) -> Any:
+        def handler(message: str) -> None:
+            got[name].append(message)
+            if name == "s0" and message == "first":
+                hub.send_all("echo")  # from the pool thread, inside the batch
+            if all(len(seen) == 2 for seen in got.values()):
+                loop.call_soon_threadsafe(done.set)
+
+        return handler
+
+    for name in got:
+        hub.subscribe(name, handler_of(name))
+    hub.send_all("first")
+    await asyncio.wait_for(done.wait(), 10)
+    assert all(seen == ["first", "echo"] for seen in got.values()), got
+
+
+async def test_a_session_blocked_in_a_batch_gets_its_later_messages_in_order(
+    pool: Any,
+) -> None:
+    """Two send_alls in flight: the blocked session's second message waits for
+    its first handler; the other sessions get both, in order, meanwhile."""
+    hub = FletPubSub("batch-order", asyncio.get_running_loop(), pool)
+    loop = asyncio.get_running_loop()
+    release = threading.Event()
+    got: dict[str, list[int]] = {"slow": [], "a": [], "b": []}
+    others_in, slow_in = asyncio.Event(), asyncio.Event()
+
+    def handler_of(name: str) -> Any:
+        def handler(message: int) -> None:
+            if name == "slow" and message == 1:
+                release.wait(10)
+            got[name].append(message)
+            if name != "slow" and len(got["a"]) == len(got["b"]) == 3:
+                loop.call_soon_threadsafe(others_in.set)
+            if name == "slow" and len(got["slow"]) == 3:
+                loop.call_soon_threadsafe(slow_in.set)
+
+        return handler
+
+    for name in got:
+        hub.subscribe(name, handler_of(name))
+    for n in (1, 2, 3):
+        hub.send_all(n)
+    try:
+        await asyncio.wait_for(others_in.wait(), 5)
+        assert got["slow"] == [], "the blocked handler had returned already"
+    finally:
+        release.set()
+    await asyncio.wait_for(slow_in.wait(), 10)
+    assert got == {"slow": [1, 2, 3], "a": [1, 2, 3], "b": [1, 2, 3]}
