@@ -54,6 +54,7 @@ from typing import Any
 from quart_flet.compat import (
     HYPERCORN_SEND_PINGS,
     HYPERCORN_WORKER_CONTEXT,
+    HYPERCORN_WORKER_LIFESPAN_TASK,
     HYPERCORN_WORKER_SERVE,
 )
 
@@ -71,19 +72,33 @@ def _is_hypercorn(coro: Any, qualname: str) -> bool:
     )
 
 
-def _worker_context(loop: asyncio.AbstractEventLoop) -> Any | None:
+def _worker_context(
+    loop: asyncio.AbstractEventLoop, startup: asyncio.Task[Any] | None = None
+) -> Any | None:
     """The context of the Hypercorn ``worker_serve`` running on ``loop``, once
     it has made one (right after the app's startup); ``worker_serve`` may be a
-    task's own coroutine or one it awaits (``hypercorn.asyncio.serve``)."""
+    task's own coroutine or one it awaits (``hypercorn.asyncio.serve``).
+
+    With several servers on one loop, the worker whose lifespan task is
+    ``startup`` (the task the app's startup ran in) is the app's: None until
+    that one has its context. If no worker's lifespan task is ``startup``, the
+    first worker with a context is taken."""
+    first = None
     for task in asyncio.all_tasks(loop):
         coro: Any = task.get_coro()
         while coro is not None:
             if _is_hypercorn(coro, HYPERCORN_WORKER_SERVE):
                 frame = getattr(coro, "cr_frame", None)
-                context = None if frame is None else frame.f_locals.get(HYPERCORN_WORKER_CONTEXT)
-                return context if hasattr(context, "terminated") else None
+                local = {} if frame is None else frame.f_locals
+                context = local.get(HYPERCORN_WORKER_CONTEXT)
+                context = context if hasattr(context, "terminated") else None
+                if startup is not None and local.get(HYPERCORN_WORKER_LIFESPAN_TASK) is startup:
+                    return context
+                if first is None:
+                    first = context
+                break
             coro = getattr(coro, "cr_await", None)
-    return None
+    return first
 
 
 class _Stopping:
@@ -107,6 +122,7 @@ def on_server_shutdown(
     waits on its ``terminated`` event. In a worker process SIGTERM is held
     from now on."""
     deadline = loop.time() + _LOOK_FOR
+    startup = asyncio.current_task(loop)  # Hypercorn's lifespan task, under Hypercorn
     handle: asyncio.Handle | None = None
     waiter: asyncio.Task[Any] | None = None
     stopping = _Stopping()
@@ -122,7 +138,7 @@ def on_server_shutdown(
     def look() -> None:
         nonlocal handle, waiter
         handle = None
-        stopping.context = _worker_context(loop)
+        stopping.context = _worker_context(loop, startup)
         if stopping.context is not None:
             if stopping():  # already stopping: a stop right after the start
                 stopped()

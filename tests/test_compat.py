@@ -65,6 +65,8 @@ def test_the_private_names_we_use_still_exist() -> None:
     source = inspect.getsource(worker_serve)
     assert f"{compat.HYPERCORN_WORKER_CONTEXT} = WorkerContext(" in source
     assert f"await {compat.HYPERCORN_WORKER_CONTEXT}.terminated.set()" in source
+    lifespan_task = compat.HYPERCORN_WORKER_LIFESPAN_TASK
+    assert f"{lifespan_task} = loop.create_task(lifespan.handle_lifespan())" in source
     cls, method = compat.HYPERCORN_SEND_PINGS.split(".")
     assert cls == WSStream.__name__ and inspect.iscoroutinefunction(getattr(WSStream, method))
     assert callable(vars(importlib.import_module("hypercorn.__main__"))["_load_config"])

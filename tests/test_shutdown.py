@@ -188,3 +188,56 @@ async def test_a_stop_right_after_the_start_still_closes_flet_sockets_at_once(
         assert time.monotonic() - started < 5  # not the graceful timeout
     finally:
         server.cancel()
+
+
+async def test_two_hypercorn_servers_on_one_loop_each_close_their_own_flet_sockets() -> None:
+    """Two apps, each served by its own ``hypercorn.asyncio.serve`` on the same
+    loop (a public app and an admin app, say): stopping one closes its own
+    Flet sockets with 1001 at once and leaves the other's open. (Taking the
+    first Hypercorn worker found on the loop gave both apps the same one: one
+    app's sockets closed when the other server stopped, and the other held
+    its stop for the graceful timeout.)"""
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    from quart_flet import flet_app
+
+    def main(page: Any) -> None:
+        page.add()
+
+    triggers = [asyncio.Event(), asyncio.Event()]
+    ports, servers = [], []
+    for trigger in triggers:
+        listening = socket.create_server(("127.0.0.1", 0))
+        ports.append(listening.getsockname()[1])
+        config = Config()
+        config.bind = [f"fd://{listening.detach()}"]
+        config.graceful_timeout = 20
+        servers.append(
+            asyncio.create_task(serve(flet_app(main), config, shutdown_trigger=trigger.wait))
+        )
+
+    async def registered(port: int) -> Any:
+        ws = await connect(f"ws://127.0.0.1:{port}/ws", open_timeout=10)
+        await ws.send(register_frame())
+        while decode(await ws.recv())[0] != REGISTER_CLIENT:
+            pass
+        return ws
+
+    try:
+        first, second = [await registered(port) for port in ports]
+        for index, (ws, other) in enumerate(((first, second), (second, first))):
+            triggers[index].set()
+            started = time.monotonic()
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await ws.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+            await asyncio.wait_for(servers[index], 10)
+            assert time.monotonic() - started < 5  # not the graceful timeout
+            if index == 0:  # the other server's session still answers
+                await other.ping()
+                assert other.close_code is None, other.close_code
+    finally:
+        for server in servers:
+            server.cancel()
