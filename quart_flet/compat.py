@@ -17,6 +17,7 @@ from quart import websocket
 
 __all__ = [
     "HYPERCORN_SEND_PINGS",
+    "HYPERCORN_UDP_RUN",
     "HYPERCORN_WORKER_CONTEXT",
     "HYPERCORN_WORKER_LIFESPAN_TASK",
     "HYPERCORN_WORKER_SERVE",
@@ -144,6 +145,9 @@ HYPERCORN_WORKER_CONTEXT = "context"
 HYPERCORN_WORKER_LIFESPAN_TASK = "lifespan_task"
 #: the per-WebSocket ping task (hypercorn.protocol.ws_stream.WSStream._send_pings)
 HYPERCORN_SEND_PINGS = "WSStream._send_pings"
+#: the QUIC server's loop (hypercorn.asyncio.udp_server.UDPServer.run); its
+#: ``context`` and ``transport`` attributes wake it at shutdown
+HYPERCORN_UDP_RUN = "UDPServer.run"
 
 
 def hypercorn_load_config(path: str | None) -> Any:

@@ -365,7 +365,13 @@ class _Batch:
         try:
             self.hub.executor.submit(self._run)
         except RuntimeError:  # the pool has shut down: the app is stopping
-            entries, self.pending = list(self.pending), deque()
+            # popleft, as the jobs still running do: an entry is taken once
+            entries = []
+            while True:
+                try:
+                    entries.append(self.pending.popleft())
+                except IndexError:
+                    break
             self.hub._finished(entries, 0, 0)
 
     def _watch(self, started_before: int) -> None:

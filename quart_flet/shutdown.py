@@ -53,6 +53,7 @@ from typing import Any
 
 from quart_flet.compat import (
     HYPERCORN_SEND_PINGS,
+    HYPERCORN_UDP_RUN,
     HYPERCORN_WORKER_CONTEXT,
     HYPERCORN_WORKER_LIFESPAN_TASK,
     HYPERCORN_WORKER_SERVE,
@@ -208,7 +209,7 @@ class _SigtermHold:
         self.loop.remove_signal_handler(signal.SIGTERM)
 
 
-_UDP_RUN = "UDPServer.run"
+_UDP_RUN = HYPERCORN_UDP_RUN
 _wakers: set[asyncio.Task[None]] = set()
 
 

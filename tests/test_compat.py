@@ -67,6 +67,12 @@ def test_the_private_names_we_use_still_exist() -> None:
     assert f"await {compat.HYPERCORN_WORKER_CONTEXT}.terminated.set()" in source
     lifespan_task = compat.HYPERCORN_WORKER_LIFESPAN_TASK
     assert f"{lifespan_task} = loop.create_task(lifespan.handle_lifespan())" in source
+    from hypercorn.asyncio.udp_server import UDPServer
+
+    cls, method = compat.HYPERCORN_UDP_RUN.split(".")
+    assert cls == UDPServer.__name__ and inspect.iscoroutinefunction(getattr(UDPServer, method))
+    udp_source = inspect.getsource(UDPServer)
+    assert "self.context = " in udp_source and "self.transport = " in udp_source
     cls, method = compat.HYPERCORN_SEND_PINGS.split(".")
     assert cls == WSStream.__name__ and inspect.iscoroutinefunction(getattr(WSStream, method))
     assert callable(vars(importlib.import_module("hypercorn.__main__"))["_load_config"])
