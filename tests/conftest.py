@@ -111,6 +111,20 @@ class FletTestClient:
         )
 
 
+class WebsocketsSocket:
+    """A websockets client connection as FletTestClient's socket (a real server)."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+
+    async def send(self, data: bytes) -> None:
+        await self.ws.send(data)
+
+    async def receive(self) -> bytes:
+        data: bytes = await self.ws.recv()
+        return data
+
+
 async def start_counter(client: FletTestClient) -> int:
     """Register, wait for the first render; return the FAB id."""
     reply = await client.register()

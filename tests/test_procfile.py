@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import (
     REGISTER_CLIENT,
     ROOT,
     FletTestClient,
+    WebsocketsSocket,
     free_port,
     register_frame,
     shell_server,
@@ -29,27 +29,13 @@ def web_command() -> str:
     raise AssertionError("the Procfile has no web process")
 
 
-class _Socket:
-    """The conftest Flet client over a real websockets connection."""
-
-    def __init__(self, ws: Any) -> None:
-        self.ws = ws
-
-    async def send(self, data: bytes) -> None:
-        await self.ws.send(data)
-
-    async def receive(self) -> bytes:
-        data: bytes = await self.ws.recv()
-        return data
-
-
 async def test_procfile_web_command_serves_the_app(tmp_path: Path) -> None:
     port = free_port()
     with shell_server(web_command(), port, tmp_path, {"PORT": str(port)}) as url:
         index = urllib.request.urlopen(url + "/", timeout=5).read()
         assert b'<base href="/">' in index
         async with connect(url.replace("http", "ws") + "/ws") as ws:
-            client = FletTestClient(_Socket(ws))
+            client = FletTestClient(WebsocketsSocket(ws))
             await ws.send(register_frame())
             await client.receive_until(lambda m: m[0] == REGISTER_CLIENT)
             await client.patch_with("Counter:")  # main ran and rendered

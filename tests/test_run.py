@@ -10,10 +10,16 @@ import socket
 import tomllib
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import REGISTER_CLIENT, ROOT, FletTestClient, free_port, register_frame
+from conftest import (
+    REGISTER_CLIENT,
+    ROOT,
+    FletTestClient,
+    WebsocketsSocket,
+    free_port,
+    register_frame,
+)
 from runner import command, run_to_end
 from websockets.asyncio.client import connect
 
@@ -21,21 +27,9 @@ from quart_flet.options import OptionError
 from quart_flet.server import SAFE_SETTINGS, ServerOptions, resolve_server_options
 
 
-class _Socket:
-    def __init__(self, ws: Any) -> None:
-        self.ws = ws
-
-    async def send(self, data: bytes) -> None:
-        await self.ws.send(data)
-
-    async def receive(self) -> bytes:
-        data: bytes = await self.ws.recv()
-        return data
-
-
 async def count_over_websocket(ws_url: str) -> None:
     async with connect(ws_url) as ws:
-        client = FletTestClient(_Socket(ws))
+        client = FletTestClient(WebsocketsSocket(ws))
         await ws.send(register_frame())
         await client.receive_until(lambda m: m[0] == REGISTER_CLIENT)
         await client.patch_with("Counter:")  # main ran and rendered
@@ -210,7 +204,7 @@ async def test_the_readmes_python_app_py_serves(tmp_path: Path) -> None:
     with command(["app.py"], tmp_path, {"FLET_SERVER_PORT": str(port)}, cwd=tmp_path) as app:
         assert app.url() == f"http://127.0.0.1:{port}/"
         async with connect(f"ws://127.0.0.1:{port}/ws") as ws:
-            client = FletTestClient(_Socket(ws))
+            client = FletTestClient(WebsocketsSocket(ws))
             await ws.send(register_frame())
             await client.patch_with("Hello from python app.py")
         assert app.interrupt() == 0
