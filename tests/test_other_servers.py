@@ -78,23 +78,33 @@ def asgi_server(
             proc.wait()
 
 
+async def count_then_sigterm(
+    url: str, proc: subprocess.Popen[bytes], temp: Path
+) -> tuple[int | None, float]:
+    """The counter's page and WebSocket on a real server, then SIGTERM while
+    the session is live; returns the close code the client got and when the
+    signal was sent."""
+    index = urllib.request.urlopen(url + "/", timeout=5).read()
+    assert b'flet.webSocketEndpoint="/ws"' in index
+    async with connect(url.replace("http", "ws", 1) + "/ws") as ws:
+        await ws.send(register_frame())
+        messages = [decode(await ws.recv()) for _ in range(2)]
+        assert messages[0][0] == REGISTER_CLIENT and "Counter:" in str(messages[1])
+        assert list(temp.iterdir())  # the registry's temp_dir
+        stopping = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        with pytest.raises(ConnectionClosed):
+            while True:
+                await ws.recv()
+        return ws.close_code, stopping
+
+
 async def test_uvicorn_serves_the_websocket_and_stops_gracefully(tmp_path: Path) -> None:
     temp = tmp_path / "tmp"
     temp.mkdir()
     with asgi_server("examples.counter:app", tmp_path, {"TMPDIR": str(temp)}) as (url, log, proc):
-        index = urllib.request.urlopen(url + "/", timeout=5).read()
-        assert b'flet.webSocketEndpoint="/ws"' in index
-        async with connect(url.replace("http", "ws", 1) + "/ws") as ws:
-            await ws.send(register_frame())
-            messages = [decode(await ws.recv()) for _ in range(2)]
-            assert messages[0][0] == REGISTER_CLIENT and "Counter:" in str(messages[1])
-            assert list(temp.iterdir())  # the registry's temp_dir
-            stopping = time.monotonic()
-            proc.send_signal(signal.SIGTERM)
-            with pytest.raises(ConnectionClosed):
-                while True:
-                    await ws.recv()
-            assert ws.close_code == 1012  # uvicorn's "service restart": the client reconnects
+        code, stopping = await count_then_sigterm(url, proc, temp)
+        assert code == 1012  # uvicorn's "service restart": the client reconnects
         deadline = time.monotonic() + 10
         while "Application shutdown complete" not in log.read_text():  # bounded polling
             assert time.monotonic() < deadline, log.read_text()
@@ -127,17 +137,7 @@ async def test_granian_serves_the_websocket_and_runs_after_serving_on_sigterm(
     temp.mkdir()
     env = {"TMPDIR": str(temp)}
     with asgi_server("examples.counter:app", tmp_path, env, "granian") as (url, log, proc):
-        index = urllib.request.urlopen(url + "/", timeout=5).read()
-        assert b'flet.webSocketEndpoint="/ws"' in index
-        async with connect(url.replace("http", "ws", 1) + "/ws") as ws:
-            await ws.send(register_frame())
-            messages = [decode(await ws.recv()) for _ in range(2)]
-            assert messages[0][0] == REGISTER_CLIENT and "Counter:" in str(messages[1])
-            assert list(temp.iterdir())  # the registry's temp_dir
-            proc.send_signal(signal.SIGTERM)
-            with pytest.raises(ConnectionClosed):
-                while True:
-                    await ws.recv()
+        await count_then_sigterm(url, proc, temp)
         assert proc.wait(15) == 0
     assert not list(temp.iterdir())  # after_serving ran: temp files removed
     assert "Traceback" not in log.read_text(), log.read_text()
