@@ -356,3 +356,10 @@ def _group_alive(pgid: int) -> bool:
         return True
     except ProcessLookupError:
         return False
+
+
+def pytest_report_header() -> str:
+    """Say which quart_flet the suite imports: it should be the installed wheel."""
+    import quart_flet
+
+    return f"quart-flet {quart_flet.__version__} from {Path(quart_flet.__file__).parent}"

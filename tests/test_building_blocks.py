@@ -18,6 +18,7 @@ from quart import Quart, Response
 from quart.testing.app import LifespanError
 from quart_auth import AuthUser, QuartAuth, authenticated_client, login_user
 
+import quart_flet
 from examples import own_routes
 from quart_flet import (
     FletApp,
@@ -31,7 +32,7 @@ from quart_flet import (
 )
 from quart_flet.registry import get_registry
 
-PACKAGE = Path(__file__).resolve().parent.parent / "quart_flet"
+PACKAGE = Path(quart_flet.__file__).parent  # the installed package
 
 
 # ---- the blocks on hand-written routes ---------------------------------------
