@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import version
 
 from quart_flet.loader import TargetError, parse_target
 from quart_flet.options import OptionError
@@ -47,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from quart_flet.doctor import add_doctor_parser, doctor
 
     parser = argparse.ArgumentParser(prog="quart-flet", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--version", action="version", version=f"quart-flet {version('quart-flet')}"
+    )
     commands = parser.add_subparsers(dest="subcommand", required=True, metavar="command")
     _run_parser(commands)
     commands.add_parser(
