@@ -43,7 +43,18 @@ def _one_line_option_errors(previous: Any) -> Any:
     return hook
 
 
-sys.excepthook = _one_line_option_errors(sys.excepthook)
+def _run_by_a_server_command() -> bool:
+    """This process is Hypercorn's command (``hypercorn module:app``, ``python
+    -m hypercorn``, or one of its ``--workers`` children, which inherit its
+    argv) or ours: no program of the user's reports its own errors here."""
+    command = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path()
+    if command.name == "__main__.py":
+        command = command.parent
+    return command.name in ("hypercorn", "quart-flet")
+
+
+if _run_by_a_server_command():
+    sys.excepthook = _one_line_option_errors(sys.excepthook)
 
 
 def _option(default: Any, doc: str, shown: str | None = None) -> Any:
