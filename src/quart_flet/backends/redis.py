@@ -298,7 +298,7 @@ class RedisBackend:
                 )
             finally:
                 try:
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]  # typed in redis 8
                 except Exception:
                     logger.debug("error closing a broken Redis pubsub connection", exc_info=True)
             await asyncio.sleep(backoff)  # retry backoff, not synchronisation
