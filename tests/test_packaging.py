@@ -114,3 +114,24 @@ def test_every_module_imports_from_outside_the_checkout_and_changes_nothing(
     assert set(report["modules"]) == expected
     changed = {key for key in report["before"] if report["before"][key] != report["after"][key]}
     assert not changed, {key: (report["before"][key], report["after"][key]) for key in changed}
+
+
+def test_a_program_that_catches_a_bad_option_keeps_its_own_error_hook(tmp_path: Path) -> None:
+    """Only an uncaught OptionError is printed as one line; the program's own
+    errors still reach the hook it installed, before or after the bad option."""
+    program = """
+import sys
+sys.excepthook = lambda kind, error, tb: print("own hook:", error, file=sys.stderr)
+from quart_flet import OptionError, flet_app
+try:
+    flet_app(lambda page: None, max_threads="zero")
+except OptionError as error:
+    print("caught:", error)
+raise RuntimeError("the program's own error")
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", program], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert result.stdout.startswith("caught: quart-flet option max_threads")
+    assert result.stderr == "own hook: the program's own error\n", result.stderr

@@ -26,35 +26,33 @@ CrossOriginIsolation = Literal[False, "credentialless", "require-corp"]
 
 
 class OptionError(ValueError):
-    """A quart-flet option has a bad value; the message names the option."""
+    """A quart-flet option has a bad value; the message names the option.
+
+    A bad option is met while the app starts (``hypercorn module:app`` or
+    ``python app.py`` importing it), so one that nobody catches is printed as
+    its one line, without the traceback around it. The hook that does so is
+    installed when the first OptionError is made, never at import: a program
+    that imports quart-flet and never has a bad option keeps its hook, and
+    errors other than an OptionError always go to the hook it had."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        if not isinstance(sys.excepthook, _OneLineOptionErrors):
+            sys.excepthook = _OneLineOptionErrors(sys.excepthook)
 
 
-def _one_line_option_errors(previous: Any) -> Any:
-    """A ``sys.excepthook`` that prints an OptionError that nobody caught (a
-    bad option met while ``hypercorn module:app`` imports the app) as its one
-    line, without the traceback around it; other errors go to ``previous``."""
+class _OneLineOptionErrors:
+    """A ``sys.excepthook``: an uncaught OptionError as ``error: <message>``;
+    anything else to the hook that was in place before."""
 
-    def hook(kind: type[BaseException], error: BaseException, tb: Any) -> None:
+    def __init__(self, previous: Callable[..., Any]) -> None:
+        self.previous = previous
+
+    def __call__(self, kind: type[BaseException], error: BaseException, tb: Any) -> None:
         if isinstance(error, OptionError):
             print(f"error: {error}", file=sys.stderr)
         else:
-            previous(kind, error, tb)
-
-    return hook
-
-
-def _run_by_a_server_command() -> bool:
-    """This process is Hypercorn's command (``hypercorn module:app``, ``python
-    -m hypercorn``, or one of its ``--workers`` children, which inherit its
-    argv) or ours: no program of the user's reports its own errors here."""
-    command = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path()
-    if command.name == "__main__.py":
-        command = command.parent
-    return command.name in ("hypercorn", "quart-flet")
-
-
-if _run_by_a_server_command():
-    sys.excepthook = _one_line_option_errors(sys.excepthook)
+            self.previous(kind, error, tb)
 
 
 def _option(default: Any, doc: str, shown: str | None = None) -> Any:
