@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import pickle
+import re
 import shutil
 import signal
 import socket
@@ -22,9 +23,14 @@ import pytest
 import redis.asyncio as aioredis
 from apps.chat import main as chat_main
 from conftest import (
+    CONTROL_EVENT,
+    PATCH_CONTROL,
     FletTestClient,
+    decode,
+    encode,
     find_controls,
     free_port,
+    register_frame,
     require_service,
     wait_for_log,
 )
@@ -33,9 +39,10 @@ from quart import Quart
 from quart.testing.app import LifespanError
 from test_pubsub import Chat, exercise_chat
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from quart_flet import flet_blueprint
-from quart_flet.backends.redis import OAUTH_KEY_PREFIX, RedisOAuthStateStore, Signer, channel_for
+from quart_flet.backends.redis import OAUTH_KEY_PREFIX, RedisOAuthStateStore, Signer, stream_for
 from quart_flet.registry import get_registry
 
 KEY = "redis-test-key"
@@ -119,7 +126,7 @@ async def test_pubsub_crosses_processes_and_survives_a_redis_restart(
             wait_for_log(server, "Redis pubsub connection to")
         await a.send("all", "during-outage")
         await a.expect("all:during-outage")  # A keeps serving its own sessions
-        wait_for_log(servers[0], "NOT published to Redis channel quart-flet:pubsub:flet")
+        wait_for_log(servers[0], "NOT published to Redis stream quart-flet:pubsub:flet")
         assert "during-outage" in servers[0].log()
 
         redis_server.start()
@@ -188,7 +195,7 @@ async def test_an_unreachable_redis_at_startup_keeps_the_app_serving_locally(
         await a.expect("all:unpicklable")  # delivered here all the same
     assert "cannot pickle it" in caplog.text
     assert "is not reachable: serving anyway" in caplog.text
-    assert "NOT published to Redis channel quart-flet:pubsub:flet" in caplog.text
+    assert "NOT published to Redis stream quart-flet:pubsub:flet" in caplog.text
     assert "message='hello'" in caplog.text
 
 
@@ -329,12 +336,161 @@ async def test_a_forged_or_foreign_message_on_redis_is_never_unpickled(
             await stack.enter_async_context(worker_b.test_client().websocket("/ws"))
         )
         await exercise_chat(a, b)
-        payload = pickle.dumps((b"elsewhere", None, None, RunsCode(marker)))
-        await forger.publish(channel_for("flet"), payload)  # unsigned
+        payload = pickle.dumps((None, None, RunsCode(marker)))
+        forged = {"o": b"elsewhere", "n": 1}
+        await forger.xadd(stream_for("flet"), {**forged, "m": payload})  # unsigned
         other_key = Signer("flet", ["another deployment's key"])
-        await forger.publish(channel_for("flet"), other_key.sign(payload))
+        await forger.xadd(stream_for("flet"), {**forged, "m": other_key.sign(payload)})
         await b.send("all", "after-the-forgeries")  # Redis keeps the order
         await a.expect("all:after-the-forgeries")
     assert not marker.exists()
     # both forgeries reached A before the later message did (B may still be at them)
     assert caplog.text.count("signature does not match this app's secret key") >= 2
+
+
+OUTAGE_SESSIONS = 200  # half on each server; the first on server A sends
+SEND_INTERVAL = 0.1  # seconds between the sender's clicks
+OUTAGE_SECONDS = 2.0  # how long Redis stays dead (the fault, not a wait for something)
+SENT_AFTER_RESTART = 30  # clicks after Redis answers again
+
+
+class FanoutSession:
+    """One session of tests/apps/redis_fanout.py over a real WebSocket: the
+    numbers of the messages it got, in arrival order, with arrival times, and
+    (for the sender) each send's outcome."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.got: list[int] = []
+        self.arrived: dict[int, float] = {}
+        self.outcomes: dict[int, str] = {}
+        self.button = 0
+        self.reader: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def join(cls, server_url: str) -> FanoutSession:
+        session = cls(await connect(server_url.replace("http", "ws") + "/ws", max_size=None))
+        await session.ws.send(register_frame())
+        while not session.button:  # the first render comes after main subscribed
+            message = decode(await asyncio.wait_for(session.ws.recv(), 30))
+            buttons = find_controls(message, _c="Button") if message[0] == PATCH_CONTROL else []
+            session.button = int(buttons[0]["_i"]) if buttons else 0
+        session.reader = asyncio.create_task(session._read())
+        return session
+
+    async def _read(self) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for frame in self.ws:
+                now = time.monotonic()
+                for text in _strings(decode(frame)):
+                    kind, _, number = text.partition(":m")
+                    if kind == "got" and number.isdigit():
+                        self.got.append(int(number))
+                        self.arrived.setdefault(int(number), now)
+                    elif kind in ("published", "failed") and number.isdigit():
+                        self.outcomes[int(number)] = kind
+
+    async def click(self) -> None:
+        await self.ws.send(encode(CONTROL_EVENT, {"target": self.button, "name": "click"}))
+
+    async def close(self) -> None:
+        await self.ws.close()
+        if self.reader is not None:
+            await self.reader
+
+
+async def _until(condition: Any, timeout: float) -> bool:
+    """Bounded polling of the sessions' state, filled by their reader tasks."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+@pytest.mark.redis
+@pytest.mark.server
+async def test_redis_killed_during_a_fanout_loses_nothing_silently_and_delivers_nothing_twice(
+    redis_server: RedisServer,
+    hypercorn: Any,  # servers stop before Redis does
+) -> None:
+    """Redis dies for 2 s under a fan-out from server A to 200 sessions on two
+    servers, then comes back. Each message A could not append is logged and
+    its sender told (failed:mN); every other one reaches all 200 sessions,
+    once each and in order, including those sent before server B was reading
+    again. Run with -s to see how long delivery took to resume."""
+    env = {"FLET_REDIS_URL": redis_server.url, "FLET_SECRET_KEY": KEY}
+    server_a, server_b = [hypercorn("tests.apps.redis_fanout:app", env=env) for _ in range(2)]
+    half = OUTAGE_SESSIONS // 2
+    gate = asyncio.Semaphore(20)
+
+    async def join(url: str) -> FanoutSession:
+        async with gate:
+            return await FanoutSession.join(url)
+
+    on_a = await asyncio.gather(*(join(server_a.url) for _ in range(half)))
+    on_b = await asyncio.gather(*(join(server_b.url) for _ in range(half)))
+    sender, sessions = on_a[0], [*on_a, *on_b]
+    clicked: dict[int, float] = {}
+    stop_sending = asyncio.Event()
+
+    async def send_forever() -> None:
+        while not stop_sending.is_set():
+            await sender.click()
+            clicked[len(clicked) + 1] = time.monotonic()
+            await asyncio.sleep(SEND_INTERVAL)  # the send rate, not synchronisation
+
+    sending = asyncio.create_task(send_forever())
+    try:
+        assert await _until(lambda: len(on_b[-1].got) >= 10, 30), "no fan-out before the fault"
+        redis_server.kill()
+        await asyncio.to_thread(wait_for_log, server_a, "NOT published to Redis stream")
+        await asyncio.to_thread(wait_for_log, server_b, "Redis pubsub connection to")
+        await asyncio.sleep(OUTAGE_SECONDS)  # the outage itself
+        await asyncio.to_thread(redis_server.start)
+        back_at, sent_before_back = time.monotonic(), len(clicked)
+        assert await _until(lambda: len(clicked) >= sent_before_back + SENT_AFTER_RESTART, 30)
+    finally:
+        stop_sending.set()
+        await sending
+    sent = set(clicked)
+    assert await _until(lambda: set(sender.outcomes) >= sent, 30), "a send never learned its fate"
+    failed = {n for n, outcome in sender.outcomes.items() if outcome == "failed"}
+    published = sent - failed
+    logged = {int(n) for n in re.findall(r"message='m(\d+)'", server_a.log())}
+    assert failed and published, sender.outcomes
+    assert logged == failed, "the sender's outcomes and server A's log disagree"
+    # no fixed wait: until A's sessions have every message and B's every published one, or 60 s
+    await _until(
+        lambda: (
+            all(sent <= set(s.got) for s in on_a) and all(published <= set(s.got) for s in on_b)
+        ),
+        60,
+    )
+    for session in sessions:
+        await session.close()
+
+    after_restart = {n for n in published if clicked[n] > back_at}
+    missing = {n for s in on_b for n in published - set(s.got)}
+    missing_after_restart = sorted(missing & after_restart)
+    assert not missing_after_restart, (
+        f"{len(missing_after_restart)} messages published by server A after Redis was back "
+        f"reached none or only some of server B's sessions, and no log says so: "
+        f"{missing_after_restart}"
+    )
+    assert not missing, f"published but never delivered to server B: {sorted(missing)}"
+    for session in on_a:
+        assert session.got == sorted(sent), "server A's own sessions get every send, in order"
+    for session in on_b:
+        assert session.got == sorted(published), "in order, once each, and nothing that failed"
+    resumed = min(min(s.arrived[n] for n in after_restart) for s in on_b) - back_at
+    worst = max(s.arrived[n] - clicked[n] for s in on_b for n in after_restart)
+    print(
+        f"\nRedis outage: {len(failed)} of {len(sent)} sends failed (logged, sender told), "
+        f"{len(published)} delivered to all {OUTAGE_SESSIONS} sessions; server B's sessions "
+        f"got the first message sent after the restart {resumed:.2f} s after Redis answered, "
+        f"and each message sent after it within {worst:.2f} s"
+    )
+    for server in (server_a, server_b):
+        assert "Traceback" not in server.log(), server.log()
