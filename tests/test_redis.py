@@ -41,7 +41,7 @@ from test_pubsub import Chat, exercise_chat
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from quart_flet import flet_blueprint
+from quart_flet import PubSubNotPublished, flet_blueprint
 from quart_flet.backends.redis import OAUTH_KEY_PREFIX, RedisOAuthStateStore, Signer, stream_for
 from quart_flet.registry import get_registry
 
@@ -191,8 +191,13 @@ async def test_an_unreachable_redis_at_startup_keeps_the_app_serving_locally(
         a = await Chat.join(await stack.enter_async_context(test.websocket("/ws")))
         b = await Chat.join(await stack.enter_async_context(test.websocket("/ws")))
         await exercise_chat(a, b)
-        get_registry(app).hub("flet").send_all(Unpicklable())
+        hub = get_registry(app).hub("flet")
+        with pytest.raises(PubSubNotPublished, match="cannot pickle it"):
+            await asyncio.wrap_future(hub.send_all(Unpicklable()))
         await a.expect("all:unpicklable")  # delivered here all the same
+        with pytest.raises(PubSubNotPublished, match="Redis error"):
+            await asyncio.wrap_future(hub.send_all_on_topic("room", "unreachable"))
+        await b.expect("room:unreachable")
     assert "cannot pickle it" in caplog.text
     assert "is not reachable: serving anyway" in caplog.text
     assert "NOT published to Redis stream quart-flet:pubsub:flet" in caplog.text
@@ -494,3 +499,47 @@ async def test_redis_killed_during_a_fanout_loses_nothing_silently_and_delivers_
     )
     for server in (server_a, server_b):
         assert "Traceback" not in server.log(), server.log()
+
+
+@pytest.mark.redis
+async def test_an_entry_appended_twice_is_delivered_once_and_a_missing_one_is_logged(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A retried XADD that had gone through leaves the same message twice in
+    the stream: readers drop the second. A number that never arrives (trimmed,
+    or lost with Redis) is logged by the reader whose sessions missed it."""
+    workers = []
+    for _ in range(2):
+        app = Quart(__name__)
+        app.register_blueprint(
+            flet_blueprint(chat_main, redis_url=redis_server.url, secret_key=KEY)
+        )
+        workers.append(app)
+    writer = aioredis.Redis.from_url(redis_server.url)
+    signer = Signer("flet", [KEY])
+
+    async def append(number: int, text: str) -> None:
+        frame = signer.sign(pickle.dumps((None, None, text)))
+        await writer.xadd(stream_for("flet"), {"o": b"another", "n": number, "m": frame})
+
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(writer.aclose)
+        worker_a, worker_b = [await stack.enter_async_context(w.test_app()) for w in workers]
+        a = await Chat.join(
+            await stack.enter_async_context(worker_a.test_client().websocket("/ws"))
+        )
+        b = await Chat.join(
+            await stack.enter_async_context(worker_b.test_client().websocket("/ws"))
+        )
+        sent = get_registry(worker_a.app).hub("flet").send_all("published")
+        assert await asyncio.wrap_future(sent) is None  # Redis took it
+        await b.expect("all:published")
+
+        await append(1, "one")
+        await append(1, "one-again")  # the same number again: a retried append
+        await append(3, "three")  # number 2 never came
+        await b.expect("all:three")
+        await a.expect("all:three")
+        assert b.saw("all:one") and not b.saw("all:one-again")
+    assert caplog.text.count("read again from Redis stream quart-flet:pubsub:flet") == 2
+    assert caplog.text.count("1 pubsub message(s) of process 616e6f74686572") == 2
