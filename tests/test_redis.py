@@ -543,3 +543,24 @@ async def test_an_entry_appended_twice_is_delivered_once_and_a_missing_one_is_lo
         assert b.saw("all:one") and not b.saw("all:one-again")
     assert caplog.text.count("read again from Redis stream quart-flet:pubsub:flet") == 2
     assert caplog.text.count("1 pubsub message(s) of process 616e6f74686572") == 2
+
+
+async def test_a_send_still_waiting_for_redis_when_the_server_stops_is_reported_failed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A Redis that accepts connections and never answers: the send waits in
+    the publisher; stopping the server fails its Publication and logs it."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # the kernel accepts; nobody ever reads
+        port = silent.getsockname()[1]
+        app = Quart(__name__)
+        app.register_blueprint(
+            flet_blueprint(chat_main, redis_url=f"redis://127.0.0.1:{port}", secret_key=KEY)
+        )
+        async with app.test_app():
+            sent = get_registry(app).hub("flet").send_all("never-answered")
+            assert not sent.done()
+        with pytest.raises(PubSubNotPublished, match="stopped"):
+            sent.result(timeout=0)
+    assert "message='never-answered'" in caplog.text

@@ -46,6 +46,7 @@ Every process of one app must have the same key.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -213,18 +214,17 @@ class RedisBackend:
             )
 
     async def stop(self) -> None:
-        if self._outbox is not None:
-            try:
-                await asyncio.wait_for(self._outbox.join(), 2)
-            except TimeoutError:
-                logger.error(
-                    "stopping with %d pubsub message(s) not published to Redis",
-                    self._outbox.qsize(),
-                )
+        outbox = self._outbox
+        if outbox is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(outbox.join(), 2)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        if outbox is not None and not outbox.empty():
+            left = [outbox.get_nowait() for _ in range(outbox.qsize())]
+            self._lost(left, "the server stopped before Redis was reachable")
         self.hubs.clear()
         await self.client.aclose()
         await self.reader_client.aclose()
@@ -286,6 +286,9 @@ class RedisBackend:
                         fields = {"o": self.origin, "n": number, "m": frame}
                         pipe.xadd(stream, fields, maxlen=self.stream_length, approximate=True)  # type: ignore[arg-type]
                     results = await pipe.execute(raise_on_error=False)
+            except asyncio.CancelledError:
+                self._lost(batch, "the server stopped while appending it: it may have been")
+                raise
             except (RedisError, OSError) as error:
                 self._lost(batch, f"Redis error: {error}")
             except Exception as error:
