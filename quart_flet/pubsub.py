@@ -77,8 +77,14 @@ def pubsub_hub(page: Any) -> FletPubSub:
 
     >>> sent = pubsub_hub(page).send_all("hello")
     >>> await asyncio.wrap_future(sent)  # raises PubSubNotPublished if Redis was down
+
+    Raises flet's ``FletPageDisconnectedException`` while the page's browser
+    is away (its session has no connection then).
     """
-    hub = page.session.connection.pubsubhub
+    connection = page.session.connection
+    if connection is None:
+        raise FletPageDisconnectedException("the page is disconnected: no pubsub hub to reach")
+    hub = connection.pubsubhub
     if not isinstance(hub, FletPubSub):
         raise TypeError("pubsub_hub(page) needs a page served by quart-flet")
     return hub
