@@ -13,7 +13,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -315,6 +315,26 @@ class RunsCode:
         return (os.mkdir, (str(self.path),))
 
 
+@contextlib.asynccontextmanager
+async def two_chat_workers(url: str) -> AsyncIterator[tuple[Any, Chat, Chat, aioredis.Redis]]:
+    """Two in-process chat apps sharing the Redis at ``url`` (the first's
+    test app is yielded), a chat session on each, and the test's own client
+    of that Redis."""
+    async with contextlib.AsyncExitStack() as stack:
+        own = aioredis.Redis.from_url(url)
+        stack.push_async_callback(own.aclose)
+        test_apps = []
+        for _ in range(2):
+            app = Quart(__name__)
+            app.register_blueprint(flet_blueprint(chat_main, redis_url=url, secret_key=KEY))
+            test_apps.append(await stack.enter_async_context(app.test_app()))
+        a, b = [
+            await Chat.join(await stack.enter_async_context(t.test_client().websocket("/ws")))
+            for t in test_apps
+        ]
+        yield test_apps[0], a, b, own
+
+
 @pytest.mark.redis
 async def test_a_forged_or_foreign_message_on_redis_is_never_unpickled(
     redis_server: RedisServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
@@ -322,24 +342,8 @@ async def test_a_forged_or_foreign_message_on_redis_is_never_unpickled(
     """Pickles run code when loaded: only messages signed with the app's key
     are. One unsigned and one signed with another key are dropped, logged,
     and later messages still arrive."""
-    workers = []
-    for _ in range(2):
-        app = Quart(__name__)
-        app.register_blueprint(
-            flet_blueprint(chat_main, redis_url=redis_server.url, secret_key=KEY)
-        )
-        workers.append(app)
-    forger = aioredis.Redis.from_url(redis_server.url)
     marker = tmp_path / "code-ran"
-    async with contextlib.AsyncExitStack() as stack:
-        stack.push_async_callback(forger.aclose)
-        worker_a, worker_b = [await stack.enter_async_context(w.test_app()) for w in workers]
-        a = await Chat.join(
-            await stack.enter_async_context(worker_a.test_client().websocket("/ws"))
-        )
-        b = await Chat.join(
-            await stack.enter_async_context(worker_b.test_client().websocket("/ws"))
-        )
+    async with two_chat_workers(redis_server.url) as (_, a, b, forger):
         await exercise_chat(a, b)
         payload = pickle.dumps((None, None, RunsCode(marker)))
         forged = {"o": b"elsewhere", "n": 1}
@@ -511,29 +515,13 @@ async def test_an_entry_appended_twice_is_delivered_once_and_a_missing_one_is_lo
     """A retried XADD that had gone through leaves the same message twice in
     the stream: readers drop the second. A number that never arrives (trimmed,
     or lost with Redis) is logged by the reader whose sessions missed it."""
-    workers = []
-    for _ in range(2):
-        app = Quart(__name__)
-        app.register_blueprint(
-            flet_blueprint(chat_main, redis_url=redis_server.url, secret_key=KEY)
-        )
-        workers.append(app)
-    writer = aioredis.Redis.from_url(redis_server.url)
     signer = Signer("flet", [KEY])
+    async with two_chat_workers(redis_server.url) as (worker_a, a, b, writer):
 
-    async def append(number: int, text: str) -> None:
-        frame = signer.sign(pickle.dumps((None, None, text)))
-        await writer.xadd(stream_for("flet"), {"o": b"another", "n": number, "m": frame})
+        async def append(number: int, text: str) -> None:
+            frame = signer.sign(pickle.dumps((None, None, text)))
+            await writer.xadd(stream_for("flet"), {"o": b"another", "n": number, "m": frame})
 
-    async with contextlib.AsyncExitStack() as stack:
-        stack.push_async_callback(writer.aclose)
-        worker_a, worker_b = [await stack.enter_async_context(w.test_app()) for w in workers]
-        a = await Chat.join(
-            await stack.enter_async_context(worker_a.test_client().websocket("/ws"))
-        )
-        b = await Chat.join(
-            await stack.enter_async_context(worker_b.test_client().websocket("/ws"))
-        )
         sent = get_registry(worker_a.app).hub("flet").send_all("published")
         assert await asyncio.wrap_future(sent) is None  # Redis took it
         await b.expect("all:published")
