@@ -17,11 +17,13 @@ import flet as ft
 import pytest
 from apps.chat import main as chat_main
 from conftest import UPDATE_CONTROL_PROPS, FletTestClient, contains, encode, find_controls
+from flet.controls.exceptions import FletPageDisconnectedException
 from flet.pubsub.pubsub_hub import PubSubHub
 from quart import Quart
 
-from quart_flet import flet_blueprint
+from quart_flet import flet_blueprint, pubsub_hub
 from quart_flet.pubsub import FletPubSub, _try_acquire
+from quart_flet.registry import get_registry
 
 ORIGINAL_SEND_ALL = PubSubHub.send_all
 
@@ -462,3 +464,20 @@ async def test_a_session_blocked_in_a_batch_gets_its_later_messages_in_order(
         release.set()
     await asyncio.wait_for(slow_in.wait(), 10)
     assert got == {"slow": [1, 2, 3], "a": [1, 2, 3], "b": [1, 2, 3]}
+
+
+async def test_pubsub_hub_of_a_page_sends_with_a_publication_done_at_once_without_redis() -> None:
+    app = make_app(chat_main)
+    async with chats(app, 2) as (a, b):
+        (entry,) = [
+            e for e in get_registry(app).sessions.values() if e.session.id == a.client.session_id
+        ]
+        page = entry.session.page
+        hub = pubsub_hub(page)
+        assert hub is get_registry(app).hub("flet")
+        sent = hub.send_others(entry.session.id, "to-b")
+        assert sent.done() and sent.result() is None  # no relay: nothing more to wait for
+        await b.expect("all:to-b")
+        await entry.session.disconnect(60)  # as the registry does when the browser leaves
+        with pytest.raises(FletPageDisconnectedException):
+            pubsub_hub(page)

@@ -266,3 +266,15 @@ async def test_readme_kubernetes_probes_and_scrape_answer(hypercorn: Any) -> Non
         text = (await http.get(pod["metadata"]["annotations"]["prometheus.io/path"])).text
     names = {family.name for family in text_string_to_metric_families(text)}
     assert {"quart_flet_sessions", "quart_flet_frames", "quart_flet_ready"} <= names
+
+
+def test_readme_publication_snippet_is_the_outage_test_apps_code() -> None:
+    """The README's send with an outcome is the one tests/test_redis.py runs
+    against a Redis killed under a fan-out (tests/apps/redis_fanout.py)."""
+    block = next(b for b in code_blocks("python") if "pubsub_hub(page)" in b)
+    app = (ROOT / "tests" / "apps" / "redis_fanout.py").read_text()
+    lines = [line.strip() for line in block.splitlines() if line.strip()]
+    position = 0
+    for line in lines[1:]:  # after the comment saying where it goes
+        position = app.find(line, position)
+        assert position >= 0, f"README line not in tests/apps/redis_fanout.py: {line!r}"

@@ -7,12 +7,13 @@ import asyncio
 import contextlib
 import os
 import pickle
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -22,9 +23,14 @@ import pytest
 import redis.asyncio as aioredis
 from apps.chat import main as chat_main
 from conftest import (
+    CONTROL_EVENT,
+    PATCH_CONTROL,
     FletTestClient,
+    decode,
+    encode,
     find_controls,
     free_port,
+    register_frame,
     require_service,
     wait_for_log,
 )
@@ -33,9 +39,10 @@ from quart import Quart
 from quart.testing.app import LifespanError
 from test_pubsub import Chat, exercise_chat
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
-from quart_flet import flet_blueprint
-from quart_flet.backends.redis import OAUTH_KEY_PREFIX, RedisOAuthStateStore, Signer, channel_for
+from quart_flet import PubSubNotPublished, flet_blueprint
+from quart_flet.backends.redis import OAUTH_KEY_PREFIX, RedisOAuthStateStore, Signer, stream_for
 from quart_flet.registry import get_registry
 
 KEY = "redis-test-key"
@@ -119,7 +126,7 @@ async def test_pubsub_crosses_processes_and_survives_a_redis_restart(
             wait_for_log(server, "Redis pubsub connection to")
         await a.send("all", "during-outage")
         await a.expect("all:during-outage")  # A keeps serving its own sessions
-        wait_for_log(servers[0], "NOT published to Redis channel quart-flet:pubsub:flet")
+        wait_for_log(servers[0], "NOT published to Redis stream quart-flet:pubsub:flet")
         assert "during-outage" in servers[0].log()
 
         redis_server.start()
@@ -184,11 +191,16 @@ async def test_an_unreachable_redis_at_startup_keeps_the_app_serving_locally(
         a = await Chat.join(await stack.enter_async_context(test.websocket("/ws")))
         b = await Chat.join(await stack.enter_async_context(test.websocket("/ws")))
         await exercise_chat(a, b)
-        get_registry(app).hub("flet").send_all(Unpicklable())
+        hub = get_registry(app).hub("flet")
+        with pytest.raises(PubSubNotPublished, match="cannot pickle it"):
+            await asyncio.wrap_future(hub.send_all(Unpicklable()))
         await a.expect("all:unpicklable")  # delivered here all the same
+        with pytest.raises(PubSubNotPublished, match="Redis error"):
+            await asyncio.wrap_future(hub.send_all_on_topic("room", "unreachable"))
+        await b.expect("room:unreachable")
     assert "cannot pickle it" in caplog.text
     assert "is not reachable: serving anyway" in caplog.text
-    assert "NOT published to Redis channel quart-flet:pubsub:flet" in caplog.text
+    assert "NOT published to Redis stream quart-flet:pubsub:flet" in caplog.text
     assert "message='hello'" in caplog.text
 
 
@@ -303,6 +315,26 @@ class RunsCode:
         return (os.mkdir, (str(self.path),))
 
 
+@contextlib.asynccontextmanager
+async def two_chat_workers(url: str) -> AsyncIterator[tuple[Any, Chat, Chat, aioredis.Redis]]:
+    """Two in-process chat apps sharing the Redis at ``url`` (the first's
+    test app is yielded), a chat session on each, and the test's own client
+    of that Redis."""
+    async with contextlib.AsyncExitStack() as stack:
+        own = aioredis.Redis.from_url(url)
+        stack.push_async_callback(own.aclose)
+        test_apps = []
+        for _ in range(2):
+            app = Quart(__name__)
+            app.register_blueprint(flet_blueprint(chat_main, redis_url=url, secret_key=KEY))
+            test_apps.append(await stack.enter_async_context(app.test_app()))
+        a, b = [
+            await Chat.join(await stack.enter_async_context(t.test_client().websocket("/ws")))
+            for t in test_apps
+        ]
+        yield test_apps[0], a, b, own
+
+
 @pytest.mark.redis
 async def test_a_forged_or_foreign_message_on_redis_is_never_unpickled(
     redis_server: RedisServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
@@ -310,31 +342,216 @@ async def test_a_forged_or_foreign_message_on_redis_is_never_unpickled(
     """Pickles run code when loaded: only messages signed with the app's key
     are. One unsigned and one signed with another key are dropped, logged,
     and later messages still arrive."""
-    workers = []
-    for _ in range(2):
-        app = Quart(__name__)
-        app.register_blueprint(
-            flet_blueprint(chat_main, redis_url=redis_server.url, secret_key=KEY)
-        )
-        workers.append(app)
-    forger = aioredis.Redis.from_url(redis_server.url)
     marker = tmp_path / "code-ran"
-    async with contextlib.AsyncExitStack() as stack:
-        stack.push_async_callback(forger.aclose)
-        worker_a, worker_b = [await stack.enter_async_context(w.test_app()) for w in workers]
-        a = await Chat.join(
-            await stack.enter_async_context(worker_a.test_client().websocket("/ws"))
-        )
-        b = await Chat.join(
-            await stack.enter_async_context(worker_b.test_client().websocket("/ws"))
-        )
+    async with two_chat_workers(redis_server.url) as (_, a, b, forger):
         await exercise_chat(a, b)
-        payload = pickle.dumps((b"elsewhere", None, None, RunsCode(marker)))
-        await forger.publish(channel_for("flet"), payload)  # unsigned
+        payload = pickle.dumps((None, None, RunsCode(marker)))
+        forged = {"o": b"elsewhere", "n": 1}
+        await forger.xadd(stream_for("flet"), {**forged, "m": payload})  # unsigned
         other_key = Signer("flet", ["another deployment's key"])
-        await forger.publish(channel_for("flet"), other_key.sign(payload))
+        await forger.xadd(stream_for("flet"), {**forged, "m": other_key.sign(payload)})
         await b.send("all", "after-the-forgeries")  # Redis keeps the order
         await a.expect("all:after-the-forgeries")
     assert not marker.exists()
     # both forgeries reached A before the later message did (B may still be at them)
     assert caplog.text.count("signature does not match this app's secret key") >= 2
+
+
+OUTAGE_SESSIONS = 200  # half on each server; the first on server A sends
+SEND_INTERVAL = 0.1  # seconds between the sender's clicks
+OUTAGE_SECONDS = 2.0  # how long Redis stays dead (the fault, not a wait for something)
+SENT_AFTER_RESTART = 30  # clicks after Redis answers again
+
+
+class FanoutSession:
+    """One session of tests/apps/redis_fanout.py over a real WebSocket: the
+    numbers of the messages it got, in arrival order, with arrival times, and
+    (for the sender) each send's outcome."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.got: list[int] = []
+        self.arrived: dict[int, float] = {}
+        self.outcomes: dict[int, str] = {}
+        self.button = 0
+        self.reader: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def join(cls, server_url: str) -> FanoutSession:
+        session = cls(await connect(server_url.replace("http", "ws") + "/ws", max_size=None))
+        await session.ws.send(register_frame())
+        while not session.button:  # the first render comes after main subscribed
+            message = decode(await asyncio.wait_for(session.ws.recv(), 30))
+            buttons = find_controls(message, _c="Button") if message[0] == PATCH_CONTROL else []
+            session.button = int(buttons[0]["_i"]) if buttons else 0
+        session.reader = asyncio.create_task(session._read())
+        return session
+
+    async def _read(self) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for frame in self.ws:
+                now = time.monotonic()
+                for text in _strings(decode(frame)):
+                    kind, _, number = text.partition(":m")
+                    if kind == "got" and number.isdigit():
+                        self.got.append(int(number))
+                        self.arrived.setdefault(int(number), now)
+                    elif kind in ("published", "failed") and number.isdigit():
+                        self.outcomes[int(number)] = kind
+
+    async def click(self) -> None:
+        await self.ws.send(encode(CONTROL_EVENT, {"target": self.button, "name": "click"}))
+
+    async def close(self) -> None:
+        await self.ws.close()
+        if self.reader is not None:
+            await self.reader
+
+
+async def _until(condition: Any, timeout: float) -> bool:
+    """Bounded polling of the sessions' state, filled by their reader tasks."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+@pytest.mark.redis
+@pytest.mark.server
+async def test_redis_killed_during_a_fanout_loses_nothing_silently_and_delivers_nothing_twice(
+    redis_server: RedisServer,
+    hypercorn: Any,  # servers stop before Redis does
+) -> None:
+    """Redis dies for 2 s under a fan-out from server A to 200 sessions on two
+    servers, then comes back. Each message A could not append is logged and
+    its sender told (failed:mN); every other one reaches all 200 sessions,
+    once each and in order, including those sent before server B was reading
+    again. Run with -s to see how long delivery took to resume."""
+    env = {"FLET_REDIS_URL": redis_server.url, "FLET_SECRET_KEY": KEY}
+    server_a, server_b = [hypercorn("tests.apps.redis_fanout:app", env=env) for _ in range(2)]
+    half = OUTAGE_SESSIONS // 2
+    gate = asyncio.Semaphore(20)
+
+    async def join(url: str) -> FanoutSession:
+        async with gate:
+            return await FanoutSession.join(url)
+
+    on_a = await asyncio.gather(*(join(server_a.url) for _ in range(half)))
+    on_b = await asyncio.gather(*(join(server_b.url) for _ in range(half)))
+    sender, sessions = on_a[0], [*on_a, *on_b]
+    clicked: dict[int, float] = {}
+    stop_sending = asyncio.Event()
+
+    async def send_forever() -> None:
+        while not stop_sending.is_set():
+            await sender.click()
+            clicked[len(clicked) + 1] = time.monotonic()
+            await asyncio.sleep(SEND_INTERVAL)  # the send rate, not synchronisation
+
+    sending = asyncio.create_task(send_forever())
+    try:
+        assert await _until(lambda: len(on_b[-1].got) >= 10, 30), "no fan-out before the fault"
+        redis_server.kill()
+        await asyncio.to_thread(wait_for_log, server_a, "NOT published to Redis stream")
+        await asyncio.to_thread(wait_for_log, server_b, "Redis pubsub connection to")
+        await asyncio.sleep(OUTAGE_SECONDS)  # the outage itself
+        await asyncio.to_thread(redis_server.start)
+        back_at, sent_before_back = time.monotonic(), len(clicked)
+        assert await _until(lambda: len(clicked) >= sent_before_back + SENT_AFTER_RESTART, 30)
+    finally:
+        stop_sending.set()
+        await sending
+    sent = set(clicked)
+    assert await _until(lambda: set(sender.outcomes) >= sent, 30), "a send never learned its fate"
+    failed = {n for n, outcome in sender.outcomes.items() if outcome == "failed"}
+    published = sent - failed
+    logged = {int(n) for n in re.findall(r"message='m(\d+)'", server_a.log())}
+    assert failed and published, sender.outcomes
+    assert logged == failed, "the sender's outcomes and server A's log disagree"
+    # no fixed wait: until A's sessions have every message and B's every published one, or 60 s
+    await _until(
+        lambda: (
+            all(sent <= set(s.got) for s in on_a) and all(published <= set(s.got) for s in on_b)
+        ),
+        60,
+    )
+    for session in sessions:
+        await session.close()
+
+    after_restart = {n for n in published if clicked[n] > back_at}
+    missing = {n for s in on_b for n in published - set(s.got)}
+    missing_after_restart = sorted(missing & after_restart)
+    assert not missing_after_restart, (
+        f"{len(missing_after_restart)} messages published by server A after Redis was back "
+        f"reached none or only some of server B's sessions, and no log says so: "
+        f"{missing_after_restart}"
+    )
+    assert not missing, f"published but never delivered to server B: {sorted(missing)}"
+    for session in on_a:
+        assert session.got == sorted(sent), "server A's own sessions get every send, in order"
+    for session in on_b:
+        assert session.got == sorted(published), "in order, once each, and nothing that failed"
+    resumed = min(min(s.arrived[n] for n in after_restart) for s in on_b) - back_at
+    worst = max(s.arrived[n] - clicked[n] for s in on_b for n in after_restart)
+    print(
+        f"\nRedis outage: {len(failed)} of {len(sent)} sends failed (logged, sender told), "
+        f"{len(published)} delivered to all {OUTAGE_SESSIONS} sessions; server B's sessions "
+        f"got the first message sent after the restart {resumed:.2f} s after Redis answered, "
+        f"and each message sent after it within {worst:.2f} s"
+    )
+    # and server B says how many of A's messages its sessions missed
+    gaps = re.findall(r"(\d+) pubsub message\(s\) of process \w+ on", server_b.log())
+    assert sum(map(int, gaps)) == len(failed), server_b.log()
+    for server in (server_a, server_b):
+        assert "Traceback" not in server.log(), server.log()
+
+
+@pytest.mark.redis
+async def test_an_entry_appended_twice_is_delivered_once_and_a_missing_one_is_logged(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A retried XADD that had gone through leaves the same message twice in
+    the stream: readers drop the second. A number that never arrives (trimmed,
+    or lost with Redis) is logged by the reader whose sessions missed it."""
+    signer = Signer("flet", [KEY])
+    async with two_chat_workers(redis_server.url) as (worker_a, a, b, writer):
+
+        async def append(number: int, text: str) -> None:
+            frame = signer.sign(pickle.dumps((None, None, text)))
+            await writer.xadd(stream_for("flet"), {"o": b"another", "n": number, "m": frame})
+
+        sent = get_registry(worker_a.app).hub("flet").send_all("published")
+        assert await asyncio.wrap_future(sent) is None  # Redis took it
+        await b.expect("all:published")
+
+        await append(1, "one")
+        await append(1, "one-again")  # the same number again: a retried append
+        await append(3, "three")  # number 2 never came
+        await b.expect("all:three")
+        await a.expect("all:three")
+        assert b.saw("all:one") and not b.saw("all:one-again")
+    assert caplog.text.count("read again from Redis stream quart-flet:pubsub:flet") == 2
+    assert caplog.text.count("1 pubsub message(s) of process 616e6f74686572") == 2
+
+
+async def test_a_send_still_waiting_for_redis_when_the_server_stops_is_reported_failed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A Redis that accepts connections and never answers: the send waits in
+    the publisher; stopping the server fails its Publication and logs it."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # the kernel accepts; nobody ever reads
+        port = silent.getsockname()[1]
+        app = Quart(__name__)
+        app.register_blueprint(
+            flet_blueprint(chat_main, redis_url=f"redis://127.0.0.1:{port}", secret_key=KEY)
+        )
+        async with app.test_app():
+            sent = get_registry(app).hub("flet").send_all("never-answered")
+            assert not sent.done()
+        with pytest.raises(PubSubNotPublished, match="stopped"):
+            sent.result(timeout=0)
+    assert "message='never-answered'" in caplog.text

@@ -15,6 +15,7 @@ from quart_flet.handshake import Handshake, handshake
 from quart_flet.mount import FletRoutes, SessionEndReason
 from quart_flet.options import FletOptions, FletOptionsArgs, OptionError, resolve_options
 from quart_flet.proxy import proxy_fix
+from quart_flet.pubsub import Publication, PubSubNotPublished, pubsub_hub
 from quart_flet.server import run
 
 try:
@@ -30,12 +31,15 @@ __all__ = [
     "FletRoutes",
     "Handshake",
     "OptionError",
+    "Publication",
+    "PubSubNotPublished",
     "QuartFlet",
     "SessionEndReason",
     "flet_app",
     "flet_blueprint",
     "handshake",
     "proxy_fix",
+    "pubsub_hub",
     "resolve_options",
     "run",
 ]

@@ -14,6 +14,9 @@ carries every send to the other processes of the deployment.
   that delivers to it, not in a task of its own.
 - A send delivers to this process's subscribers at once and hands the message
   to the relay (Redis) for the others; a relay failure never stops local delivery.
+  flet's ``page.pubsub`` returns nothing; the same sends on this hub
+  (:func:`pubsub_hub`) return a :data:`Publication`, a future that fails with
+  :class:`PubSubNotPublished` when the other processes will not get the message.
 
 flet's ``PubSubClient`` calls only the public methods below, so this object
 replaces ``PubSubHub`` on our connections without patching flet: any other
@@ -30,7 +33,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -44,7 +47,18 @@ logger = logging.getLogger("quart_flet")
 
 Handler = Callable[..., Any]
 
-__all__ = ["FletPubSub", "PubSubRelay"]
+#: What a send on :class:`FletPubSub` returns: done (result None) once every
+#: process sharing the app can get the message (at once with no relay), or
+#: failed with :class:`PubSubNotPublished`. Await it with
+#: ``asyncio.wrap_future``, or call ``.result(timeout)`` in a thread.
+Publication = Future[None]
+
+__all__ = ["FletPubSub", "Publication", "PubSubNotPublished", "PubSubRelay", "pubsub_hub"]
+
+
+class PubSubNotPublished(Exception):
+    """A pubsub message reached this process's sessions but not the other
+    processes' (Redis unreachable, or the message could not be pickled)."""
 
 
 class PubSubRelay(Protocol):
@@ -53,8 +67,31 @@ class PubSubRelay(Protocol):
 
     def publish(
         self, hub: str, except_session_id: str | None, topic: str | None, message: Any
-    ) -> None:
+    ) -> Publication:
         """Queue one send for the other processes; callable from any thread."""
+
+
+def pubsub_hub(page: Any) -> FletPubSub:
+    """The quart-flet hub behind ``page.pubsub``: the same sends, each
+    returning its :data:`Publication`.
+
+    >>> sent = pubsub_hub(page).send_all("hello")
+    >>> await asyncio.wrap_future(sent)  # raises PubSubNotPublished if Redis was down
+
+    Raises flet's ``FletPageDisconnectedException`` while the page's browser
+    is away (its session has no connection then).
+    """
+    connection = page.session.connection
+    if connection is None:
+        raise FletPageDisconnectedException("the page is disconnected: no pubsub hub to reach")
+    hub = connection.pubsubhub
+    if not isinstance(hub, FletPubSub):
+        raise TypeError("pubsub_hub(page) needs a page served by quart-flet")
+    return hub
+
+
+_PUBLISHED: Publication = Future()
+_PUBLISHED.set_result(None)  # what every send returns without a relay
 
 
 @dataclass(eq=False)
@@ -90,23 +127,24 @@ class FletPubSub:
 
     # ---- sending (any thread) ------------------------------------------
 
-    def send_all(self, message: Any) -> None:
-        self._send(None, None, message)
+    def send_all(self, message: Any) -> Publication:
+        return self._send(None, None, message)
 
-    def send_all_on_topic(self, topic: str, message: Any) -> None:
-        self._send(None, topic, message)
+    def send_all_on_topic(self, topic: str, message: Any) -> Publication:
+        return self._send(None, topic, message)
 
-    def send_others(self, except_session_id: str, message: Any) -> None:
-        self._send(except_session_id, None, message)
+    def send_others(self, except_session_id: str, message: Any) -> Publication:
+        return self._send(except_session_id, None, message)
 
-    def send_others_on_topic(self, except_session_id: str, topic: str, message: Any) -> None:
-        self._send(except_session_id, topic, message)
+    def send_others_on_topic(self, except_session_id: str, topic: str, message: Any) -> Publication:
+        return self._send(except_session_id, topic, message)
 
-    def _send(self, except_session_id: str | None, topic: str | None, message: Any) -> None:
+    def _send(self, except_session_id: str | None, topic: str | None, message: Any) -> Publication:
         STATS.pubsub_published += 1
         self.deliver(except_session_id, topic, message)
-        if self.relay is not None:
-            self.relay.publish(self.name, except_session_id, topic, message)
+        if self.relay is None:
+            return _PUBLISHED
+        return self.relay.publish(self.name, except_session_id, topic, message)
 
     def deliver(self, except_session_id: str | None, topic: str | None, message: Any) -> None:
         """Deliver one send to this process's subscribers (any thread)."""

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from quart_flet.pubsub import FletPubSub
+from quart_flet.pubsub import FletPubSub, Publication
 
 __all__ = ["Backend", "MemoryOAuthStateStore", "OAuthHandler", "OAuthStateStore", "safe_url"]
 
@@ -69,8 +69,9 @@ class Backend(Protocol):
 
     def publish(
         self, hub: str, except_session_id: str | None, topic: str | None, message: Any
-    ) -> None:
-        """Queue one pubsub send for the other processes (any thread)."""
+    ) -> Publication:
+        """Queue one pubsub send for the other processes (any thread); the
+        future fails with PubSubNotPublished if they will not get it."""
 
     async def complete_oauth(self, hub: str, session_id: str, record: str) -> None:
         """Hand an OAuth callback's result to the process holding ``session_id``."""

@@ -2,20 +2,35 @@
 and hosts.
 
 Every send of a Flet app's ``page.pubsub`` is delivered to this process's
-sessions at once and published to the Redis channel ``quart-flet:pubsub:<app>``;
-every process subscribes to the channels of its apps and delivers what other
-processes published to its own sessions. ``send_others`` carries the sender's
+sessions at once and appended to the Redis stream ``quart-flet:pubsub:<app>``
+(XADD, trimmed to about ``stream_length`` entries); every process reads the
+streams of its apps from a cursor (XREAD BLOCK) and delivers what other
+processes sent to its own sessions. ``send_others`` carries the sender's
 session id, so only that session is left out; topics filter on arrival.
 
+Why streams and not PUBLISH/SUBSCRIBE: a published message reaches only the
+subscribers connected at that instant, and nobody learns who was not. After a
+Redis restart each process resubscribes after its own retry delay, and what
+the others published in between reached none of its sessions, silently. A
+stream keeps the messages; a process that reconnects goes on from the last
+entry it read, so it catches up instead of losing them, and reads each entry
+once.
+
 Faults: when Redis is unreachable the server keeps serving and local delivery
-goes on; each message that could not be published is logged with
-``logger.error`` (other processes will not see it); the subscriber reconnects
-with capped exponential backoff and resubscribes, logging a warning when it is
-back. Nothing here raises into a request or a session.
+goes on. Each message that could not be appended is logged with
+``logger.error``, counted as failed, and the :class:`~concurrent.futures.Future`
+its send returned fails with :class:`~quart_flet.pubsub.PubSubNotPublished`.
+The reader reconnects with a short capped backoff (0.05 s doubling to
+``max_backoff``) and catches up, logging a warning when it is back. Every
+appended message carries its process's id and a sequence number: a reader
+drops one it has seen already (a retried XADD) and logs the messages of a
+process it never received (trimmed before it read them, or lost with a Redis
+that restarted without persistence). Nothing here raises into a request or a
+session.
 
 OAuth: pending states live in Redis (:class:`RedisOAuthStateStore`), so the
 callback finds them on any worker; a worker whose callback belongs to a session
-it does not hold publishes the result on ``quart-flet:oauth:<app>`` and the
+it does not hold appends the result to ``quart-flet:oauth:<app>`` and the
 worker holding that session completes the sign-in (:meth:`RedisBackend.complete_oauth`).
 
 Pubsub messages are pickled, so ``page.pubsub`` carries the same Python objects it
@@ -31,13 +46,17 @@ Every process of one app must have the same key.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
 import os
 import pickle
+import time
+from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any
+from concurrent.futures import Future, InvalidStateError
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -45,25 +64,35 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from quart_flet.backends.base import OAuthHandler, safe_url
-from quart_flet.pubsub import FletPubSub
+from quart_flet.pubsub import FletPubSub, Publication, PubSubNotPublished
 from quart_flet.stats import STATS
 
 logger = logging.getLogger("quart_flet")
 
-__all__ = ["RedisBackend", "RedisOAuthStateStore", "channel_for"]
+__all__ = ["RedisBackend", "RedisOAuthStateStore", "stream_for"]
 
-CHANNEL_PREFIX = "quart-flet:pubsub:"
-OAUTH_CHANNEL_PREFIX = "quart-flet:oauth:"
+STREAM_PREFIX = "quart-flet:pubsub:"
+OAUTH_STREAM_PREFIX = "quart-flet:oauth:"
 OAUTH_KEY_PREFIX = "quart-flet:oauth-state:"
+#: OAuth hand-overs kept in their stream (a sign-in is read within a second)
+OAUTH_STREAM_LENGTH = 1000
+#: how long one XREAD waits for entries before it is sent again
+READ_BLOCK_MS = 5000
+#: entries one XREAD returns at most
+READ_COUNT = 1000
+#: processes whose last sequence number a reader remembers
+MAX_ORIGINS = 1024
 
-# (origin, except_session_id, topic, message)
-_Envelope = tuple[bytes, str | None, str | None, Any]
-# (channel, envelope, its pickle)
-_Outgoing = tuple[str, _Envelope, bytes]
+# (except_session_id, topic, message)
+_Envelope = tuple[str | None, str | None, Any]
+# (stream, envelope, its signed pickle, the sender's future)
+_Outgoing = tuple[str, _Envelope, bytes, Publication]
+# what XREAD answers (RESP2): [(stream, [(entry id, fields), ...]), ...]
+_Replies = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]
 
 
-def channel_for(hub: str) -> str:
-    return CHANNEL_PREFIX + hub
+def stream_for(hub: str) -> str:
+    return STREAM_PREFIX + hub
 
 
 class Signer:
@@ -91,11 +120,13 @@ class Signer:
 
 
 class RedisBackend:
-    """One Redis connection pool and one subscriber connection per Quart app.
+    """One Redis connection pool and one reader connection per Quart app.
 
     ``keys`` maps the names of the Flet apps whose pubsub and OAuth go
     through Redis to their secret keys (``[*fallbacks, current]``);
     ``on_oauth`` takes the OAuth results other processes send this one.
+    ``stream_length`` is about how many messages an app's stream keeps: a
+    process that was cut off from Redis catches up on at most that many.
     """
 
     def __init__(
@@ -104,8 +135,9 @@ class RedisBackend:
         keys: Mapping[str, list[str]],
         on_oauth: OAuthHandler,
         *,
-        max_backoff: float = 2.0,
+        max_backoff: float = 0.5,
         max_queued: int = 10_000,
+        stream_length: int = 10_000,
         timeout: float = 5.0,
     ) -> None:
         self.url = url
@@ -114,37 +146,50 @@ class RedisBackend:
         self.on_oauth = on_oauth
         self.max_backoff = max_backoff
         self.max_queued = max_queued
-        # Lets a process skip the messages it published itself: it delivered
+        self.stream_length = stream_length
+        # Lets a process skip the messages it appended itself: it delivered
         # them locally already.
         self.origin = os.urandom(8)
         self.hubs: dict[str, FletPubSub] = {}
         # One immediate retry, on a fresh connection: a pooled connection from
         # before a Redis restart fails once. Any longer and a publish during an
         # outage would stall every send queued behind it instead of failing.
+        # (A retried XADD that had gone through is dropped by its readers.)
         self.client: aioredis.Redis = aioredis.Redis.from_url(
             url,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 1),
         )
-        # Reconnecting the subscriber is our loop's job, with its own backoff.
-        self.subscriber_client: aioredis.Redis = aioredis.Redis.from_url(
+        # Reconnecting the reader is our loop's job, with its own backoff; a
+        # blocked XREAD answers within READ_BLOCK_MS, so a silent peer shows.
+        self.reader_client: aioredis.Redis = aioredis.Redis.from_url(
             url,
+            socket_timeout=timeout + READ_BLOCK_MS / 1000,
             socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 0),
-            health_check_interval=15,
         )
         self.oauth_states = RedisOAuthStateStore(self.client)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._outbox: asyncio.Queue[_Outgoing] | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._subscribed = asyncio.Event()
-        self._first_attempt = asyncio.Event()  # subscribed, or failed to
+        self._connected = asyncio.Event()
+        self._first_attempt = asyncio.Event()  # connected, or failed to
+        # the last entry read from each stream; None until Redis first answers
+        self._cursors: dict[str, str] | None = None
+        self._sequences: dict[str, int] = {}  # per stream, of this process's appends
+        self._last_seen: OrderedDict[tuple[str, bytes], int] = OrderedDict()
 
     @property
     def connected(self) -> bool:
-        """Subscribed to Redis right now: messages cross processes."""
-        return self._subscribed.is_set()
+        """Reading from Redis right now: messages cross processes."""
+        return self._connected.is_set()
+
+    @property
+    def streams(self) -> list[str]:
+        return sorted(stream_for(name) for name in self.hub_names) + sorted(
+            OAUTH_STREAM_PREFIX + name for name in self.hub_names
+        )
 
     # ---- lifecycle -----------------------------------------------------
 
@@ -153,36 +198,36 @@ class RedisBackend:
         self._outbox = asyncio.Queue()
         self._tasks = [
             asyncio.create_task(self._publish_forever()),
-            asyncio.create_task(self._subscribe_forever()),
+            asyncio.create_task(self._read_forever()),
         ]
-        # Serve only once subscribed, so no message sent to a new session is
-        # missed; but an unreachable Redis must not keep the app from serving.
+        # Serve only once the streams' ends are known, so no message sent to a
+        # new session is missed; but an unreachable Redis must not keep the app
+        # from serving.
         try:
             await asyncio.wait_for(self._first_attempt.wait(), 5)
         except TimeoutError:
             pass
-        if not self._subscribed.is_set():
+        if not self._connected.is_set():
             logger.error(
                 "Redis %s is not reachable: serving anyway; pubsub stays local until it is back",
                 safe_url(self.url),
             )
 
     async def stop(self) -> None:
-        if self._outbox is not None:
-            try:
-                await asyncio.wait_for(self._outbox.join(), 2)
-            except TimeoutError:
-                logger.error(
-                    "stopping with %d pubsub message(s) not published to Redis",
-                    self._outbox.qsize(),
-                )
+        outbox = self._outbox
+        if outbox is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(outbox.join(), 2)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        if outbox is not None and not outbox.empty():
+            left = [outbox.get_nowait() for _ in range(outbox.qsize())]
+            self._lost(left, "the server stopped before Redis was reachable")
         self.hubs.clear()
         await self.client.aclose()
-        await self.subscriber_client.aclose()
+        await self.reader_client.aclose()
 
     def attach(self, hub: FletPubSub) -> None:
         if hub.name in self.hub_names:
@@ -193,19 +238,20 @@ class RedisBackend:
 
     def publish(
         self, hub: str, except_session_id: str | None, topic: str | None, message: Any
-    ) -> None:
-        channel, envelope = channel_for(hub), (self.origin, except_session_id, topic, message)
+    ) -> Publication:
+        stream, envelope = stream_for(hub), (except_session_id, topic, message)
+        sent: Publication = Future()
         try:
             # now, in the sender's thread: what was sent, not what it became later
             frame = pickle.dumps(envelope, protocol=pickle.HIGHEST_PROTOCOL)
-            item = (channel, envelope, self.signers[hub].sign(frame))
+            item = (stream, envelope, self.signers[hub].sign(frame), sent)
         except Exception as error:
-            self._lost([(channel, envelope, b"")], f"cannot pickle it: {error}")
-            return
+            self._lost([(stream, envelope, b"", sent)], f"cannot pickle it: {error}")
+            return sent
         loop = self.loop
         if loop is None:
             self._lost([item], "the Redis backend is not running")
-            return
+            return sent
         try:
             on_loop = asyncio.get_running_loop() is loop
         except RuntimeError:
@@ -214,6 +260,7 @@ class RedisBackend:
             self._queue(item)
         else:
             loop.call_soon_threadsafe(self._queue, item)
+        return sent
 
     def _queue(self, item: _Outgoing) -> None:
         assert self._outbox is not None
@@ -224,7 +271,8 @@ class RedisBackend:
 
     async def _publish_forever(self) -> None:
         """One publisher keeps the order of sends; what piled up goes in one
-        pipeline round trip."""
+        pipeline round trip. Each entry carries this process's id and its
+        number in this process's sends to that stream."""
         assert self._outbox is not None
         outbox = self._outbox
         while True:
@@ -233,13 +281,24 @@ class RedisBackend:
                 batch.append(outbox.get_nowait())
             try:
                 async with self.client.pipeline(transaction=False) as pipe:
-                    for channel, _, frame in batch:
-                        pipe.publish(channel, frame)
-                    await pipe.execute()
+                    for stream, _, frame, _ in batch:
+                        number = self._sequences[stream] = self._sequences.get(stream, 0) + 1
+                        fields = {"o": self.origin, "n": number, "m": frame}
+                        pipe.xadd(stream, fields, maxlen=self.stream_length, approximate=True)  # type: ignore[arg-type]
+                    results = await pipe.execute(raise_on_error=False)
+            except asyncio.CancelledError:
+                self._lost(batch, "the server stopped while appending it: it may have been")
+                raise
             except (RedisError, OSError) as error:
                 self._lost(batch, f"Redis error: {error}")
             except Exception as error:
                 self._lost(batch, f"{type(error).__name__}: {error}")
+            else:
+                for item, result in zip(batch, results, strict=True):
+                    if isinstance(result, Exception):
+                        self._lost([item], f"Redis error: {result}")
+                    else:
+                        _settle(item[3], None)
             finally:
                 for _ in batch:
                     outbox.task_done()
@@ -247,46 +306,55 @@ class RedisBackend:
     @staticmethod
     def _lost(batch: list[_Outgoing], why: str) -> None:
         STATS.pubsub_failed += len(batch)
-        for channel, (_, except_session_id, topic, message), _ in batch:
+        for stream, (except_session_id, topic, message), _, sent in batch:
             logger.error(
-                "pubsub message NOT published to Redis channel %s (%s): sessions "
+                "pubsub message NOT published to Redis stream %s (%s): sessions "
                 "in other processes will not get it; topic=%r, except_session=%r, "
                 "message=%.200r",
-                channel,
+                stream,
                 why,
                 topic,
                 except_session_id,
                 message,
             )
+            _settle(sent, PubSubNotPublished(f"not published to Redis stream {stream} ({why})"))
 
-    # ---- subscribing ---------------------------------------------------
+    # ---- reading -------------------------------------------------------
 
-    async def _subscribe_forever(self) -> None:
-        channels = sorted(channel_for(name) for name in self.hub_names)
-        channels += sorted(OAUTH_CHANNEL_PREFIX + name for name in self.hub_names)
+    async def _read_forever(self) -> None:
         backoff, failures = 0.05, 0
         while True:
-            pubsub = self.subscriber_client.pubsub()
             try:
-                await pubsub.subscribe(*channels)
-                confirmed: set[str] = set()
+                if self._cursors is None:
+                    self._cursors = await self._stream_ends()
+                else:
+                    await self.reader_client.ping()
+                self._on_connected(failures)
+                backoff, failures = 0.05, 0
                 while True:
-                    # wakes up when idle, so the health check (a PING) can run
-                    message = await pubsub.get_message(timeout=5.0)
-                    if message is None:
-                        continue
-                    if message["type"] == "subscribe":
-                        confirmed.add(message["channel"].decode())
-                        if confirmed == set(channels):
-                            self._on_subscribed(channels, failures)
-                            backoff, failures = 0.05, 0
-                    elif message["type"] == "message":
-                        self._on_message(message["channel"], message["data"])
+                    replies = cast(
+                        _Replies,
+                        await self.reader_client.xread(
+                            self._cursors,  # type: ignore[arg-type]
+                            count=READ_COUNT,
+                            block=READ_BLOCK_MS,
+                        ),
+                    )
+                    for stream_bytes, entries in replies or ():
+                        stream = stream_bytes.decode()
+                        for entry_id, fields in entries:
+                            self._cursors[stream] = entry_id.decode()
+                            self._on_entry(stream, fields)
             except asyncio.CancelledError:
                 raise
             except Exception as error:
                 failures += 1
-                self._subscribed.clear()
+                self._connected.clear()
+                if self._cursors is None:
+                    # Redis never answered: what is appended from now on is ours
+                    # to read (stream ids are Redis's clock in ms; NTP keeps
+                    # hosts within that)
+                    self._cursors = dict.fromkeys(self.streams, f"{int(time.time() * 1000)}-0")
                 self._first_attempt.set()
                 log = logger.error if failures == 1 else logger.debug
                 log(
@@ -296,25 +364,33 @@ class RedisBackend:
                     str(error) or type(error).__name__,
                     self.max_backoff,
                 )
-            finally:
-                try:
-                    await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]  # typed in redis 8
-                except Exception:
-                    logger.debug("error closing a broken Redis pubsub connection", exc_info=True)
             await asyncio.sleep(backoff)  # retry backoff, not synchronisation
             backoff = min(backoff * 2, self.max_backoff)
 
-    def _on_subscribed(self, channels: list[str], failures: int) -> None:
-        self._subscribed.set()
+    async def _stream_ends(self) -> dict[str, str]:
+        """The id of each stream's last entry ("0-0" for a stream not made yet):
+        a process starting now reads what is appended after it."""
+        streams = self.streams
+        async with self.reader_client.pipeline(transaction=False) as pipe:
+            for stream in streams:
+                pipe.xrevrange(stream, count=1)
+            lasts = await pipe.execute()
+        return {
+            stream: last[0][0].decode() if last else "0-0"
+            for stream, last in zip(streams, lasts, strict=True)
+        }
+
+    def _on_connected(self, failures: int) -> None:
+        self._connected.set()
         self._first_attempt.set()
         if failures:
             logger.warning(
-                "Redis pubsub reconnected to %s and resubscribed to %s",
+                "Redis pubsub reconnected to %s: reading %s on from the last entries read",
                 safe_url(self.url),
-                ", ".join(channels),
+                ", ".join(self.streams),
             )
         else:
-            logger.info("Redis pubsub subscribed to %s", ", ".join(channels))
+            logger.info("Redis pubsub reading %s", ", ".join(self.streams))
 
     def _verified(self, hub: str, data: bytes, what: str) -> bytes | None:
         signer = self.signers.get(hub)
@@ -328,24 +404,61 @@ class RedisBackend:
             )
         return frame
 
-    def _on_message(self, channel_bytes: bytes, data: bytes) -> None:
-        channel = channel_bytes.decode()
-        if channel.startswith(OAUTH_CHANNEL_PREFIX):
-            self._on_oauth(channel[len(OAUTH_CHANNEL_PREFIX) :], data)
+    def _on_entry(self, stream: str, fields: dict[bytes, bytes]) -> None:
+        if stream.startswith(OAUTH_STREAM_PREFIX):
+            self._on_oauth(stream[len(OAUTH_STREAM_PREFIX) :], fields.get(b"m", b""))
             return
-        name = channel[len(CHANNEL_PREFIX) :]
-        hub = self.hubs.get(name)
+        origin, number, data = fields.get(b"o"), fields.get(b"n", b""), fields.get(b"m", b"")
+        if origin == self.origin:
+            return  # ours: delivered already
+        name = stream[len(STREAM_PREFIX) :]
         frame = self._verified(name, data, "pubsub message")
-        if frame is None:
+        if frame is None or origin is None or not self._next_of(stream, origin, number):
             return
+        hub = self.hubs.get(name)
         try:
-            origin, except_session_id, topic, message = pickle.loads(frame)
+            except_session_id, topic, message = pickle.loads(frame)
         except Exception:
-            logger.error("undecodable pubsub message on Redis channel %r", channel, exc_info=True)
+            logger.error("undecodable pubsub message on Redis stream %r", stream, exc_info=True)
             return
-        if hub is None or origin == self.origin:
-            return  # no session of that app here yet, or ours: delivered already
-        hub.deliver(except_session_id, topic, message)
+        if hub is not None:  # else no session of that app here yet
+            hub.deliver(except_session_id, topic, message)
+
+    def _next_of(self, stream: str, origin: bytes, number_field: bytes) -> bool:
+        """Whether a message numbered ``number_field`` by process ``origin`` is
+        new; logs the numbers of that process that never arrived."""
+        try:
+            number = int(number_field)
+        except ValueError:
+            logger.error("pubsub message on Redis stream %r without a number dropped", stream)
+            return False
+        key = (stream, origin)
+        last = self._last_seen.get(key)
+        if last is not None:
+            if number <= last:
+                logger.warning(
+                    "pubsub message %d of process %s read again from Redis stream %s "
+                    "(a retried append): dropped, its sessions had it",
+                    number,
+                    origin.hex(),
+                    stream,
+                )
+                return False
+            if number > last + 1:
+                logger.error(
+                    "%d pubsub message(s) of process %s on Redis stream %s never reached "
+                    "this process, so its sessions missed them: that process logged them "
+                    "as not published, or Redis dropped them (trimmed at stream_length "
+                    "before they were read, or lost in a restart)",
+                    number - last - 1,
+                    origin.hex(),
+                    stream,
+                )
+            self._last_seen.move_to_end(key)
+        self._last_seen[key] = number
+        if len(self._last_seen) > MAX_ORIGINS:
+            self._last_seen.popitem(last=False)
+        return True
 
     # ---- OAuth ---------------------------------------------------------
 
@@ -353,8 +466,11 @@ class RedisBackend:
         """Hand a sign-in result (``oauth.OAuthState.dumps()``) to the process
         holding ``session_id`` of app ``hub``; raises if Redis is unreachable."""
         try:
-            await self.client.publish(
-                OAUTH_CHANNEL_PREFIX + hub, self.signers[hub].sign(record.encode())
+            await self.client.xadd(
+                OAUTH_STREAM_PREFIX + hub,
+                {"m": self.signers[hub].sign(record.encode())},
+                maxlen=OAUTH_STREAM_LENGTH,
+                approximate=True,
             )
         except (RedisError, OSError) as error:
             logger.error(
@@ -399,3 +515,14 @@ class RedisOAuthStateStore:
 def _public(key: str) -> str:
     """A store key without its secret part (the state or token)."""
     return key.rsplit(":", 1)[0]
+
+
+def _settle(sent: Publication, error: PubSubNotPublished | None) -> None:
+    """Complete a send's future; one its sender cancelled stays cancelled."""
+    try:
+        if error is None:
+            sent.set_result(None)
+        else:
+            sent.set_exception(error)
+    except InvalidStateError:
+        pass
