@@ -390,3 +390,40 @@ async def test_finder_errors_on_ambiguity_still() -> None:
     async with open_user(flet_app(main)) as user:
         with pytest.raises(FinderError, match="matches 2 controls"):
             await user.tap("twice")
+
+
+def test_the_harness_never_builds_the_compressed_client(tmp_path: Any) -> None:
+    """In a fresh process with an empty client cache, a harness test writes
+    nothing there and starts no compression thread; fetching the client
+    still works (prepared on that request)."""
+    import subprocess
+    import sys
+
+    script = """
+import asyncio, os, pathlib, threading, flet as ft
+from quart_flet import flet_app
+from quart_flet.testing import FletHarness
+
+async def run():
+    app = flet_app(lambda page: page.add(ft.Text("hi")))
+    async with FletHarness(app) as harness:
+        user = await harness.open_user()
+        await user.should_see("hi")
+        print("threads", [t.name for t in threading.enumerate() if "compress" in t.name])
+    cache = pathlib.Path(os.environ["QUART_FLET_CACHE_DIR"])
+    print("cached", [p.name for p in cache.rglob("*") if p.is_file()][:5])
+    async with FletHarness(app) as harness:
+        response = await harness.test_client().get("/")
+        print("index", response.status_code, b"flutter" in await response.get_data())
+
+asyncio.run(run())
+"""
+    cache = tmp_path / "cache"
+    env = {**__import__("os").environ, "QUART_FLET_CACHE_DIR": str(cache)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "threads []" in done.stdout, done.stdout
+    assert "cached []" in done.stdout, done.stdout
+    assert "index 200 True" in done.stdout, done.stdout
