@@ -14,10 +14,10 @@ from quart import Quart, Response
 from quart.testing import QuartClient
 
 from quart_flet.registry import EXTENSION_KEY, FletRegistry
-from quart_flet.webclient import WebClient
 from quart_flet.testing.actions import FletUser
 from quart_flet.testing.client import DEFAULT_TIMEOUT
 from quart_flet.testing.fakes import ClientFakes
+from quart_flet.webclient import WebClient
 
 
 class LazyWebClient(WebClient):
