@@ -4,18 +4,35 @@ messages: the finders and actions of :class:`FletUser`, named as in
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from quart_flet.testing import finders
 from quart_flet.testing.client import FletClient
 from quart_flet.testing.finders import Finder
-from quart_flet.testing.tree import DIALOGS, Control, option_key
+from quart_flet.testing.tree import DIALOGS, Control, menu_options, option_key, option_label
 
 _TOGGLES = frozenset({"Checkbox", "CupertinoCheckbox", "Switch", "CupertinoSwitch"})
 _RADIOS = frozenset({"Radio", "CupertinoRadio"})
 _TEXT_INPUTS = frozenset({"TextField", "CupertinoTextField", "SearchBar"})
 _SLIDERS = frozenset({"Slider", "CupertinoSlider"})
 _DESTINATIONS = frozenset({"NavigationBarDestination", "NavigationRailDestination"})
+_DROPDOWNS = frozenset({"Dropdown", "DropdownM2"})
+
+# What takes a tap on a control, by the handler the app must set: named in
+# the error when a tap reaches nothing.
+_TAP_HANDLERS = {
+    "DataColumn": "on_sort",
+    "DataRow": "on_select_change",
+    "DataCell": "on_tap (or the row's on_select_change)",
+    "ExpansionPanel": "the ExpansionPanelList's on_change (the header only with can_tap_header)",
+    "Checkbox": "on_change",
+    "Switch": "on_change",
+    "Chip": "on_click or on_select",
+    "GestureDetector": "on_tap, on_tap_down or on_tap_up",
+    "Container": "on_click",
+    "ListTile": "on_click",
+}
 
 
 class ActionError(AssertionError):
@@ -69,21 +86,57 @@ class FletUser(FletClient):
         nearest control that takes the tap handles it (a button around a
         text, a checkbox by its label, a radio in its group...)."""
         control = await self.find(what, timeout)
+        if control.type == "SnackBar" and control.get("action") in control.texts():
+            return await self._snack_action(control)
         for node in control.ancestors():
             if node.type in DIALOGS:
                 break
-            handled = await self._tap_on(node)
+            handled = await self._tap_on(node, control)
             if handled:
+                await self._after_tap(node)
                 return
         self._enabled(control)
-        raise ActionError(
-            f"nothing handles a tap on {control.describe()}: neither it nor a parent has "
-            "on_click (or another tap handler)"
+        wants = next(
+            (
+                f"{n.type} takes a tap through {_TAP_HANDLERS[n.type]}"
+                for n in control.ancestors()
+                if n.type in _TAP_HANDLERS
+            ),
+            "neither it nor a parent has on_click (or another tap handler)"
+            if control.type != "Text"
+            else "a Text takes no tap itself: neither it nor a parent has on_click",
         )
+        raise ActionError(f"nothing handles a tap on {control.describe()}: {wants}")
 
-    async def _tap_on(self, node: Control) -> bool:
+    async def _after_tap(self, node: Control) -> None:
+        """A SnackBarAction's press hides its snack bar (Flutter's
+        ``hideCurrentSnackBar``), which the app then hears as a dismiss."""
+        if node.type == "SnackBarAction":
+            snack = next((a for a in node.ancestors() if a.type == "SnackBar"), None)
+            if snack is not None and snack.get("open"):
+                await self.close_dialog(snack)
+
+    async def _snack_action(self, snack: Control) -> None:
+        """A SnackBar's ``action`` given as a string: the client draws a
+        SnackBarAction that sends the SnackBar's own "action" event."""
+        await self.send_event(snack, "action")
+        await self.close_dialog(snack)
+
+    async def _tap_on(self, node: Control, origin: Control | None = None) -> bool:
         kind = node.type
-        if kind in _TOGGLES:
+        if kind in _DROPDOWNS:
+            await self._open_menu(node)
+        elif (
+            kind == "DropdownOption"
+            and node.parent is not None
+            and node.parent.id in self.open_menus
+        ):
+            await self._choose(node.parent, node)
+        elif kind == "DataColumn" and node.handles("sort"):
+            await self._sort(node)
+        elif kind == "ExpansionPanel":
+            return await self._tap_panel(node, origin)
+        elif kind in _TOGGLES:
             await self.toggle(node)
         elif kind in _RADIOS:
             await self._select_radio(node)
@@ -150,7 +203,9 @@ class FletUser(FletClient):
     ) -> None:
         """Replace a text field's text with ``text`` (one ``on_change``, as
         Flutter's ``enterText``), then press Enter if ``submit``."""
-        field = self._input(await self.find(what, timeout), _TEXT_INPUTS, "type into")
+        field = self._input(await self.find(what, timeout), _TEXT_INPUTS | _DROPDOWNS, "type into")
+        if field.type in _DROPDOWNS:
+            return await self._type_in_dropdown(field, text, replace=True, submit=submit)
         if field.get("read_only"):
             raise ActionError(f"{field.describe()} is read-only")
         await self._focus(field)
@@ -161,7 +216,9 @@ class FletUser(FletClient):
 
     async def type_text(self, what: Finder | str, text: str, timeout: float | None = None) -> None:
         """Type ``text`` one character at a time: one ``on_change`` per key."""
-        field = self._input(await self.find(what, timeout), _TEXT_INPUTS, "type into")
+        field = self._input(await self.find(what, timeout), _TEXT_INPUTS | _DROPDOWNS, "type into")
+        if field.type in _DROPDOWNS:
+            return await self._type_in_dropdown(field, text, replace=False, submit=False)
         await self._focus(field)
         value = str(field.get("value", ""))
         for char in text:
@@ -177,6 +234,8 @@ class FletUser(FletClient):
     async def toggle(self, what: Finder | str | Control, timeout: float | None = None) -> None:
         """Flip a Checkbox or Switch (a tristate checkbox cycles false, true, null)."""
         control = what if isinstance(what, Control) else await self.find(what, timeout)
+        if control.type == "DataTable":
+            return await self._select_all(control)
         box = self._input(control, _TOGGLES, "toggle")
         value = box.props.get("value")
         if box.get("tristate") and box.type.endswith("Checkbox"):
@@ -200,15 +259,123 @@ class FletUser(FletClient):
         raise ActionError(f"{control.describe()} is not something to select in")
 
     async def _select_option(self, dropdown: Control, option: Any) -> None:
+        """Open the menu and tap ``option`` in it, as a person does."""
         self._enabled(dropdown)
         options = [o for o in dropdown.props.get("options") or [] if isinstance(o, Control)]
         chosen = next((o for o in options if option in (o.props.get("text"), option_key(o))), None)
         if chosen is None or chosen.get("disabled"):
-            names = [o.props.get("text") or option_key(o) for o in options]
+            names = [option_label(o) for o in options]
             raise ActionError(f"{dropdown.describe()} has no option {option!r}: {names}")
-        value = option_key(chosen)
+        await self._open_menu(dropdown)
+        await self._choose(dropdown, chosen)
+
+    async def _open_menu(self, dropdown: Control) -> None:
+        """A tap on a dropdown's field opens its menu (an editable one also
+        takes the focus); a tap while it is open closes it."""
+        self._enabled(dropdown)
+        if dropdown.id in self.open_menus:
+            self.open_menus.discard(dropdown.id)
+            self._notify()
+            return
+        if dropdown.get("editable"):
+            await self._focus(dropdown)
+        self.open_menus.add(dropdown.id)
+        self._notify()
+
+    async def _choose(self, dropdown: Control, option: Control) -> None:
+        """A tap on an option of an open menu (``dropdown.dart``): the field's
+        text becomes the option's label, which the client reports as
+        "text_change", then the selection, as "select"; the menu closes."""
+        self._enabled(dropdown)
+        if option.disabled:
+            raise ActionError(f"{option.describe()} is disabled")
+        self.open_menus.discard(dropdown.id)
+        label, value = option_label(option), option_key(option)
+        if label is not None and label != dropdown.props.get("text"):
+            await self.update_props(dropdown, {"text": label})
+            await self.send_event(dropdown, "text_change", label)
         await self.update_props(dropdown, {"value": value})
         await self.send_event(dropdown, "select", value)
+
+    async def _type_in_dropdown(
+        self, dropdown: Control, text: str, *, replace: bool, submit: bool
+    ) -> None:
+        """Typing into an editable dropdown: each change of its text is a
+        "text_change"; the menu opens (filtered with ``enable_filter``).
+        Enter picks the first option the menu still lists."""
+        if not dropdown.get("editable"):
+            raise ActionError(
+                f"{dropdown.describe()} is not editable (editable=True lets a person type in it)"
+            )
+        await self._focus(dropdown)
+        self.open_menus.add(dropdown.id)
+        current = "" if replace else str(dropdown.props.get("text") or "")
+        steps = [text] if replace else [current + text[: i + 1] for i in range(len(text))]
+        for value in steps:
+            await self.update_props(dropdown, {"text": value})
+            await self.send_event(dropdown, "text_change", value)
+        if submit:
+            listed = menu_options(dropdown)
+            if listed:
+                await self._choose(dropdown, listed[0])
+
+    async def _sort(self, column: Control) -> None:
+        """A tap on a sortable column's header: Flutter's DataTable asks to
+        sort ascending unless this column is sorted ascending already."""
+        table = column.parent
+        if table is None:
+            return
+        self._enabled(table)
+        columns = [c for c in table.props.get("columns") or [] if isinstance(c, Control)]
+        index = columns.index(column)
+        ascending = table.get("sort_column_index") != index or not table.get("sort_ascending")
+        await self.send_event(column, "sort", {"ci": index, "asc": ascending})
+
+    async def _select_all(self, table: Control) -> None:
+        """The DataTable's select-all checkbox (shown with
+        ``show_checkbox_column`` when a row takes on_select_change): checked
+        when every such row is selected; a tap selects all, or clears all
+        when all were selected. With ``on_select_all`` the app hears it;
+        without, each row whose state changes hears on_select_change."""
+        self._enabled(table)
+        rows = [r for r in table.props.get("rows") or [] if isinstance(r, Control) and r.visible]
+        selectable = [r for r in rows if r.handles("select_change")]
+        if not table.get("show_checkbox_column") or not selectable:
+            raise ActionError(
+                f"{table.describe()} shows no select-all checkbox: it needs "
+                "show_checkbox_column=True and rows with on_select_change"
+            )
+        checked = not all(r.get("selected") for r in selectable)
+        if table.handles("select_all"):
+            await self.send_event(table, "select_all", checked)
+            return
+        for row in selectable:
+            if bool(row.get("selected")) != checked:
+                await self.send_event(row, "select_change", checked)
+
+    async def _tap_panel(self, panel: Control, origin: Control | None) -> bool:
+        """ExpansionPanel (``expansion_panel.dart``): its expand button, or
+        with ``can_tap_header`` its header, toggles it; the list hears
+        "change" with the panel's index and new state."""
+        from_header = origin is not None and origin is not panel
+        if from_header and not panel.get("can_tap_header"):
+            return False
+        if not from_header and panel.get("can_tap_header"):
+            return False  # no expand button to press: the header takes taps
+        panels = panel.parent
+        if panels is None or panels.type != "ExpansionPanelList":
+            return False
+        self._enabled(panels)
+        visible = [
+            p for p in panels.props.get("controls") or [] if isinstance(p, Control) and p.visible
+        ]
+        index = visible.index(panel)
+        expanded = not panel.get("expanded", False)
+        await self.update_props(panel, {"expanded": expanded})
+        await self.send_event(
+            panels, "change", {"index": index, "expanded": expanded, "data": index}
+        )
+        return True
 
     async def _select_radio(self, radio: Control) -> None:
         group = next((a for a in radio.ancestors() if a.type == "RadioGroup"), None)
@@ -252,12 +419,47 @@ class FletUser(FletClient):
     ) -> None:
         """Drag a Slider to ``value``: change_start, change, change_end."""
         slider = self._input(await self.find(what, timeout), _SLIDERS, "slide")
-        low, high = float(slider.get("min", 0.0)), float(slider.get("max", 1.0))
+        low, high = _range(slider)
         if not low <= value <= high:
             raise ActionError(f"{value} is outside {slider.describe()}'s range {low}..{high}")
-        await self.send_event(slider, "change_start", slider.get("value", low))
-        await self.update_props(slider, {"value": value})
-        await self.send_event(slider, "change", value)
+        await self._slide(slider, _unlerp(slider, value))
+
+    async def increase(
+        self, what: Finder | str, times: int = 1, timeout: float | None = None
+    ) -> None:
+        """Press the Right arrow key on a focused Slider ``times`` times: each
+        press moves it by a division, or by 5% of its range without
+        divisions, and is a change_start, change and change_end."""
+        await self._arrow(what, times, 1, timeout)
+
+    async def decrease(
+        self, what: Finder | str, times: int = 1, timeout: float | None = None
+    ) -> None:
+        """Press the Left arrow key on a focused Slider ``times`` times."""
+        await self._arrow(what, times, -1, timeout)
+
+    async def _arrow(
+        self, what: Finder | str, times: int, sign: int, timeout: float | None
+    ) -> None:
+        slider = self._input(await self.find(what, timeout), _SLIDERS, "slide")
+        await self._focus(slider)
+        divisions = slider.get("divisions")
+        unit = 1.0 / int(divisions) if divisions else 0.05  # Flutter's _adjustmentUnit off iOS
+        for _ in range(times):
+            position = _unlerp(slider, float(slider.get("value", _range(slider)[0])))
+            await self._slide(slider, min(1.0, max(0.0, position + sign * unit)), snap=False)
+
+    async def _slide(self, slider: Control, position: float, snap: bool = True) -> None:
+        """Flutter's Slider works on a 0..1 position: the value the client
+        sends is ``min + position * (max - min)`` (snapped to a division), so
+        it carries the float error the browser's does (30.000000000000004).
+        A drag snaps to divisions; an arrow key adds a division unsnapped."""
+        start = _lerp(slider, _unlerp(slider, float(slider.get("value", _range(slider)[0]))))
+        value = _lerp(slider, _discretize(slider, position) if snap else position)
+        await self.send_event(slider, "change_start", start)
+        if value != slider.get("value"):
+            await self.update_props(slider, {"value": value})
+            await self.send_event(slider, "change", value)
         await self.send_event(slider, "change_end", value)
 
     # ---- dialogs, routes -------------------------------------------------------
@@ -325,6 +527,27 @@ class FletUser(FletClient):
         if previous is not None:
             await self.send_event(previous, "blur")
         await self.send_event(control, "focus")
+
+
+def _range(slider: Control) -> tuple[float, float]:
+    return float(slider.get("min", 0.0)), float(slider.get("max", 1.0))
+
+
+def _unlerp(slider: Control, value: float) -> float:
+    low, high = _range(slider)
+    return (value - low) / (high - low) if high > low else 0.0
+
+
+def _lerp(slider: Control, position: float) -> float:
+    low, high = _range(slider)
+    return position * (high - low) + low
+
+
+def _discretize(slider: Control, position: float) -> float:
+    divisions = slider.get("divisions")
+    if not divisions:
+        return position
+    return math.floor(position * int(divisions) + 0.5) / int(divisions)  # Dart's round()
 
 
 def _descendants(control: Control) -> list[Control]:

@@ -10,9 +10,12 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from flet.messaging.session import Session
 from quart.testing import QuartClient
 from quart.testing.connections import WebsocketDisconnectError, WebsocketResponseError
 
+from quart_flet import dispatch
+from quart_flet.registry import EXTENSION_KEY, FletRegistry
 from quart_flet.testing import _wire
 from quart_flet.testing.fakes import ClientFakes, MethodCall
 from quart_flet.testing.finders import Finder, describe_screen
@@ -23,7 +26,27 @@ logger = logging.getLogger("quart_flet.testing")
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 5.0
+# Turns of the event loop with nothing arriving and nothing queued that make
+# the app "quiet": enough for flet's update scheduler to wake, run a mount
+# effect, diff and send, and for the frame to reach this tab.
+QUIET_TURNS = 10
+
+_SLEEP = asyncio.sleep.__code__
+
+# Coroutines that mean "the app is handling something" while a task is in them.
+_HANDLING = frozenset(
+    {
+        dispatch.dispatch_event.__code__,
+        dispatch.apply_props.__code__,
+        dispatch.run_main.__code__,
+        dispatch.run_session_start.__code__,
+    }
+)
 DEFAULT_HEADERS = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) quart-flet-testing"}
+
+
+def _coro_name(task: asyncio.Task[Any]) -> str:
+    return str(getattr(task.get_coro(), "__qualname__", task.get_name()))
 
 
 class SessionCrashed(AssertionError):
@@ -65,6 +88,8 @@ class FletClient:
         self.close_code: int | None = None
         self.register_error = ""
         self.open_drawers: set[int] = set()
+        self.open_menus: set[int] = set()
+        self.frames = 0  # server frames read so far
         self.focused: int | None = None
         self._crash_expected = False
         self.registered_once = False
@@ -173,6 +198,7 @@ class FletClient:
                 )
                 self._notify()
                 return
+            self.frames += 1
             action, body = _wire.decode(frame)
             try:
                 await self._on_message(action, body)
@@ -364,11 +390,103 @@ class FletClient:
         assert self.crash is not None
         return self.crash
 
+    # ---- settling ---------------------------------------------------------------
+
+    def _session(self) -> Session | None:
+        """This tab's flet Session, from the app's registry (same process)."""
+        registry = getattr(self.client, "app", None)
+        registry = registry.extensions.get(EXTENSION_KEY) if registry is not None else None
+        if not isinstance(registry, FletRegistry) or self.session_id is None:
+            return None
+        for entry in list(registry.sessions.values()):
+            if entry.session.id == self.session_id:
+                return entry.session
+        return None
+
+    def busy(self) -> list[str]:
+        """What keeps the app from being idle now, in words (empty: idle):
+        events of this tab waiting for or running their handler, handlers
+        and ``main`` still running (not those waiting on a timer, such as a
+        clock's ``await asyncio.sleep(1)``), this tab's answers to the app's
+        method calls."""
+        found = [f"answering {len(self._tasks)} client method call(s)"] if self._tasks else []
+        session = self._session()
+        if session is None:
+            return found
+        if dispatch.in_turn(session):
+            found.append("an event is waiting for, or running, its handler")
+        found += [f"{_coro_name(task)} is running" for task in self._handling(session)]
+        return found
+
+    def _waitables(self, session: Session | None) -> list[Any]:
+        waits: list[Any] = list(self._tasks)
+        if session is not None:
+            state = dispatch.sync_state_if_any(session)
+            if state is not None and state.tail is not None and not state.tail.done():
+                waits.append(state.tail)
+            waits += self._handling(session)
+        return waits
+
+    @staticmethod
+    def _handling(session: Session) -> list[asyncio.Task[Any]]:
+        """Tasks in one of the app's handlers or main for ``session``, and
+        not waiting on a timer."""
+        found = []
+        for task in asyncio.all_tasks():
+            coro: Any = task.get_coro()
+            handling = False
+            while coro is not None:
+                code = getattr(coro, "cr_code", None)
+                frame = getattr(coro, "cr_frame", None)
+                if code in _HANDLING:
+                    owner = frame.f_locals.get("session") if frame is not None else None
+                    handling = owner is None or owner is session
+                elif code is _SLEEP and frame is not None and frame.f_locals.get("delay", 0) > 0:
+                    handling = False  # a timer: the app is idle until it fires
+                    break
+                coro = getattr(coro, "cr_await", None)
+            if handling:
+                found.append(task)
+        return found
+
+    async def settle(self, timeout: float | None = None) -> None:
+        """Wait until the app is idle: no event of this tab waiting for or
+        running its handler, no handler or ``main`` running (one waiting on
+        a timer counts as idle), no update, effect or frame on its way
+        (flet's update scheduler, a component's mount effect, the send
+        queue). Actions, ``find`` and ``should_see``/``should_not_see``
+        settle first; call it yourself after a custom wait. Fails after
+        ``timeout`` naming what is still busy."""
+        await self._settle(timeout, strict=True)
+
+    async def _settle(self, timeout: float | None, strict: bool) -> None:
+        loop = asyncio.get_running_loop()
+        waited = self.timeout if timeout is None else timeout
+        deadline = loop.time() + waited
+        quiet = 0
+        while quiet < QUIET_TURNS:
+            self._raise_if_broken()
+            waits = self._waitables(self._session())
+            if waits:
+                quiet = 0
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    if not strict:
+                        return  # before an action: the browser would queue it
+                    raise AssertionError(
+                        f"the app did not settle (waited {waited} s): " + "; ".join(self.busy())
+                    )
+                await asyncio.wait(waits, timeout=remaining)
+                continue
+            frames = self.frames
+            await asyncio.sleep(0)
+            quiet = quiet + 1 if self.frames == frames else 0
+
     # ---- the screen ------------------------------------------------------------
 
     def controls(self) -> list[Control]:
         """Every control the browser paints now."""
-        return list(self.tree.on_screen(frozenset(self.open_drawers)))
+        return list(self.tree.on_screen(frozenset(self.open_drawers), frozenset(self.open_menus)))
 
     def summary(self) -> str:
         return describe_screen(self.controls())
@@ -395,9 +513,12 @@ class FletClient:
         finder = self._finder(what, exact=False)
 
         def found() -> Control | None:
+            if finder.index is not None:  # .first, .last, .at(i): that one
+                return finder.resolve()
             matches = finder.all()
             return matches[0] if matches else None
 
+        await self._settle(timeout, strict=False)
         return await self.wait_until(
             found, timeout, lambda: f"expected to see {finder.description}.\n{self.summary()}"
         )
@@ -405,8 +526,9 @@ class FletClient:
     async def should_not_see(self, what: Finder | str, timeout: float | None = None) -> None:
         """Wait until ``what`` (a Finder, or a piece of any text) is off screen."""
         finder = self._finder(what, exact=False)
+        await self._settle(timeout, strict=False)
         await self.wait_until(
-            lambda: not finder.all(),
+            lambda: finder.resolve() is None if finder.index is not None else not finder.all(),
             timeout,
             lambda: f"expected not to see {finder.description}.\n{self.summary()}",
         )
@@ -414,6 +536,7 @@ class FletClient:
     async def find(self, what: Finder | str, timeout: float | None = None) -> Control:
         """Wait until ``what`` designates exactly one control; return it."""
         finder = self._finder(what)
+        await self._settle(timeout, strict=False)
         return await self.wait_until(
             finder.resolve,
             timeout,

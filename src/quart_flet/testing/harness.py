@@ -6,16 +6,50 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 
-from quart import Quart
+from quart import Quart, Response
 from quart.testing import QuartClient
 
 from quart_flet.registry import EXTENSION_KEY, FletRegistry
 from quart_flet.testing.actions import FletUser
 from quart_flet.testing.client import DEFAULT_TIMEOUT
 from quart_flet.testing.fakes import ClientFakes
+from quart_flet.webclient import WebClient
+
+
+class LazyWebClient(WebClient):
+    """The web client under the harness: nothing is done at startup (a test
+    talks over the WebSocket and never loads the Flutter client, so no
+    manifest patching, no versioned bootstrap, no compressed-client build);
+    the first request for one of its files prepares it as a server would."""
+
+    def __init__(self, client: WebClient) -> None:
+        super().__init__(client.options)
+        self._temp_dir: str | None = None
+        self._prepared = False
+
+    async def prepare(self, temp_dir: str) -> None:
+        self._temp_dir = temp_dir
+        self._prepared = False
+        self.patched_dir = Path(temp_dir)  # started, as far as the routes can tell
+
+    async def file(self, path: str, base: str, websocket_path: str) -> Response:
+        if not self._prepared and self._temp_dir is not None:
+            self._prepared = True
+            await super().prepare(self._temp_dir)
+        return await super().file(path, base, websocket_path)
+
+
+def _lazy_web_clients(app: Quart) -> None:
+    registry = app.extensions.get(EXTENSION_KEY)
+    if not isinstance(registry, FletRegistry) or registry.started:
+        return
+    for mount in registry.mounts.values():
+        if type(mount.webclient) is WebClient:
+            mount.webclient = LazyWebClient(mount.webclient)
 
 
 class HarnessError(RuntimeError):
@@ -53,6 +87,7 @@ class FletHarness:
         self._lifespan: Any = None
 
     async def __aenter__(self) -> FletHarness:
+        _lazy_web_clients(self.app)
         self._lifespan = self.app.test_app()
         await self._lifespan.__aenter__()
         return self

@@ -35,26 +35,54 @@ _HIDDEN = {
     "View": frozenset({"drawer", "end_drawer"}),
 }
 
-# Properties whose string value is painted as text.
+# Dialogs that push a modal route: while one is open, only it takes taps
+# and only it is in the semantics tree (Flutter's ModalBarrier blocks what
+# is behind). SnackBar and Banner live in the page's Scaffold instead.
+MODAL_ROUTES = DIALOGS - {"SnackBar", "Banner"}
+
+# Properties whose string value is painted as text, in the order the
+# client lays them out (a title above its content, a field's label above
+# its value, a helper or error under it).
 _TEXT_PROPS = (
+    "leading",
+    "title",
+    "label",
+    "prefix",
+    "prefix_text",
     "value",
     "text",
-    "label",
-    "content",
-    "title",
-    "subtitle",
     "hint_text",
-    "helper_text",
-    "error_text",
-    "prefix_text",
+    "suffix",
     "suffix_text",
+    "content",
+    "subtitle",
+    "helper",
+    "helper_text",
+    "error",
+    "error_text",
+    "counter",
     "counter_text",
     "placeholder_text",
     "header",
-    "leading",
     "trailing",
     "semantics_label",
 )
+# Child properties in the order they are painted (the rest after these).
+_CHILD_ORDER = {
+    name: rank
+    for rank, name in enumerate(
+        ("leading", "title", "label", "header", "content", "controls", "subtitle", "actions")
+    )
+}
+# A form field's helper and error share one line: the error wins.
+_UNDER_FIELD = {"helper": ("error",), "helper_text": ("error", "error_text")}
+# Labels a control paints only while the user drags it (a Slider's value
+# indicator), or only in a menu that is not open.
+_NOT_PAINTED = {
+    "Slider": frozenset({"label"}),
+    "CupertinoSlider": frozenset({"label"}),
+    "RangeSlider": frozenset({"label", "labels"}),
+}
 _VALUE_IS_TEXT = frozenset(
     {"Text", "TextField", "CupertinoTextField", "Markdown", "SearchBar", "AutoComplete"}
 )
@@ -116,23 +144,83 @@ class Control:
             if whole:
                 found.append(whole)
         elif self.type in ("Dropdown", "DropdownM2"):
-            selected = self.selected_option()
-            if selected is not None:
-                found.append(selected)
+            shown = self.field_text()
             for name in ("label", "hint_text", "helper_text", "error_text"):
                 value = self.props.get(name)
-                if isinstance(value, str) and value and not (name == "hint_text" and selected):
+                if name == "helper_text" and self.props.get("error_text"):
+                    continue
+                if isinstance(value, str) and value and not (name == "hint_text" and shown):
                     found.append(value)
+                if name == "label" and shown:
+                    found.append(shown)
             return found
+        elif self.type == "ExpansionPanel":
+            return self._panel_texts()
+        elif self.type == "DropdownOption":
+            label = option_label(self)
+            return [label] if label else []
+        not_painted = _NOT_PAINTED.get(self.type, frozenset())
         for name in _TEXT_PROPS:
             if name == "value" and self.type not in _VALUE_IS_TEXT or self.type == "Text":
+                continue
+            if name in not_painted:
                 continue
             value = self.props.get(name)
             if name == "hint_text" and self.type in _INPUTS and self.props.get("value"):
                 continue  # a hint shows only in an empty field
+            if any(self.props.get(other) is not None for other in _UNDER_FIELD.get(name, ())):
+                continue
+            if name == "counter" and self.type in _INPUTS and value is not None:
+                value = self._counter()
             if _as_text(value):
                 found.append(_as_text(value))
+        if self.type in _INPUTS and self.props.get("counter") is None:
+            counter = self._counter()
+            if counter:
+                found.append(counter)
+        if self.type == "SnackBar" and isinstance(self.props.get("action"), str):
+            found.append(self.props["action"])
         return found
+
+    def _counter(self) -> str | None:
+        """A text field's counter as ``form_field.dart`` and Flutter draw it:
+        the app's template filled in, else ``length/max_length`` when there
+        is a max_length."""
+        length = len(str(self.props.get("value") or ""))
+        max_length = self.props.get("max_length")
+        template = self.props.get("counter")
+        if isinstance(template, str):
+            left = "None" if max_length is None else str(int(max_length) - length)
+            return (
+                template.replace("{value_length}", str(length))
+                .replace("{max_length}", "None" if max_length is None else str(max_length))
+                .replace("{symbols_left}", left)
+            )
+        if isinstance(max_length, int) and max_length > 0 and template is None:
+            return f"{length}/{max_length}"
+        return None
+
+    def _panel_texts(self) -> list[str]:
+        """An ExpansionPanel's own texts (``expansion_panel.dart``): the
+        placeholders the client draws for a missing header or body, and the
+        label of its expand button when the header itself does not take taps
+        (Flutter's "Expand"/"Collapse")."""
+        found: list[str] = []
+        if not isinstance(self.props.get("header"), Control):
+            found.append("Header Placeholder")
+        if self.get("expanded") and not isinstance(self.props.get("content"), Control):
+            found.append("Body Placeholder")
+        if not self.get("can_tap_header"):
+            found.append("Collapse" if self.get("expanded") else "Expand")
+        return found
+
+    def field_text(self) -> str | None:
+        """What a dropdown's field shows: the text typed into an editable
+        one, else its selected option's label (``dropdown.dart``)."""
+        typed = self.props.get("text")
+        if isinstance(typed, str):
+            return typed or None
+        return self.selected_option()
 
     def selected_option(self) -> str | None:
         """A dropdown's selected option as it is painted (its text, else its key)."""
@@ -313,71 +401,160 @@ class ControlTree:
     # ---- what the browser shows -------------------------------------------
 
     def views(self) -> list[Control]:
-        return [v for v in self.page.props.get("views") or [] if isinstance(v, Control)]
+        """The page's views; ``page.render_views()`` makes ``views`` a
+        component whose body is the list (the client unwraps it)."""
+        return [v for v in _unwrapped(self.page.props.get("views")) if isinstance(v, Control)]
 
     def top_view(self) -> Control | None:
         views = self.views()
         return views[-1] if views else None
 
     def open_dialogs(self) -> list[Control]:
+        """Open dialogs, sheets and snack bars, the latest last."""
         dialogs = self.page.props.get("_dialogs")
         found: list[Control] = []
         if isinstance(dialogs, Control):
-            for dialog in dialogs.props.get("controls") or []:
+            for dialog in _unwrapped(dialogs.props.get("controls")):
                 if isinstance(dialog, Control) and dialog.get("open") is True:
                     found.append(dialog)
         return found
 
-    def on_screen(self, open_drawers: frozenset[int] = frozenset()) -> Iterator[Control]:
-        """Every control a browser paints now, in paint order: the top view,
-        the page's overlay, then open dialogs."""
+    def top_modal(self) -> Control | None:
+        """The open dialog or sheet whose barrier covers everything else."""
+        modal = [d for d in self.open_dialogs() if d.type in MODAL_ROUTES]
+        return modal[-1] if modal else None
+
+    def on_screen(
+        self, open_drawers: frozenset[int] = frozenset(), open_menus: frozenset[int] = frozenset()
+    ) -> Iterator[Control]:
+        """Every control a browser paints and lets a person reach now, in
+        paint order: the top view, the page's overlay, open snack bars and
+        banners, open menus. An open modal dialog or sheet (or drawer) is a
+        barrier: only it is reachable, as in the browser's semantics tree."""
+        walk = _Walk(open_drawers, open_menus)
+        modal = self.top_modal()
+        if modal is not None:
+            yield from walk.control(modal)
+            yield from walk.menus()
+            return
         view = self.top_view()
         if view is not None:
-            yield from self._walk(view, open_drawers)
-            for name in ("drawer", "end_drawer"):
-                drawer = view.props.get(name)
-                if isinstance(drawer, Control) and drawer.id in open_drawers:
-                    yield from self._walk(drawer, open_drawers)
+            drawers = [
+                d
+                for name in ("drawer", "end_drawer")
+                if isinstance(d := view.props.get(name), Control) and d.id in open_drawers
+            ]
+            if drawers:
+                for drawer in drawers:
+                    yield from walk.control(drawer)
+                yield from walk.menus()
+                return
+            yield from walk.control(view)
         overlay = self.page.props.get("_overlay")
         if isinstance(overlay, Control):
-            yield from self._walk(overlay, open_drawers)
+            yield from walk.control(overlay)
         for dialog in self.open_dialogs():
-            yield from self._walk(dialog, open_drawers)
+            yield from walk.control(dialog)
+        yield from walk.menus()
 
-    def _walk(self, control: Control, open_drawers: frozenset[int]) -> Iterator[Control]:
+
+def _unwrapped(value: Any) -> list[Any]:
+    """A list property as the client reads it (``children()``): component
+    wrappers replaced by their bodies, a single control as a list of one."""
+    while isinstance(value, Control) and value.type == COMPONENT:
+        value = value.props.get("_b")
+    items = value if isinstance(value, list) else [] if value is None else [value]
+    found: list[Any] = []
+    for item in items:
+        while isinstance(item, Control) and item.type == COMPONENT:
+            item = item.props.get("_b")
+        if isinstance(item, list):
+            found.extend(_unwrapped(item))
+        elif item is not None:
+            found.append(item)
+    return found
+
+
+class _Walk:
+    """One pass over what is painted; open dropdown menus are painted last,
+    above everything (Flutter's MenuAnchor overlay)."""
+
+    def __init__(self, open_drawers: frozenset[int], open_menus: frozenset[int]) -> None:
+        self.open_drawers = open_drawers
+        self.open_menus = open_menus
+        self.menus_seen: list[Control] = []
+
+    def control(self, control: Control) -> Iterator[Control]:
         if not control.visible:
             return
         if control.type in DIALOGS and control.get("open") is not True:
             return
         if control.type != COMPONENT:
             yield control
+        if control.type in ("Dropdown", "DropdownM2") and control.id in self.open_menus:
+            self.menus_seen.append(control)
         hidden = _HIDDEN.get(control.type, frozenset())
         if control.type == "ExpansionTile" and not (
             control.get("expanded") or control.get("initially_expanded")
         ):
             hidden = hidden | {"controls"}
-        children: list[Any] = []
+        if control.type == "ExpansionPanel" and not control.get("expanded"):
+            hidden = hidden | {"content"}
+        children: list[tuple[int, Any]] = []
         for name, value in control.props.items():
             if name in hidden or name == "tooltip":
                 continue
             if control.type == "TabBarView" and name == "controls" and isinstance(value, list):
                 selected = _selected_tab(control)
                 value = value[selected : selected + 1]
-            children.append(value)
-        for value in children:
-            yield from self._walk_value(value, open_drawers)
+            if control.type == "SnackBar" and name == "action" and isinstance(value, str):
+                continue
+            children.append((_CHILD_ORDER.get(name, len(_CHILD_ORDER)), value))
+        children.sort(key=lambda item: item[0])
+        for _, value in children:
+            yield from self.value(value)
 
-    def _walk_value(self, value: Any, open_drawers: frozenset[int]) -> Iterator[Control]:
+    def value(self, value: Any) -> Iterator[Control]:
         if isinstance(value, Control):
             if value.type in DIALOGS:
                 return  # a dialog shows from the page's dialogs, not where it sits
-            yield from self._walk(value, open_drawers)
+            yield from self.control(value)
         elif isinstance(value, list):
             for item in value:
-                yield from self._walk_value(item, open_drawers)
+                yield from self.value(item)
         elif isinstance(value, dict):
             for item in value.values():
-                yield from self._walk_value(item, open_drawers)
+                yield from self.value(item)
+
+    def menus(self) -> Iterator[Control]:
+        """The options of every open dropdown menu (those an editable one
+        with ``enable_filter`` filters out by its text are not painted)."""
+        for dropdown in self.menus_seen:
+            for option in menu_options(dropdown):
+                yield from self.control(option)
+
+
+def menu_options(dropdown: Control) -> list[Control]:
+    """The options an open dropdown menu lists now."""
+    options = [
+        o
+        for o in _unwrapped(dropdown.props.get("options"))
+        if isinstance(o, Control) and o.visible and option_label(o) is not None
+    ]
+    typed = dropdown.props.get("text")
+    if dropdown.get("editable") and dropdown.get("enable_filter") and isinstance(typed, str):
+        if typed != dropdown.selected_option():
+            options = [o for o in options if typed.lower() in str(option_label(o)).lower()]
+    return options
+
+
+def option_label(option: Control) -> str | None:
+    """A DropdownOption's painted label: its text, else its key."""
+    text = option.props.get("text")
+    if isinstance(text, str):
+        return text
+    key = option_key(option)
+    return None if key is None else str(key)
 
 
 def _selected_tab(view: Control) -> int:
