@@ -135,3 +135,71 @@ async def dropdown_pick_and_type(d: Driver) -> None:
     await d.see("Banana")
     await d.type("Fruit", "Ba")
     await d.see("events: text Green | select g | fruit text  | fruit text B | fruit text Ba")
+
+
+@journey
+async def snack_bar_action(d: Driver) -> None:
+    await d.open("notices")
+    await d.tap("Send")
+    await d.see("Message sent")
+    await d.tap("Behind")  # a snack bar is no barrier
+    await d.see("events: behind")
+    await d.tap("Unsend")
+    await d.see("events: behind | snack action")
+    await d.not_see("Message sent")  # its action hides it
+
+
+@journey
+async def banner_actions(d: Driver) -> None:
+    await d.open("notices")
+    await d.tap("Go offline")
+    await d.see("You are offline")
+    await d.tap("Behind")  # a banner is no barrier
+    await d.see("events: behind")
+    await d.tap("Retry")
+    await d.see("events: behind | banner button")
+    await d.not_see("You are offline")
+
+
+@journey
+async def data_table_sort_and_select_all(d: Driver) -> None:
+    await d.open("tables")
+    await d.tap("Planet")
+    await d.see("events: sort 0 True")
+    await d.tap("Planet")
+    await d.see("events: sort 0 True | sort 0 False")
+    await d.select_all()
+    await d.see("events: sort 0 True | sort 0 False | all True")
+
+
+@journey
+async def expansion_panel_and_tile(d: Driver) -> None:
+    await d.open("expanders")
+    await d.not_see("Ships in two days")
+    await d.tap("Expand")
+    await d.see("events: panel 0 True")
+    await d.see("Ships in two days")
+    await d.not_see("Thirty days to return")
+    await d.tap("Returns")
+    await d.see("events: panel 0 True | tile True")
+    await d.see("Thirty days to return")
+
+
+@journey
+async def tabs_switch_views(d: Driver) -> None:
+    await d.open("tabs")
+    await d.see("Nothing new")
+    await d.not_see("Old letters")
+    await d.tap("Archive")
+    await d.see("events: tabs 1")
+    await d.see("Old letters")
+    await d.not_see("Nothing new")
+
+
+@journey
+async def navigation_bar_and_rail(d: Driver) -> None:
+    await d.open("navigation")
+    await d.tap("Find")
+    await d.see("events: bar 1")
+    await d.tap("Bin")
+    await d.see("events: bar 1 | rail 1")

@@ -8,6 +8,7 @@ by text or accessible name."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -62,8 +63,9 @@ class BrowserDriver:
 
     def _named(self, name: str) -> Any:
         """An element showing ``name``, or whose accessible name it is."""
-        label = json.dumps(name)
-        return self._text(name).or_(self.page.locator(f"[aria-label={label}]"))
+        # a NavigationRail destination shows its label, then a line "Tab 2 of 2"
+        label = re.compile(rf"^{re.escape(name)}(\n|$)")
+        return self.page.get_by_text(label).or_(self.page.get_by_label(label))
 
     async def on_screen(self) -> list[str]:
         """The texts and accessible names in the semantics tree now."""
@@ -79,12 +81,13 @@ class BrowserDriver:
             raise AssertionError(f"Chromium: {what} (waited {STEP} ms)\n  {shown}") from None
 
     async def see(self, text: str) -> None:
-        await self._wait(self._text(text), "visible", f"expected to see {text!r}")
+        await self._wait(self._named(text), "visible", f"expected to see {text!r}")
 
     async def not_see(self, text: str) -> None:
         await self._wait(self._named(text), "detached", f"expected not to see {text!r}")
 
     async def tap(self, name: str) -> None:
+        await self._wait(self._named(name), "visible", f"nothing to tap shows {name!r}")
         await self._named(name).click(timeout=STEP)
 
     async def type(self, label: str, text: str) -> None:

@@ -124,12 +124,133 @@ def dropdowns(page: ft.Page) -> None:
     )
 
 
+def notices(page: ft.Page) -> None:
+    out, record = recorder(page)
+    snack = ft.SnackBar(
+        ft.Text("Message sent"),
+        action="Unsend",
+        on_action=lambda e: record("snack action"),
+        duration=60_000,
+    )
+
+    def close_banner(e: Any) -> None:
+        record("banner button")
+        page.pop_dialog()
+
+    banner = ft.Banner(
+        content=ft.Text("You are offline"),
+        actions=[ft.TextButton("Retry", on_click=close_banner)],
+    )
+    page.add(
+        ft.Button("Send", on_click=lambda e: page.show_dialog(snack)),
+        ft.Button("Go offline", on_click=lambda e: page.show_dialog(banner)),
+        ft.Button("Behind", on_click=lambda e: record("behind")),
+        out,
+    )
+
+
+def tables(page: ft.Page) -> None:
+    out, record = recorder(page)
+
+    def sorted_by(e: ft.DataColumnSortEvent) -> None:
+        table.sort_column_index = e.column_index
+        table.sort_ascending = e.ascending
+        record("sort", e.column_index, e.ascending)
+
+    def row(name: str) -> ft.DataRow:
+        return ft.DataRow(
+            [ft.DataCell(ft.Text(name))],
+            on_select_change=lambda e: record("row", name, e.data),
+        )
+
+    table = ft.DataTable(
+        columns=[ft.DataColumn(ft.Text("Planet"), on_sort=sorted_by)],
+        rows=[row("Mars"), row("Venus")],
+        show_checkbox_column=True,
+        on_select_all=lambda e: record("all", e.data),
+    )
+    page.add(table, out)
+
+
+def expanders(page: ft.Page) -> None:
+    out, record = recorder(page)
+    page.add(
+        ft.ExpansionPanelList(
+            [
+                ft.ExpansionPanel(header=ft.Text("Shipping"), content=ft.Text("Ships in two days")),
+            ],
+            on_change=lambda e: record("panel", e.index, e.expanded),
+        ),
+        ft.ExpansionTile(
+            title=ft.Text("Returns"),
+            controls=[ft.Text("Thirty days to return")],
+            on_change=lambda e: record("tile", e.data),
+        ),
+        out,
+    )
+
+
+def tabs(page: ft.Page) -> None:
+    out, record = recorder(page)
+    page.add(
+        ft.Tabs(
+            length=2,
+            selected_index=0,
+            on_change=lambda e: record("tabs", e.data),
+            expand=True,
+            content=ft.Column(
+                [
+                    ft.TabBar(tabs=[ft.Tab(label="Inbox"), ft.Tab(label="Archive")]),
+                    ft.TabBarView(
+                        expand=True,
+                        controls=[ft.Text("Nothing new"), ft.Text("Old letters")],
+                    ),
+                ],
+                expand=True,
+            ),
+        ),
+        out,
+    )
+
+
+def navigation(page: ft.Page) -> None:
+    out, record = recorder(page)
+    page.navigation_bar = ft.NavigationBar(
+        destinations=[
+            ft.NavigationBarDestination(icon=ft.Icons.HOME, label="Home"),
+            ft.NavigationBarDestination(icon=ft.Icons.SEARCH, label="Find"),
+        ],
+        on_change=lambda e: record("bar", e.data),
+    )
+    page.add(
+        ft.Row(
+            [
+                ft.NavigationRail(
+                    destinations=[
+                        ft.NavigationRailDestination(icon=ft.Icons.STAR, label="Starred"),
+                        ft.NavigationRailDestination(icon=ft.Icons.DELETE, label="Bin"),
+                    ],
+                    selected_index=0,
+                    on_change=lambda e: record("rail", e.data),
+                ),
+                out,
+            ],
+            height=300,
+        )
+    )
+
+
 APPS: dict[str, Callable[[ft.Page], None]] = {
     "dialogs": dialogs,
     "sliders": sliders,
     "fields": fields,
     "toggles": toggles,
     "dropdowns": dropdowns,
+    "notices": notices,
+    "tables": tables,
+    "expanders": expanders,
+    "tabs": tabs,
+    "navigation": navigation,
 }
 
 app = Quart(__name__)
