@@ -527,6 +527,17 @@ class FletUser(FletClient):
         if previous is not None:
             await self.send_event(previous, "blur")
         await self.send_event(control, "focus")
+        if (
+            control.type in _DROPDOWNS
+            and control.get("editable")
+            and control.props.get("text") is None
+            and control.props.get("value") is None
+        ):
+            # dropdown.dart's controller listener: the cursor the tap puts in
+            # the empty field is a change, and its text "" differs from the
+            # app's unset text, so the client reports it (seen in Chromium)
+            await self.update_props(control, {"text": ""})
+            await self.send_event(control, "text_change", "")
 
 
 def _range(slider: Control) -> tuple[float, float]:
