@@ -10,8 +10,9 @@ bytes to each of the topics (a text of its own to each), I seconds apart (by
 default as fast as the loop lets it), from a task of the server. ``GET
 /stats`` reports what the tests wait on and measure: live connections and
 sessions, the flood's progress, close codes, tasks, open files, and this
-process's memory (``?collect=1`` collects garbage first, ``?reset_peak=1``
-starts the peak again from now).
+process's memory (``?collect=1`` collects garbage first, ``?trim=1`` has
+glibc give freed heap pages back, ``?reset_peak=1`` starts the peak again
+from now; with PYTHONTRACEMALLOC=1, ``traced`` is what Python objects hold).
 
 Run: hypercorn tests/apps/slowreader.py:app
 """
@@ -20,9 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ctypes
 import gc
 import os
 import random
+import tracemalloc
 from typing import Any
 
 import flet as ft
@@ -111,8 +114,12 @@ def _memory() -> dict[str, int]:
 @app.get("/stats")
 async def stats() -> dict[str, Any]:
     registry = app.extensions["quart_flet"]
+    objects = None
     if request.args.get("collect"):
         gc.collect()
+        objects = len(gc.get_objects())  # every object the collector tracks
+    if request.args.get("trim"):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc: give freed heap pages back
     if request.args.get("reset_peak"):
         with open("/proc/self/clear_refs", "w") as clear_refs:
             clear_refs.write("5")  # VmHWM starts again from VmRSS
@@ -125,6 +132,9 @@ async def stats() -> dict[str, Any]:
         "closes": dict(STATS.closes),
         "tasks": len(asyncio.all_tasks()),
         "fds": len(os.listdir("/proc/self/fd")),
+        # with PYTHONTRACEMALLOC=1: what Python objects hold, whatever the allocator keeps
+        "traced": tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else None,
+        "objects": objects,
         "rss": memory["VmRSS"],
         "peak_rss": memory["VmHWM"],
     }
