@@ -2,11 +2,16 @@
 Hypercorn (issue 21): TCP connections that send nothing or half a request,
 WebSockets that never send REGISTER_CLIENT or send junk. After each batch
 the server's open files, asyncio tasks, Flet connections and sessions are
-back at their baseline, and so is what Python objects hold (tracemalloc).
+back at their baseline, and so is the number of objects Python's collector
+tracks.
 
 RSS is not asserted here: what glibc keeps of a freed heap varies from run
-to run (malloc_trim gives most of it back, and it levels off after a few
-batches), while the Python heap returns to its baseline every time.
+to run. Measured over batches of 1,000 (tests/apps/slowreader.py's /stats
+with PYTHONTRACEMALLOC=1 and ?trim=1): the Python heap comes back within
+about 10 bytes a connection and the tracked objects within ~100, while RSS
+grows by 1-6 KiB a connection in one batch and not the next, malloc_trim
+gives most of it back, and it levels off (+17 MiB after 6, 7 and 8 batches
+of 1,000 open at once): the allocator, not a leak.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-BATCH = 200
+BATCH = 400
 KINDS = 4
 
 
@@ -65,19 +70,17 @@ async def settled(http: httpx.AsyncClient, baseline: dict[str, Any]) -> dict[str
 async def test_junk_connections_leave_no_files_tasks_sessions_or_python_objects(
     hypercorn: Any,
 ) -> None:
-    server = hypercorn(
-        "tests/apps/slowreader.py:app", env={"PYTHONTRACEMALLOC": "1"}, path="/stats"
-    )
+    server = hypercorn("tests/apps/slowreader.py:app", path="/stats")
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        before: dict[str, Any] = (await http.get("/stats")).json()
         await junk_batch(server.port)  # the first batch fills caches for good
-        baseline = await settled(http, (await http.get("/stats")).json())
+        baseline = await settled(http, before)
         for _ in range(2):
             await junk_batch(server.port)
             after = await settled(http, baseline)
             assert after["fds"] == baseline["fds"]
             assert after["tasks"] == baseline["tasks"]
             assert after["connections"] == after["sessions"] == 0
-            # a leak of even 100 bytes a connection would show as 20 KB here
-            assert after["traced"] - baseline["traced"] < 16 * 1024, (baseline, after)
+            # one object kept per WebSocket would show as 400 here by the second batch
             assert after["objects"] - baseline["objects"] < 200, (baseline, after)
     assert "Traceback" not in server.log()

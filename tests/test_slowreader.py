@@ -299,7 +299,7 @@ class Chatter:
 
     @classmethod
     async def join(cls, ws_url: str, route: str = "/") -> Chatter:
-        ws = await connect(ws_url, max_size=None)
+        ws = await connect(ws_url, max_size=None, max_queue=None)  # reads all it is sent
         client = FletTestClient(WebsocketsSocket(ws))
         await client.register(route=route)
         render = await client.receive_until(
