@@ -83,6 +83,7 @@ def snapshot(registry: FletRegistry) -> dict[str, Any]:
         "pubsub_published": STATS.pubsub_published,
         "pubsub_delivered": STATS.pubsub_delivered,
         "pubsub_failed": STATS.pubsub_failed,
+        "pubsub_dropped": STATS.pubsub_dropped,
         "latency": {
             kind: {"counts": list(latency.counts), "sum": latency.total}
             for kind, latency in STATS.handler_latency.items()
@@ -228,7 +229,7 @@ def families(snapshots: dict[str, dict[str, Any]]) -> list[Metric]:
         drops.add_metric([worker], s["send_buffer_drops"])
         for code, count in sorted(s["closes"].items()):
             closes.add_metric([worker, code], count)
-        for outcome in ("published", "delivered", "failed"):
+        for outcome in ("published", "delivered", "failed", "dropped"):
             pubsub.add_metric([worker, outcome], s[f"pubsub_{outcome}"])
         for kind, histogram in sorted(s["latency"].items()):
             cumulative, buckets = 0, []

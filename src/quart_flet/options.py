@@ -124,7 +124,8 @@ class FletOptions:
     )
     max_send_buffer: int = _option(
         16 * 1024 * 1024,
-        "bytes queued for a browser that stopped reading before it is disconnected (1008)",
+        "bytes that may wait for one browser (frames not yet written to its socket, and "
+        "pubsub messages its session has yet to handle) before it is disconnected (1008)",
         "16 MiB",
     )
     allowed_origins: tuple[str, ...] = _option(

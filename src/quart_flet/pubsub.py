@@ -17,6 +17,11 @@ carries every send to the other processes of the deployment.
   flet's ``page.pubsub`` returns nothing; the same sends on this hub
   (:func:`pubsub_hub`) return a :data:`Publication`, a future that fails with
   :class:`PubSubNotPublished` when the other processes will not get the message.
+- What waits for one session's handlers (its *backlog*, in bytes) counts
+  against that session's send bound with the frames its connection has not
+  sent yet: past ``max_backlog`` the connection is closed (1008) and the
+  backlog dropped; a session without a connection has later messages
+  dropped until its handlers catch up.
 
 flet's ``PubSubClient`` calls only the public methods below, so this object
 replaces ``PubSubHub`` on our connections without patching flet: any other
@@ -29,7 +34,9 @@ import asyncio
 import contextlib
 import contextvars
 import inspect
+import itertools
 import logging
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -53,7 +60,15 @@ Handler = Callable[..., Any]
 #: ``asyncio.wrap_future``, or call ``.result(timeout)`` in a thread.
 Publication = Future[None]
 
-__all__ = ["FletPubSub", "Publication", "PubSubNotPublished", "PubSubRelay", "pubsub_hub"]
+__all__ = [
+    "FletPubSub",
+    "Publication",
+    "PubSubNotPublished",
+    "PubSubRelay",
+    "Receiver",
+    "message_size",
+    "pubsub_hub",
+]
 
 
 class PubSubNotPublished(Exception):
@@ -94,6 +109,20 @@ _PUBLISHED: Publication = Future()
 _PUBLISHED.set_result(None)  # what every send returns without a relay
 
 
+class Receiver(Protocol):
+    """A session's live connection, as the hub sees it (transport's
+    FletConnection): the bytes it has yet to send, and what to do when they
+    and the session's backlog are too many."""
+
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes of frames not yet written to the client's socket."""
+
+    def overflow(self) -> None:
+        """Close with 1008 and free what waits for the client, this hub's
+        backlog of the session included (loop thread)."""
+
+
 @dataclass(eq=False)
 class _Subscription:
     handler: Handler
@@ -111,11 +140,18 @@ class FletPubSub:
         loop: asyncio.AbstractEventLoop,
         executor: Executor,
         relay: PubSubRelay | None = None,
+        *,
+        max_backlog: int | None = None,
+        receiver_of: Callable[[str], Receiver | None] | None = None,
     ) -> None:
         self.name = name
         self.loop = loop
         self.executor = executor
         self.relay = relay
+        #: bytes that may wait for one session, its connection's included (None: no bound)
+        self.max_backlog = max_backlog
+        #: a session's live connection, if it has one
+        self.receiver_of = receiver_of
         # Subscriber tables may change from any thread (sync main, handlers).
         self._lock = threading.Lock()
         self._global: dict[str, dict[Handler, _Subscription]] = {}
@@ -124,6 +160,10 @@ class FletPubSub:
         # Per-session delivery queues, touched on the loop thread only.
         self._inboxes: dict[str, deque[_Delivery]] = {}
         self._drains: set[asyncio.Task[None]] = set()
+        # bytes of the messages queued or being handled per session (loop
+        # thread), and the sessions whose messages are being dropped
+        self._backlog: dict[str, int] = {}
+        self._dropping: set[str] = set()
 
     # ---- sending (any thread) ------------------------------------------
 
@@ -162,11 +202,12 @@ class FletPubSub:
             ]
         if not targets:
             return
+        size = message_size(message)
         if self._on_loop():
-            self._enqueue(targets)
+            self._enqueue(targets, size)
         else:
             # one wake-up of the loop per send, however many subscribers
-            self.loop.call_soon_threadsafe(self._enqueue, targets)
+            self.loop.call_soon_threadsafe(self._enqueue, targets, size)
 
     # ---- subscribing (any thread) --------------------------------------
 
@@ -234,15 +275,71 @@ class FletPubSub:
         except RuntimeError:
             return False
 
-    def _enqueue(self, targets: list[tuple[str, _Subscription, tuple[Any, ...]]]) -> None:
+    def _enqueue(
+        self, targets: list[tuple[str, _Subscription, tuple[Any, ...]]], size: int
+    ) -> None:
         fresh: dict[str, list[_Delivery]] = {}
         for session_id, subscription, args in targets:
+            if not self._admit(session_id, size):
+                continue
             inbox = self._inboxes.get(session_id)
             if inbox is not None:
-                inbox.append((subscription, args))  # busy: delivered in its turn
+                inbox.append((subscription, args, size))  # busy: delivered in its turn
             else:
-                fresh.setdefault(session_id, []).append((subscription, args))
+                fresh.setdefault(session_id, []).append((subscription, args, size))
         self._dispatch(fresh)
+
+    # ---- the backlog's bound (loop thread) -----------------------------
+
+    def backlog(self, session_id: str) -> int:
+        """Bytes of messages waiting for ``session_id``'s handlers, or being handled."""
+        return self._backlog.get(session_id, 0)
+
+    def _admit(self, session_id: str, size: int) -> bool:
+        """Count a message of ``size`` bytes for ``session_id``, unless it
+        takes the session past ``max_backlog`` (one message alone never
+        does): then its connection overflows (1008), or, without one, the
+        message is dropped."""
+        backlog = self._backlog.get(session_id, 0)
+        limit = self.max_backlog
+        if limit is not None:
+            receiver = self.receiver_of(session_id) if self.receiver_of is not None else None
+            total = backlog + size + (receiver.queued_bytes if receiver is not None else 0)
+            if total > limit and total > size:
+                STATS.pubsub_dropped += 1
+                if receiver is not None:
+                    receiver.overflow()
+                elif session_id not in self._dropping:
+                    self._dropping.add(session_id)
+                    logger.warning(
+                        "pubsub: dropping messages for session %s (app %s): %d bytes wait "
+                        "for its handlers already (max_send_buffer %d)",
+                        session_id,
+                        self.name,
+                        backlog,
+                        limit,
+                    )
+                return False
+        self._backlog[session_id] = backlog + size
+        return True
+
+    def _release(self, session_id: str, size: int) -> None:
+        """``size`` bytes of ``session_id``'s messages are handled (or dropped)."""
+        left = self._backlog.get(session_id, 0) - size
+        if left > 0:
+            self._backlog[session_id] = left
+        else:
+            self._backlog.pop(session_id, None)
+            self._dropping.discard(session_id)
+
+    def drop_backlog(self, session_id: str) -> None:
+        """Drop the messages waiting for ``session_id`` (its connection has
+        overflowed); the ones its handlers run already finish."""
+        inbox = self._inboxes.get(session_id)
+        if inbox:
+            self._release(session_id, sum(size for _, _, size in inbox))
+            STATS.pubsub_dropped += len(inbox)
+            inbox.clear()
 
     def _dispatch(self, deliveries: dict[str, list[_Delivery]]) -> None:
         """Deliver to idle sessions: a batch for the sync ones that can run
@@ -270,7 +367,7 @@ class FletPubSub:
         """A batch entry for ``items`` if all are sync and the session's sync
         handlers' lock is free (then taken, and its loop diffs held back, as
         for one sync handler: see dispatch.SyncState); else None."""
-        if not all(subscription.in_thread for subscription, _ in items):
+        if not all(subscription.in_thread for subscription, _, _ in items):
             return None
         state = _sync_state(items[0][0].context)
         if state is not None:
@@ -286,6 +383,7 @@ class FletPubSub:
         STATS.pubsub_failed += failed
         pending: dict[str, list[_Delivery]] = {}
         for entry in entries:
+            self._release(entry.session_id, sum(size for _, _, size in entry.items))
             state = entry.state
             if state is not None:
                 state.running -= 1
@@ -309,9 +407,12 @@ class FletPubSub:
         a task each."""
         try:
             while inbox:
-                subscription, args = inbox.popleft()
-                if subscription.active:
-                    await self._call(session_id, subscription, args, subscription is direct)
+                subscription, args, size = inbox.popleft()
+                try:
+                    if subscription.active:
+                        await self._call(session_id, subscription, args, subscription is direct)
+                finally:
+                    self._release(session_id, size)
         finally:
             if self._inboxes.get(session_id) is inbox:
                 del self._inboxes[session_id]
@@ -356,7 +457,8 @@ class FletPubSub:
         )
 
 
-_Delivery = tuple[_Subscription, tuple[Any, ...]]
+#: a message for one subscription: (subscription, handler arguments, bytes)
+_Delivery = tuple[_Subscription, tuple[Any, ...], int]
 
 
 @dataclass(eq=False)
@@ -428,7 +530,7 @@ class _Batch:
                 return
             self.started += 1
             delivered = failed = 0
-            for subscription, args in entry.items:
+            for subscription, args, _ in entry.items:
                 if not subscription.active:
                     continue
                 try:
@@ -487,6 +589,34 @@ def _try_acquire(lock: asyncio.Lock) -> bool:
         return True
     attempt.close()
     return False
+
+
+#: objects :func:`message_size` looks at, at most, in one message
+SIZE_WALK_LIMIT = 1000
+
+
+def message_size(message: Any) -> int:
+    """Roughly the bytes ``message`` keeps alive: ``sys.getsizeof`` of it and
+    of what it holds (containers, dataclasses and other objects with a
+    ``__dict__``), looking at no more than :data:`SIZE_WALK_LIMIT` objects,
+    so a chat line costs a microsecond and a huge message stays cheap."""
+    total, stack, seen = 0, [message], 0
+    while stack and seen < SIZE_WALK_LIMIT:
+        item = stack.pop()
+        seen += 1
+        total += sys.getsizeof(item, 64)
+        if isinstance(item, (str, bytes, bytearray, int, float, bool)) or item is None:
+            continue
+        room = SIZE_WALK_LIMIT - seen - len(stack)  # never more than the walk will look at
+        if isinstance(item, dict):
+            stack.extend(itertools.islice(itertools.chain.from_iterable(item.items()), room))
+        elif isinstance(item, (list, tuple, set, frozenset, deque)):
+            stack.extend(itertools.islice(item, room))
+        else:
+            attributes = getattr(item, "__dict__", None)
+            if isinstance(attributes, dict):
+                stack.append(attributes)
+    return total
 
 
 async def _call_async(handler: Handler, args: tuple[Any, ...]) -> None:

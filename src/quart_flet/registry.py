@@ -7,6 +7,7 @@ hubs and temporary files. One registry per Quart app, in
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import shutil
 import tempfile
@@ -22,7 +23,7 @@ from quart_flet.backends import Backend, MemoryOAuthStateStore, OAuthStateStore
 from quart_flet.handshake import same_browser
 from quart_flet.mount import FletMount, SessionEndReason
 from quart_flet.options import ignored_env_warnings
-from quart_flet.pubsub import FletPubSub
+from quart_flet.pubsub import FletPubSub, Receiver
 from quart_flet.stats import CountingExecutor
 
 logger = logging.getLogger("quart_flet")
@@ -30,8 +31,9 @@ logger = logging.getLogger("quart_flet")
 EXTENSION_KEY = "quart_flet"
 
 
-class Peer(Protocol):
-    """What the registry needs of a live connection (transport's FletConnection)."""
+class Peer(Receiver, Protocol):
+    """What the registry (and a pubsub hub) needs of a live connection
+    (transport's FletConnection)."""
 
     def abort(self, code: int, reason: str) -> None: ...
 
@@ -151,10 +153,23 @@ class FletRegistry:
         hub = self.hubs.get(blueprint)
         if hub is None:
             assert self.loop is not None and self.executor is not None
-            hub = self.hubs[blueprint] = FletPubSub(blueprint, self.loop, self.executor)
+            mount = self.mounts.get(blueprint)
+            hub = self.hubs[blueprint] = FletPubSub(
+                blueprint,
+                self.loop,
+                self.executor,
+                # a session's pubsub messages count against its send buffer
+                max_backlog=mount.options.max_send_buffer if mount is not None else None,
+                receiver_of=functools.partial(self.connection_of, blueprint),
+            )
             if self.backend is not None:
                 self.backend.attach(hub)  # shares it across processes if configured
         return hub
+
+    def connection_of(self, blueprint: str, session_id: str) -> Peer | None:
+        """The live connection of the session ``session_id``, if it has one."""
+        entry = self.sessions.get((blueprint, session_id))
+        return entry.connection if entry is not None else None
 
     def add(self, blueprint: str, session: Session, connection: Peer, fingerprint: str) -> None:
         self.sessions[(blueprint, session.id)] = SessionEntry(session, fingerprint, connection)

@@ -44,6 +44,7 @@ class Stats:
         self.send_buffer_drops = 0  # clients disconnected for a full send buffer
         self.closes: Counter[str] = Counter()  # by close code ("client": it left)
         self.pubsub_published = self.pubsub_delivered = self.pubsub_failed = 0
+        self.pubsub_dropped = 0  # deliveries dropped: too much waited for their session
         self.handler_latency = {"sync": Latency(), "async": Latency()}
 
 

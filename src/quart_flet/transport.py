@@ -166,7 +166,8 @@ class FletConnection(Connection):
         self.loop = registry.loop
         self.executor = registry.executor
         # flet's PubSubHub interface, safe from any thread (quart_flet.pubsub)
-        self.pubsubhub = registry.hub(mount.name)  # type: ignore[assignment]
+        self.hub = registry.hub(mount.name)
+        self.pubsubhub = self.hub  # type: ignore[assignment]
         self.page_url = client.page_url
         self.page_name = client.page_name
         self.session: Session | None = None
@@ -176,7 +177,12 @@ class FletConnection(Connection):
         # while there is something to send (an idle connection holds neither:
         # ~2 KiB less per session than a deque and a send loop waiting)
         self._outbox: deque[bytes] | None = None
-        self._outbox_bytes = 0
+        # bytes of the frames in the outbox, of the one the server is writing
+        # to the socket, and of those other threads have sent on their way
+        # to the loop: with the session's pubsub backlog, what waits for the
+        # client, bounded by max_send_buffer
+        self._outbox_bytes = self._sending = self._crossing = 0
+        self._crossing_lock = threading.Lock()
         self._sender: asyncio.Task[None] | None = None
         self._accepted = False
         self._closed = False
@@ -218,6 +224,7 @@ class FletConnection(Connection):
                     self.mount.name, self.session, self.mount.options.session_timeout_seconds
                 )
             self._outbox = None
+            self._outbox_bytes = self._sending = 0
         if close is not None:
             try:
                 # a peer that stopped reading would block the close frame forever
@@ -435,36 +442,76 @@ class FletConnection(Connection):
         task.add_done_callback(self._tasks.discard)
 
     # ---- sending -------------------------------------------------------
+    #
+    # Everything that waits for this client counts against max_send_buffer:
+    # frames in the outbox, the frame the server is writing (handed over, it
+    # is the server's until its write to the socket returns, which waits
+    # while the socket is full: one frame at a time), frames other threads
+    # sent, and the messages the session's pubsub handlers have yet to turn
+    # into frames (quart_flet.pubsub). Past the bound the connection closes
+    # with 1008 and what waited is dropped; nothing more is built for it.
+
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes of frames not yet written to the client's socket."""
+        return self._outbox_bytes + self._sending + self._crossing
+
+    def _stopped(self) -> bool:
+        return self._closed or self._close_code is not None
 
     def send_message(self, message: Message) -> None:
-        self.send_frame(encode_message(message))
+        if not self._stopped():  # no frame is built for a client we are leaving
+            self.send_frame(encode_message(message))
 
     def send_frame(self, frame: bytes) -> None:
-        if self._closed:
+        if self._stopped():
             return
         if threading.get_ident() == self._loop_thread:
             self._enqueue(frame)
-        else:
-            self.loop.call_soon_threadsafe(self._enqueue, frame)
+            return
+        with self._crossing_lock:
+            self._crossing += len(frame)
+        self.loop.call_soon_threadsafe(self._arrive, frame)
+
+    def _arrive(self, frame: bytes) -> None:
+        """A frame another thread sent reaches the loop."""
+        with self._crossing_lock:
+            self._crossing -= len(frame)
+        self._enqueue(frame)
 
     def _enqueue(self, frame: bytes) -> None:
-        if self._closed:
+        if self._stopped():
             return
         outbox = self._outbox
         if outbox is None:
             outbox = self._outbox = deque()
         outbox.append(frame)
         self._outbox_bytes += len(frame)
+        waiting = self.queued_bytes + self._backlog()
         # one frame larger than the buffer still goes to a client that reads
-        if self._outbox_bytes > self.mount.options.max_send_buffer and len(outbox) > 1:
-            logger.warning("a Flet client stopped reading; disconnecting it")
-            STATS.send_buffer_drops += 1
-            outbox.clear()
-            self._outbox_bytes = 0
-            self.abort(POLICY_VIOLATION, "client is not reading its messages")
+        if waiting > self.mount.options.max_send_buffer and waiting > len(frame):
+            self.overflow()
             return
         if self._sender is None and self._accepted:
             self._start_sender()
+
+    def _backlog(self) -> int:
+        """Bytes of pubsub messages waiting for this session's handlers."""
+        session = self.session
+        return self.hub.backlog(session.id) if session is not None else 0
+
+    def overflow(self) -> None:
+        """More than max_send_buffer waits for this client: drop it all and
+        close with 1008 (loop thread; once)."""
+        if self._stopped():
+            return
+        logger.warning("a Flet client stopped reading; disconnecting it")
+        STATS.send_buffer_drops += 1
+        self._outbox = None
+        self._outbox_bytes = 0
+        if self.session is not None:
+            self.hub.drop_backlog(self.session.id)
+        self.abort(POLICY_VIOLATION, "client is not reading its messages")
 
     def _start_sender(self) -> None:
         self._sender = self.loop.create_task(self._send_outbox())
@@ -478,7 +525,9 @@ class FletConnection(Connection):
             while self._outbox:
                 frame = self._outbox.popleft()
                 self._outbox_bytes -= len(frame)
+                self._sending = len(frame)
                 await send(frame)
+                self._sending = 0
                 stats.frames_out += 1
                 stats.bytes_out += len(frame)
         finally:
