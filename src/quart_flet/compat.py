@@ -16,6 +16,7 @@ from flet.data_channel import _ProtocolMuxedDataChannel
 from quart import websocket
 
 __all__ = [
+    "HYPERCORN_H2_HANDLE_EVENTS",
     "HYPERCORN_SEND_PINGS",
     "HYPERCORN_UDP_RUN",
     "HYPERCORN_WORKER_CONTEXT",
@@ -145,6 +146,11 @@ HYPERCORN_WORKER_CONTEXT = "context"
 HYPERCORN_WORKER_LIFESPAN_TASK = "lifespan_task"
 #: the per-WebSocket ping task (hypercorn.protocol.ws_stream.WSStream._send_pings)
 HYPERCORN_SEND_PINGS = "WSStream._send_pings"
+#: how an HTTP/2 connection hands h2's events to its streams
+#: (hypercorn.protocol.h2.H2Protocol._handle_events(self, events)); its
+#: ``streams``, ``stream_buffers``, ``connection`` and ``_flush`` are read
+#: beside it (quart_flet.h2streams)
+HYPERCORN_H2_HANDLE_EVENTS = "H2Protocol._handle_events"
 #: the QUIC server's loop (hypercorn.asyncio.udp_server.UDPServer.run); its
 #: ``context`` and ``transport`` attributes wake it at shutdown
 HYPERCORN_UDP_RUN = "UDPServer.run"
