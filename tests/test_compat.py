@@ -97,6 +97,14 @@ def test_the_private_names_we_use_still_exist() -> None:
         ASGIHTTPConnection.handle_request
     )
     assert '"more_body": False' in inspect.getsource(ASGIHTTPConnection._send_response)
+    from quart_flet.uploadbody import StreamingUploadConnection
+
+    overridden = {
+        name
+        for name in vars(StreamingUploadConnection)
+        if name.startswith("_") and not name.startswith("__") and name in vars(ASGIHTTPConnection)
+    }
+    assert overridden == set(compat.QUART_HTTP_CONNECTION_HOOKS)
     assert compat.get_running_loop_or_none() is None  # no loop runs in this test
     assert compat.set_running_loop is asyncio.events._set_running_loop
 

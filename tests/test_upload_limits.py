@@ -183,8 +183,8 @@ def test_an_oversize_upload_gets_its_413_though_the_client_sends_everything_firs
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 @pytest.mark.parametrize(
     ("size", "reads_while_sending"),
-    [(2 * MiB, False), (8 * MiB, False), (200 * MiB, False), (1 * GiB, True)],
-    ids=["2MiB", "8MiB", "200MiB", "1GiB-reading"],
+    [(2 * MiB, False), (8 * MiB, False), (1 * GiB, False), (1 * GiB, True)],
+    ids=["2MiB", "8MiB", "1GiB", "1GiB-reading"],
 )
 def test_oversize_uploads_from_2_mib_to_1_gib_get_their_413(
     hypercorn: Any, tmp_path: Path, size: int, reads_while_sending: bool, chunked: bool
@@ -209,13 +209,13 @@ def test_oversize_uploads_from_2_mib_to_1_gib_get_their_413(
 
 @pytest.mark.server
 def test_a_client_still_sending_past_the_bounds_is_cut_off(hypercorn: Any, tmp_path: Path) -> None:
-    """A client that sends 1 GiB before it reads gets the server's close once
+    """A client that sends 2 GiB before it reads gets the server's close once
     LINGER_BYTES were thrown away: reading the rest is bounded."""
     upload_dir = tmp_path / "uploads"
     server = start_limited(hypercorn, upload_dir)
     started = time.monotonic()
     with pytest.raises(AssertionError, match="cut the upload off") as cut:
-        raw_put(server.port, signed_url("big.bin"), 1 * GiB)
+        raw_put(server.port, signed_url("big.bin"), 2 * GiB)
     assert time.monotonic() - started < LINGER_SECONDS + 10
     sent = int(str(cut.value).split("after ")[1].split()[0])
     # the server read the limit, then threw LINGER_BYTES away; the rest of
@@ -503,7 +503,6 @@ async def test_a_cancelled_upload_closes_its_file_only_once_the_write_is_done(
             await asyncio.sleep(0.02)
     assert len(writes) == 1 and ".upload-" in writes[0] and writes[0].endswith(".part"), writes
     assert leftovers(tmp_path) == []
-
 
 
 @pytest.mark.server

@@ -23,6 +23,7 @@ __all__ = [
     "HYPERCORN_WORKER_LIFESPAN_TASK",
     "HYPERCORN_WORKER_SERVE",
     "MIRRORED",
+    "QUART_HTTP_CONNECTION_HOOKS",
     "ProtocolMuxedDataChannel",
     "authorize_callback",
     "create_websocket_from_scope",
@@ -134,6 +135,13 @@ def set_websocket_queue(connection: Any, queue: Any) -> None:
     task awaits ``queue.put``, the Websocket gets ``queue.get``)."""
     connection.queue = queue
 
+
+#: the methods of quart.asgi.ASGIHTTPConnection that quart_flet.uploadbody's
+#: StreamingUploadConnection overrides: the request made from the ASGI scope
+#: (an upload gets a streaming body), and the sending of the response (whose
+#: last, empty body message ends the response: an early answer reads the
+#: rest of the request body first)
+QUART_HTTP_CONNECTION_HOOKS = ("_create_request_from_scope", "_send_response")
 
 # ---- Hypercorn -------------------------------------------------------------------
 
