@@ -16,7 +16,7 @@ import pytest
 from flet.controls.base_control import BaseControl
 from flet.controls.page import Page, ServiceRegistry
 from hypercorn.protocol.ws_stream import WSStream
-from quart.asgi import ASGIWebsocketConnection
+from quart.asgi import ASGIHTTPConnection, ASGIWebsocketConnection
 from quart.wrappers import Websocket
 
 from quart_flet import compat
@@ -76,6 +76,35 @@ def test_the_private_names_we_use_still_exist() -> None:
     cls, method = compat.HYPERCORN_SEND_PINGS.split(".")
     assert cls == WSStream.__name__ and inspect.iscoroutinefunction(getattr(WSStream, method))
     assert callable(vars(importlib.import_module("hypercorn.__main__"))["_load_config"])
+    from hypercorn.protocol.h2 import H2Protocol
+
+    cls, method = compat.HYPERCORN_H2_HANDLE_EVENTS.split(".")
+    handle_events = getattr(H2Protocol, method)
+    handle_events = getattr(handle_events, "__wrapped__", handle_events)  # h2streams.install
+    assert cls == H2Protocol.__name__ and inspect.iscoroutinefunction(handle_events)
+    assert list(inspect.signature(handle_events).parameters) == ["self", "events"]
+    h2_source = inspect.getsource(H2Protocol)
+    assert "self.streams: dict[int, " in h2_source
+    assert "self.stream_buffers: dict[int, StreamBuffer] = {}" in h2_source
+    assert "async def _flush(self) -> None:" in h2_source
+    # quart_flet.uploadbody's connection: the methods it overrides and how
+    # Quart's __call__ runs them (two tasks), sends the response, ends it
+    call = inspect.getsource(ASGIHTTPConnection.__call__)
+    assert "request = self._create_request_from_scope(send)" in call
+    assert "asyncio.ensure_future(self.handle_messages(request, receive))" in call
+    assert "asyncio.ensure_future(self.handle_request(request, send))" in call
+    assert "self._send_response(send, response)" in inspect.getsource(
+        ASGIHTTPConnection.handle_request
+    )
+    assert '"more_body": False' in inspect.getsource(ASGIHTTPConnection._send_response)
+    from quart_flet.uploadbody import StreamingUploadConnection
+
+    overridden = {
+        name
+        for name in vars(StreamingUploadConnection)
+        if name.startswith("_") and not name.startswith("__") and name in vars(ASGIHTTPConnection)
+    }
+    assert overridden == set(compat.QUART_HTTP_CONNECTION_HOOKS)
     assert compat.get_running_loop_or_none() is None  # no loop runs in this test
     assert compat.set_running_loop is asyncio.events._set_running_loop
 

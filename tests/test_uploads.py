@@ -21,7 +21,8 @@ from quart.testing.app import LifespanError
 from quart_schema import QuartSchema
 
 from quart_flet import flet_blueprint
-from quart_flet.uploads import HIGH_WATER, upload_serializer
+from quart_flet.uploadbody import HIGH_WATER
+from quart_flet.uploads import upload_serializer
 
 SECRET = "upload-test-secret"
 MiB = 1024 * 1024

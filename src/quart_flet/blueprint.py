@@ -167,7 +167,8 @@ async def _upload() -> ResponseReturnValue:
 
     The body is the raw file (not multipart), streamed into upload_dir and
     renamed into place once complete. 400: bad query or file name; 403: bad
-    signature; 410: expired URL; 413: over max_upload_size; 404: uploads off.
+    signature; 410: expired URL; 413: over max_upload_size; 404: uploads off;
+    507: the server's disk is full.
     """
     return await fletapp.receive_upload(_mount(request.blueprint))
 

@@ -16,12 +16,14 @@ from flet.data_channel import _ProtocolMuxedDataChannel
 from quart import websocket
 
 __all__ = [
+    "HYPERCORN_H2_HANDLE_EVENTS",
     "HYPERCORN_SEND_PINGS",
     "HYPERCORN_UDP_RUN",
     "HYPERCORN_WORKER_CONTEXT",
     "HYPERCORN_WORKER_LIFESPAN_TASK",
     "HYPERCORN_WORKER_SERVE",
     "MIRRORED",
+    "QUART_HTTP_CONNECTION_HOOKS",
     "ProtocolMuxedDataChannel",
     "authorize_callback",
     "create_websocket_from_scope",
@@ -134,6 +136,13 @@ def set_websocket_queue(connection: Any, queue: Any) -> None:
     connection.queue = queue
 
 
+#: the methods of quart.asgi.ASGIHTTPConnection that quart_flet.uploadbody's
+#: StreamingUploadConnection overrides: the request made from the ASGI scope
+#: (an upload gets a streaming body), and the sending of the response (whose
+#: last, empty body message ends the response: an early answer reads the
+#: rest of the request body first)
+QUART_HTTP_CONNECTION_HOOKS = ("_create_request_from_scope", "_send_response")
+
 # ---- Hypercorn -------------------------------------------------------------------
 
 #: the worker coroutine (hypercorn.asyncio.run.worker_serve), and its local
@@ -145,6 +154,11 @@ HYPERCORN_WORKER_CONTEXT = "context"
 HYPERCORN_WORKER_LIFESPAN_TASK = "lifespan_task"
 #: the per-WebSocket ping task (hypercorn.protocol.ws_stream.WSStream._send_pings)
 HYPERCORN_SEND_PINGS = "WSStream._send_pings"
+#: how an HTTP/2 connection hands h2's events to its streams
+#: (hypercorn.protocol.h2.H2Protocol._handle_events(self, events)); its
+#: ``streams``, ``stream_buffers``, ``connection`` and ``_flush`` are read
+#: beside it (quart_flet.h2streams)
+HYPERCORN_H2_HANDLE_EVENTS = "H2Protocol._handle_events"
 #: the QUIC server's loop (hypercorn.asyncio.udp_server.UDPServer.run); its
 #: ``context`` and ``transport`` attributes wake it at shutdown
 HYPERCORN_UDP_RUN = "UDPServer.run"

@@ -17,7 +17,7 @@ from typing import Any, Unpack
 from quart import Quart, Response
 from quart_schema import hide
 
-from quart_flet import health, leanws, metrics, oauth, uploads
+from quart_flet import h2streams, health, leanws, metrics, oauth, uploads
 from quart_flet.backends import backend_for
 from quart_flet.mount import FletMount
 from quart_flet.options import (
@@ -136,6 +136,8 @@ async def start(app: Quart, registry: FletRegistry) -> None:
         return
     for mount in registry.mounts.values():
         check_routes(app, mount)
+    # an early answer over HTTP/2 (a 413 upload) must not kill the connection
+    h2streams.install()
     deliver = functools.partial(oauth.deliver, registry)
     await registry.start(backend_for(app.config, registry.mounts.values(), deliver))
     assert registry.temp_dir is not None

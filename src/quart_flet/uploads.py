@@ -8,9 +8,12 @@ covers neither host nor path, so a proxy that rewrites the path does not break i
 The PUT streams the body into a temporary file in the deepest existing directory
 on the way to its destination inside ``upload_dir``; once the body is complete and
 within the limit, the missing parent directories are created and the file is renamed
-into place, so a refused or broken upload leaves nothing behind. Quart's
-``MAX_CONTENT_LENGTH`` does not apply to this route, and the body is read with
-backpressure (see :class:`StreamingUploadConnection`), so memory stays flat.
+into place, so a refused or broken upload leaves nothing behind: not on a full disk
+(ENOSPC, EDQUOT: a 507), not when the server stops mid-upload (the file work runs
+in threads, and a cancelled upload waits for its thread before it closes and
+removes the file). Quart's ``MAX_CONTENT_LENGTH`` does not apply to this route, and
+the body is read with backpressure; an answer before the whole body is followed by
+reading the rest for a bounded time (both in quart_flet.uploadbody).
 """
 
 from __future__ import annotations
@@ -22,15 +25,14 @@ import logging
 import os
 import secrets
 import stat
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from quart import Quart, Response, current_app, jsonify, request
-from quart.asgi import ASGIHTTPConnection
 from quart.wrappers.request import Body
 from quart_schema import document_querystring, document_response
 from quart_schema.conversion import model_load
@@ -38,17 +40,11 @@ from quart_schema.conversion import model_load
 from quart_flet.errors import json_error, validation_summary
 from quart_flet.mount import FletMount, path_for
 from quart_flet.options import FletOptions, secret_keys
-
-if TYPE_CHECKING:
-    from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable
-    from quart.wrappers import Request
+from quart_flet.uploadbody import stream_path
 
 logger = logging.getLogger("quart_flet")
 
 ViewT = TypeVar("ViewT", bound=Callable[..., Any])
-
-#: Bytes a streaming upload may buffer before the server stops reading the socket.
-HIGH_WATER = 1024 * 1024
 
 #: Directories an upload file name may nest (``a/b/c.txt`` nests 2).
 MAX_DEPTH = 32
@@ -57,6 +53,8 @@ MAX_DEPTH = 32
 _NAME_MAX, _PATH_MAX = 255, 4096
 _TEMP_PREFIX, _TEMP_SUFFIX = ".upload-", ".part"
 _TEMP_NAME_LENGTH = len(_TEMP_PREFIX) + 16 + len(_TEMP_SUFFIX)
+# a full disk, or the server process's disk quota
+_OUT_OF_SPACE = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 _OPEN_FLAGS = (
     os.O_WRONLY
     | os.O_CREAT
@@ -107,7 +105,7 @@ def document(view: ViewT) -> ViewT:
     """OpenAPI for the upload route (used by QuartSchema when the app has it)."""
     view = document_querystring(UploadQuery)(view)
     view = document_response(UploadResult, 200)(view)
-    for status in (400, 403, 404, 410, 413):
+    for status in (400, 403, 404, 410, 413, 507):
         view = document_response(ErrorBody, status)(view)
     return view
 
@@ -156,7 +154,7 @@ async def prepare(app: Quart, mount: FletMount) -> None:
     upload_dir.mkdir(parents=True, exist_ok=True)
     if mount.routes.upload is not None:
         for rule in app.url_map.iter_rules(mount.routes.upload):
-            _stream_path(app, rule.rule)
+            stream_path(app, rule.rule)
 
 
 # ---- the PUT ----------------------------------------------------------------
@@ -175,6 +173,8 @@ async def receive_upload(mount: FletMount) -> Response:
         target = resolve_target(upload_dir, query.f)
         size = await _store(request.body, request.content_length, target, upload_dir, mount)
     except UploadError as error:
+        if error.status == 507:
+            logger.warning("upload of %s refused: %s", query.f, error)
         return json_error(error.status, str(error))
     logger.info("upload stored: %s (%d bytes)", target, size)
     return jsonify(UploadResult(query.f, size))
@@ -293,7 +293,14 @@ def _file_in_the_way(root: Path, path: Path) -> UploadError:
 
 
 def _refusal(error: OSError) -> UploadError | OSError:
-    """An UploadError(400) for a file system error the file name caused, else ``error``."""
+    """An UploadError for a file system error the file name caused (400) or a
+    full disk or quota (507), else ``error``."""
+    if error.errno in _OUT_OF_SPACE:
+        return UploadError(
+            507,
+            f"the server is out of space ({os.strerror(error.errno or 0)}): "
+            "the upload was not stored; try again later",
+        )
     if error.errno == errno.ENAMETOOLONG:
         return UploadError(400, "upload file name is too long for the file system")
     if error.errno in (errno.ENOTDIR, errno.EEXIST):
@@ -310,10 +317,9 @@ async def _store(
     if limit is not None and length is not None and length > limit:
         raise UploadError(413, f"upload exceeds the limit of {limit} bytes")
     root = upload_dir.resolve()
-    loop = asyncio.get_running_loop()
-    opening = loop.run_in_executor(None, _open_temp, root, target)
+    opening = asyncio.get_running_loop().run_in_executor(None, _open_temp, root, target)
     try:
-        fd, temp = await asyncio.shield(opening)
+        file = _TempFile(*await asyncio.shield(opening))
     except OSError as error:
         raise _refusal(error) from None
     except asyncio.CancelledError:  # the client left: the thread still opens the file
@@ -321,21 +327,60 @@ async def _store(
         raise
     size = 0
     try:
-        try:
-            async for chunk in body:
-                size += len(chunk)
-                if limit is not None and size > limit:
-                    raise UploadError(413, f"upload exceeds the limit of {limit} bytes")
-                await loop.run_in_executor(None, _write_all, fd, chunk)
-        finally:
-            os.close(fd)
-        await loop.run_in_executor(None, _place, temp, target, root)
+        async for chunk in body:
+            size += len(chunk)
+            if limit is not None and size > limit:
+                raise UploadError(413, f"upload exceeds the limit of {limit} bytes")
+            await file.write(chunk)
+        await file.place(target, root)
     except BaseException as error:
-        _remove(temp)
+        file.discard()
         if isinstance(error, OSError):
             raise _refusal(error) from None
         raise
     return size
+
+
+class _TempFile:
+    """The open temporary file of one upload. Its blocking work runs on the
+    thread pool, and a cancelled upload (the client left, the server stops)
+    does not stop that thread: the file is closed and removed once the thread
+    is done with it, never under a write in progress (a descriptor closed
+    then could be reused by another upload's file before the write lands)."""
+
+    def __init__(self, fd: int, path: Path) -> None:
+        self.fd = fd
+        self.path = path
+        self._work: asyncio.Future[None] | None = None
+
+    async def write(self, data: bytes) -> None:
+        await self._run(_write_all, self.fd, data)
+
+    async def place(self, target: Path, root: Path) -> None:
+        """Close the file and rename it onto ``target`` (see _place)."""
+        await self._run(self._close_and_place, target, root)
+
+    def discard(self) -> None:
+        """Close and remove the file, now or once its thread is done."""
+        if self._work is not None and not self._work.done():
+            self._work.add_done_callback(lambda _: self.discard())
+            return
+        with contextlib.suppress(OSError):
+            self._close()
+        _remove(self.path)
+
+    async def _run(self, work: Callable[..., None], *args: Any) -> None:
+        self._work = asyncio.get_running_loop().run_in_executor(None, work, *args)
+        await asyncio.shield(self._work)
+
+    def _close_and_place(self, target: Path, root: Path) -> None:
+        self._close()
+        _place(self.path, target, root)
+
+    def _close(self) -> None:
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
+            os.close(fd)
 
 
 def _open_temp(root: Path, target: Path) -> tuple[int, Path]:
@@ -401,84 +446,3 @@ def _write_all(fd: int, data: bytes) -> None:
 def _remove(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-
-
-# ---- streaming without MAX_CONTENT_LENGTH, with backpressure ----------------
-
-
-class StreamingBody(Body):
-    """A request body without Quart's size limit that tells the receiver to
-    pause while more than HIGH_WATER bytes wait to be read."""
-
-    def __init__(self, expected_content_length: int | None) -> None:
-        super().__init__(expected_content_length, None)
-        self.room = asyncio.Event()
-        self.room.set()
-        self._whole = False
-
-    def append(self, data: bytes) -> None:
-        super().append(data)
-        if len(self._data) >= HIGH_WATER and not self._whole:
-            self.room.clear()
-
-    async def __anext__(self) -> bytes:
-        data = await super().__anext__()
-        self.room.set()
-        return data
-
-    def __await__(self) -> Generator[Any, None, Any]:
-        # someone (a before_request hook?) wants it whole: pausing would deadlock
-        self._whole = True
-        self.room.set()
-        return super().__await__()
-
-
-class StreamingUploadConnection(ASGIHTTPConnection):
-    """Quart's HTTP connection, except that PUTs to a Flet upload route get a
-    :class:`StreamingBody` and the ASGI receive loop waits while it is full, so
-    Hypercorn stops reading the socket (TCP / HTTP/2 flow control)."""
-
-    upload_paths: ClassVar[frozenset[str]] = frozenset()
-
-    def _create_request_from_scope(self, send: ASGISendCallable) -> Request:
-        request = super()._create_request_from_scope(send)
-        if request.method == "PUT" and request.path in self.upload_paths:
-            request.body = StreamingBody(request.content_length)
-        return request
-
-    async def handle_messages(self, request: Request, receive: ASGIReceiveCallable) -> None:
-        body = request.body
-        if not isinstance(body, StreamingBody):
-            return await super().handle_messages(request, receive)
-        while True:
-            await body.room.wait()
-            message = await receive()
-            if message["type"] == "http.request":
-                body.append(message.get("body", b""))
-                if not message.get("more_body", False):
-                    body.set_complete()
-            elif message["type"] == "http.disconnect":
-                return
-
-
-def _stream_path(app: Quart, path: str) -> None:
-    current = app.asgi_http_class
-    streaming: type[StreamingUploadConnection]
-    if issubclass(current, StreamingUploadConnection):
-        streaming = current
-    elif issubclass(current, ASGIHTTPConnection):
-        # a class of this app's own, so upload paths never leak to another app
-        streaming = cast(
-            type[StreamingUploadConnection],
-            type("StreamingUploadConnection", (StreamingUploadConnection, current), {}),
-        )
-        app.asgi_http_class = streaming
-    else:
-        logger.warning(
-            "quart-flet: app.asgi_http_class %r is not an ASGIHTTPConnection: uploads to %s "
-            "are limited by MAX_CONTENT_LENGTH",
-            current,
-            path,
-        )
-        return
-    streaming.upload_paths = streaming.upload_paths | {path}

@@ -1,0 +1,63 @@
+"""Hypercorn's HTTP/2 connection, kept alive when a client sends body data for
+a stream that already has its whole answer.
+
+An answer before the whole request body (an early 413 of an upload, see
+quart_flet.uploadbody) ends the stream on Hypercorn's side, which forgets it.
+The client's next DATA frame for it then raises a KeyError in Hypercorn's
+``H2Protocol._handle_events`` (0.17 and 0.18; pgjones/hypercorn#329, unfixed
+there), and that kills the whole connection: the client never reads the answer
+it was sent, and every other stream on the connection dies with it, the Flet
+WebSocket of the same tab included (RFC 8441 runs it on that connection).
+
+With :func:`install`, such DATA is taken as RFC 9113 section 8.1 has it: the
+bytes count back into the connection's flow-control window, and once the
+answer's END_STREAM is out the stream is reset with NO_ERROR, which asks the
+client to stop sending without an error. Every other event goes to Hypercorn's
+own code, one event at a time, so a stream that ends while earlier events of
+the same read are handled is seen as ended.
+
+This reads Hypercorn internals (pinned to <0.19 in pyproject; the names are
+checked by tests/test_compat.py). Under another server it changes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from quart_flet.compat import HYPERCORN_H2_HANDLE_EVENTS
+
+_MARK = "_quart_flet_answered_streams"
+
+
+def install() -> None:
+    """Wrap ``H2Protocol._handle_events`` (once per process)."""
+    try:
+        import h2.errors
+        import h2.events
+        import h2.exceptions
+        from hypercorn.protocol.h2 import H2Protocol
+    except ImportError:  # not served by Hypercorn
+        return
+    name = HYPERCORN_H2_HANDLE_EVENTS.split(".")[1]
+    original: Callable[[Any, list[Any]], Awaitable[None]] = getattr(H2Protocol, name)
+    if getattr(original, _MARK, False):
+        return
+
+    async def handle_events(self: Any, events: list[Any]) -> None:
+        for event in events:
+            if isinstance(event, h2.events.DataReceived) and event.stream_id not in self.streams:
+                self.connection.acknowledge_received_data(
+                    event.flow_controlled_length, event.stream_id
+                )
+                if event.stream_id not in self.stream_buffers:  # its END_STREAM is out
+                    with contextlib.suppress(h2.exceptions.ProtocolError):  # already closed
+                        self.connection.reset_stream(event.stream_id, h2.errors.ErrorCodes.NO_ERROR)
+                await self._flush()
+            else:
+                await original(self, [event])
+
+    setattr(handle_events, _MARK, True)
+    handle_events.__wrapped__ = original  # type: ignore[attr-defined]
+    setattr(H2Protocol, name, handle_events)
