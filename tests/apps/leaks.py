@@ -5,7 +5,7 @@ expire after LEAKS_SESSION_TIMEOUT seconds (default 1).
 
 ``GET /leak-stats`` answers what the test compares with its baseline, counted
 inside the serving process: its pid (the test reads its fds and threads from
-/proc), the loop's asyncio tasks, the pool's threads, flet Session objects
+/proc), the loop's asyncio tasks, the executors' threads, flet Session objects
 still alive after a full collection, and the registry's entries.
 
 Run: hypercorn tests.apps.leaks:app
@@ -26,6 +26,7 @@ from quart import Quart, current_app
 from quart_flet import QuartFlet, flet_blueprint
 from quart_flet.registry import get_registry
 
+POOLS = ("quart_flet", "asyncio_", "uvloop_", "ThreadPoolExecutor-")
 TIMEOUT = float(os.environ.get("LEAKS_SESSION_TIMEOUT", "1"))
 
 
@@ -70,8 +71,11 @@ async def leak_stats() -> dict[str, Any]:
     return {
         "pid": os.getpid(),
         "tasks": len(asyncio.all_tasks()),
-        "pool_threads": sum(t.name.startswith("quart_flet") for t in threading.enumerate()),
-        "max_threads": registry.executor.max_threads if registry.executor else 0,
+        # started on demand, kept idle: the Flet pool's and the loop's default
+        # executor's (Quart's file bodies; named asyncio_N, or uvloop_N)
+        "pool_threads": sum(t.name.startswith(POOLS) for t in threading.enumerate()),
+        "max_threads": (registry.executor.max_threads if registry.executor else 0)
+        + min(32, (os.cpu_count() or 1) + 4),  # ThreadPoolExecutor's default size
         "sessions": sum(isinstance(o, Session) for o in gc.get_objects()),
         "registry": {
             "sessions": len(registry.sessions),
