@@ -83,7 +83,9 @@ METRICS = tuple(FLAT)
 # ---- servers -------------------------------------------------------------------
 
 
-def start_servers(stack: ExitStack, work: Path, timeout: int) -> dict[str, tuple[Server, int]]:
+def start_servers(
+    stack: ExitStack, work: Path, timeout: int, gc_collect: bool = False
+) -> dict[str, tuple[Server, int]]:
     servers: dict[str, tuple[Server, int]] = {}
     for setup in SETUPS:
         port = free_port()
@@ -94,6 +96,7 @@ def start_servers(stack: ExitStack, work: Path, timeout: int) -> dict[str, tuple
             "FLET_SECRET_KEY": "soak-bench-key",
             "SOAK_SESSION_TIMEOUT": str(timeout),
             "FLET_REDIS_URL": "",
+            "SOAK_GC_COLLECT": "1" if gc_collect else "",
         }
         if setup == "official":
             argv = [PY, "-m", "uvicorn", "bench.apps.official_soak:app", "--host", "127.0.0.1",
@@ -507,6 +510,11 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=10, help="seconds between samples")
     parser.add_argument("--session-timeout", type=int, default=30)
     parser.add_argument("--max-inflight", type=int, default=200)
+    parser.add_argument(
+        "--gc-collect",
+        action="store_true",
+        help="a full gc.collect() in the servers before each count of Session objects",
+    )
     parser.add_argument("--out", type=Path, default=None, help="CSV of the samples")
     args = parser.parse_args()
     if args.warmup >= args.minutes:
@@ -520,7 +528,7 @@ def main() -> None:
     print(f"load average at start: {os.getloadavg()}, {psutil.cpu_count()} cores", flush=True)
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="soak_")))
-        servers = start_servers(stack, work, args.session_timeout)
+        servers = start_servers(stack, work, args.session_timeout, args.gc_collect)
         try:
             import uvloop
 

@@ -12,7 +12,8 @@ something, not that the page got bigger.
 ``stats()`` is what each host's ``/soak-stats`` route answers: the asyncio
 tasks of the server's loop (``asyncio.all_tasks()``, the route's own task
 included: a constant), Python threads, and flet ``Session`` objects alive
-(counted with ``gc.get_objects()``, the same way on both hosts, every 10 s).
+(counted with ``gc.get_objects()``, the same way on both hosts, every 10 s;
+garbage not yet collected counts too unless SOAK_GC_COLLECT=1).
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ __all__ = ["LOG_KEEP", "SESSION_TIMEOUT", "main", "stats"]
 LOG_KEEP = 5
 #: seconds a disconnected session is held, on both hosts (SOAK_SESSION_TIMEOUT)
 SESSION_TIMEOUT = int(os.environ.get("SOAK_SESSION_TIMEOUT", "30"))
+#: SOAK_GC_COLLECT=1: a full collection before counting, to tell Sessions
+#: still referenced from garbage not yet collected (it changes the run's RSS)
+GC_COLLECT = os.environ.get("SOAK_GC_COLLECT", "") == "1"
 
 
 async def main(page: ft.Page) -> None:
@@ -75,6 +79,8 @@ async def main(page: ft.Page) -> None:
 
 def stats() -> dict[str, Any]:
     """The server process's own counts (see the module docstring)."""
+    if GC_COLLECT:
+        gc.collect()
     return {
         "tasks": len(asyncio.all_tasks()),
         "threads": threading.active_count(),
