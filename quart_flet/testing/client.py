@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from quart.testing import QuartClient
 from quart.testing.connections import WebsocketDisconnectError, WebsocketResponseError
 
+from quart_flet import browserid
 from quart_flet.testing import _wire
 from quart_flet.testing.fakes import ClientFakes, MethodCall
 from quart_flet.testing.finders import Finder, describe_screen
@@ -51,6 +52,11 @@ class FletClient:
         height: int = 720,
     ) -> None:
         self.client = client
+        if client.cookie_jar is not None and browserid.COOKIE not in {
+            c.name for c in client.cookie_jar
+        }:
+            # the id a browser gets with the page: reconnect() resumes its session
+            client.set_cookie("localhost", browserid.COOKIE, browserid.new_id())
         self.ws_path = ws_path
         self.route = route
         self.headers = {**DEFAULT_HEADERS, **(headers or {})}
