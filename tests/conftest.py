@@ -22,6 +22,8 @@ from typing import Any
 import msgpack
 import pytest
 
+from quart_flet import browserid
+
 # the harness's fixtures (installed, the pytest11 entry point loads it by this same name)
 pytest_plugins = ["quart_flet.pytest_plugin"]
 
@@ -54,6 +56,15 @@ def decode(frame: bytes | str) -> Any:
 def register_frame(session_id: str | None = None, route: str = "/") -> bytes:
     page = {"route": route, "width": 800, "height": 600, "platform": "linux", "web": True}
     return encode(REGISTER_CLIENT, {"session_id": session_id, "page_name": "", "page": page})
+
+
+def browser(test_app: Any) -> Any:
+    """A Quart test client as a browser that loaded the page: it carries a
+    browser id (the ``flet_browser`` cookie), so its WebSockets may resume
+    the sessions it started. Each call is another browser."""
+    client = test_app.test_client()
+    client.set_cookie("localhost", browserid.COOKIE, browserid.new_id())
+    return client
 
 
 def find_controls(tree: Any, **match: Any) -> list[dict[str, Any]]:

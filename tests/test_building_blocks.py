@@ -13,7 +13,7 @@ from typing import Any
 
 import flet as ft
 import pytest
-from conftest import PATCH_CONTROL, FletTestClient, find_controls, start_counter
+from conftest import PATCH_CONTROL, FletTestClient, browser, find_controls, start_counter
 from quart import Quart, Response
 from quart.testing.app import LifespanError
 from quart_auth import AuthUser, QuartAuth, authenticated_client, login_user
@@ -217,7 +217,7 @@ async def test_two_tabs_resuming_one_session_at_once_never_share_it() -> None:
     app = Quart(__name__)
     app.register_blueprint(flet_blueprint(slow_disconnect_main))
     async with app.test_app() as test_app:
-        client = test_app.test_client()
+        client = browser(test_app)  # one browser, its id with it
         async with client.websocket("/ws") as ws:
             first = FletTestClient(ws)
             await first.register()
@@ -367,7 +367,7 @@ async def test_start_runs_before_main_and_a_refresh_is_not_an_end() -> None:
     recorder = Recorder()
     app = hooked_app(recorder, hello)
     async with app.test_app() as test_app:
-        client = test_app.test_client()
+        client = browser(test_app)  # one browser, its id with it
         async with client.websocket("/ws") as ws:
             first = FletTestClient(ws)
             await first.register()
@@ -414,7 +414,7 @@ async def test_a_session_taken_over_by_another_identity_is_closed() -> None:
     recorder = Recorder()
     app = hooked_app(recorder, hello)
     async with app.test_app() as test_app:
-        client = test_app.test_client()
+        client = browser(test_app)  # one browser, its id with it
         async with authenticated_client(client, "alice"), client.websocket("/ws") as ws:
             first = FletTestClient(ws)
             await first.register()

@@ -1,15 +1,17 @@
 """The request in the page: main, before_main and handlers (sync ones in pool
 threads too) read what the WebSocket handshake carried, and a session stays
-bound to the identity it started with (with the real quart-auth)."""
+bound to the browser and the identity it started with (with the real quart-auth)."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import flet as ft
 import pytest
-from conftest import PATCH_CONTROL, SESSION_CRASHED, FletTestClient, find_controls
+from conftest import PATCH_CONTROL, SESSION_CRASHED, FletTestClient, browser, find_controls
 from quart import Quart, session
 from quart_auth import AuthUser, QuartAuth, authenticated_client, login_user
 
@@ -82,36 +84,74 @@ async def test_signed_out_the_handshake_has_no_user() -> None:
     assert find_controls(patch, value="user None lang None")
 
 
+@asynccontextmanager
+async def signed_in(client: Any, user: str | None) -> AsyncIterator[None]:
+    """``client`` signed in as ``user`` (None: signed out) for the block."""
+    if user is None:
+        yield
+    else:
+        async with authenticated_client(client, user):
+            yield
+
+
+async def alices_session(test_app: Any, client: Any) -> str:
+    """A session alice starts in ``client`` and leaves, held for her browser."""
+    async with authenticated_client(client, "alice"), client.websocket("/app/ws") as ws:
+        first = FletTestClient(ws)
+        await render(first)
+    assert first.session_id is not None
+    return first.session_id
+
+
 @pytest.mark.parametrize("second", ["bob", None], ids=["another user", "signed out"])
 async def test_a_session_never_resumes_under_another_identity(second: str | None) -> None:
+    """Alice's browser, come back as bob or signed out: a new session, and
+    alice's ends (so a sign-out ends her sessions at their next reconnect)."""
     app = make_app()
     registry = app.extensions["quart_flet"]
     async with app.test_app() as test_app:
-        client = test_app.test_client()
-        async with authenticated_client(client, "alice"), client.websocket("/app/ws") as ws:
-            first = FletTestClient(ws)
-            await render(first)
-        assert first.session_id is not None
-        assert ("flet", first.session_id) in registry.sessions  # held for alice
-
-        other = test_app.test_client()  # another browser with the same UA
-        if second is not None:
-            async with authenticated_client(other, second), other.websocket("/app/ws") as ws:
-                again = FletTestClient(ws)
-                patch = await render(again, first.session_id)
-        else:
-            async with other.websocket("/app/ws") as ws:
-                again = FletTestClient(ws)
-                patch = await render(again, first.session_id)
-        assert again.session_id != first.session_id  # a new session, not alice's
+        client = browser(test_app)
+        session_id = await alices_session(test_app, client)
+        assert ("flet", session_id) in registry.sessions  # held for alice
+        async with signed_in(client, second), client.websocket("/app/ws") as ws:
+            again = FletTestClient(ws)
+            patch = await render(again, session_id)
+        assert again.session_id != session_id  # a new session, not alice's
         assert find_controls(patch, value=f"user {second} lang None")
-        assert ("flet", first.session_id) not in registry.sessions  # alice's ended
+        assert ("flet", session_id) not in registry.sessions  # alice's ended
+
+
+@pytest.mark.parametrize("user", ["bob", None, "alice"], ids=["bob", "signed out", "alice"])
+@pytest.mark.parametrize("cookie", ["no", "another"], ids=["no browser id", "another browser"])
+async def test_another_browser_with_the_session_id_leaves_the_session_alone(
+    user: str | None, cookie: str
+) -> None:
+    """Whoever holds alice's session id in another browser (alice herself on
+    another device too) gets a session of their own; alice's is neither
+    taken nor ended, and her browser resumes it."""
+    app = make_app()
+    registry = app.extensions["quart_flet"]
+    async with app.test_app() as test_app:
+        client = browser(test_app)
+        session_id = await alices_session(test_app, client)
+        entry = registry.sessions[("flet", session_id)]
+        stranger = test_app.test_client() if cookie == "no" else browser(test_app)
+        async with signed_in(stranger, user), stranger.websocket("/app/ws") as ws:
+            other = FletTestClient(ws)
+            patch = await render(other, session_id)
+        assert other.session_id != session_id
+        assert find_controls(patch, value=f"user {user} lang None")
+        assert registry.sessions[("flet", session_id)] is entry  # untouched
+        async with authenticated_client(client, "alice"), client.websocket("/app/ws") as ws:
+            again = FletTestClient(ws)
+            await again.register(session_id)
+        assert again.session_id == session_id
 
 
 async def test_the_same_user_resumes_their_session() -> None:
     app = make_app()
     async with app.test_app() as test_app:
-        client = test_app.test_client()
+        client = browser(test_app)
         async with authenticated_client(client, "alice"):
             async with client.websocket("/app/ws") as ws:
                 first = FletTestClient(ws)

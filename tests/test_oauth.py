@@ -15,7 +15,7 @@ from urllib.parse import urlencode, urlsplit
 import flet as ft
 import httpx
 import pytest
-from conftest import INVOKE_METHOD, FletTestClient, encode, find_controls, free_port
+from conftest import INVOKE_METHOD, FletTestClient, browser, encode, find_controls, free_port
 from flet.auth.oauth_provider import OAuthProvider
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
@@ -216,7 +216,7 @@ async def test_redirect_to_page_sets_the_cookie_and_completes_on_the_new_connect
 ) -> None:
     app = make_app(provider, redirect_to_page=True)
     async with app.test_app() as test_app:
-        test = test_app.test_client()
+        test = browser(test_app)  # the browser that signs in, its id with it
         async with test.websocket("/flet-app/ws") as ws:
             first = FletTestClient(ws)
             callback = await authorize(await start_login(first))

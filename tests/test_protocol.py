@@ -5,6 +5,7 @@ resume and its refusals, crashes and isolation between sessions."""
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,6 +19,7 @@ from conftest import (
     SESSION_CRASHED,
     UPDATE_CONTROL_PROPS,
     FletTestClient,
+    browser,
     contains,
     encode,
     find_controls,
@@ -99,9 +101,20 @@ def registry_of(app: Quart) -> FletRegistry:
     return registry
 
 
+#: the one browser of each test (connect()'s default), by its test app
+_BROWSERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
 @asynccontextmanager
-async def connect(test_app: Any, user_agent: str = UA) -> AsyncIterator[FletTestClient]:
-    async with test_app.test_client().websocket("/ws", headers={"User-Agent": user_agent}) as ws:
+async def connect(
+    test_app: Any, user_agent: str = UA, client: Any = None
+) -> AsyncIterator[FletTestClient]:
+    """A WebSocket of the test's one browser, or of ``client``."""
+    if client is None:
+        client = _BROWSERS.get(test_app)
+        if client is None:
+            client = _BROWSERS[test_app] = browser(test_app)
+    async with client.websocket("/ws", headers={"User-Agent": user_agent}) as ws:
         yield FletTestClient(ws)
 
 
@@ -184,7 +197,7 @@ async def test_resume_keeps_the_session_and_its_state(app: Quart) -> None:
 async def test_resume_survives_a_changed_client_ip(app: Quart) -> None:
     # behind proxies and on mobile networks the IP changes: the session must not
     async with app.test_app() as test_app:
-        test = test_app.test_client()
+        test = browser(test_app)
         first = {"client": ("10.0.0.1", 40000)}
         async with test.websocket("/ws", headers={"User-Agent": UA}, scope_base=first) as ws:
             client = FletTestClient(ws)
@@ -212,16 +225,39 @@ async def test_resume_refused_while_the_old_connection_is_open(app: Quart) -> No
         await click_and_see(first, fab_id(render), "2")
 
 
-async def test_resume_refused_for_another_user_agent(app: Quart) -> None:
+async def test_resume_survives_a_changed_user_agent(app: Quart) -> None:
+    # a browser update changes the user agent under a live page: its browser
+    # id, not its user agent, says whose the session is
+    async with app.test_app() as test_app:
+        async with connect(test_app) as client:
+            render = await start(client)
+            await click_and_see(client, fab_id(render), "1")
+        async with connect(test_app, OTHER_UA) as again:
+            reply = await again.register(client.session_id)
+            assert reply[1]["session_id"] == client.session_id
+            await click_and_see(again, fab_id(render), "2")
+
+
+@pytest.mark.parametrize("cookie", ["none", "another browser's"])
+async def test_a_stranger_with_the_session_id_gets_a_new_session(app: Quart, cookie: str) -> None:
+    """A session id seen in a log or over a shoulder, with the same user agent:
+    without its browser's cookie it gives a session of one's own, and the
+    owner's is left as it was, held for its browser."""
     async with app.test_app() as test_app:
         async with connect(test_app) as client:
             render = await start(client)
             await click_and_see(client, fab_id(render), "1")
             session_id = client.session_id
-        async with connect(test_app, OTHER_UA) as stranger:
+        entry = registry_of(app).sessions[("flet", session_id)]
+        stranger_client = test_app.test_client() if cookie == "none" else browser(test_app)
+        async with connect(test_app, client=stranger_client) as stranger:
             reply = await stranger.register(session_id)
             assert reply[1]["session_id"] != session_id
-        # the refusal did not spoil it for its own client
+            stranger_render = await first_render(stranger)
+            assert find_controls(stranger_render, key="counter")[0]["value"] == "0"
+            assert registry_of(app).sessions[("flet", session_id)] is entry
+            assert entry.connection is None and entry.expiry is not None  # untouched
+        # the refusal did not spoil it for its own browser
         async with connect(test_app) as owner:
             reply = await owner.register(session_id)
             assert reply[1]["session_id"] == session_id

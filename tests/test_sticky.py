@@ -33,7 +33,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Origin
 
 from examples.counter import main as counter_main
-from quart_flet import OptionError, flet_app
+from quart_flet import OptionError, browserid, flet_app
 from quart_flet.options import resolve_options
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -161,10 +161,11 @@ def _nginx(upstreams: list[Server], tmp_path: Path) -> Iterator[Any]:
 
 @dataclass
 class Browser:
-    """One browser tab seen through nginx: its cookie, Origin and Flet session."""
+    """One browser tab seen through nginx: its cookies (the sticky id and its
+    browser id), Origin and Flet session."""
 
     proxy: Nginx
-    cookie: str
+    cookies: dict[str, str]
     ws: ClientConnection | None = None
     client: FletTestClient | None = None
     session_id: str = ""
@@ -177,7 +178,7 @@ class Browser:
         self.ws = await connect(
             self.proxy.url.replace("http", "ws") + "/ws",
             origin=Origin(self.proxy.url),
-            additional_headers={"Cookie": f"{COOKIE}={self.cookie}"},
+            additional_headers={"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())},
             max_size=None,
         )
         self.client = FletTestClient(WebsocketsAdapter(self.ws))
@@ -204,12 +205,19 @@ class Browser:
             self.ws = None
 
 
-async def index_cookie(proxy: Nginx) -> str:
-    """What a new browser gets: the index, and the sticky cookie with it."""
+async def index_cookies(proxy: Nginx) -> dict[str, str]:
+    """What a new browser gets: the index, and the sticky cookie and its
+    browser id with it."""
     async with httpx.AsyncClient(base_url=proxy.url) as http:
         index = await http.get("/")
     assert index.status_code == 200
-    return index.cookies[COOKIE]
+    assert {COOKIE, browserid.COOKIE} <= set(index.cookies)
+    return dict(index.cookies)
+
+
+def set_cookies(response: Any) -> dict[str, str]:
+    """The Set-Cookie headers of ``response``, by cookie name."""
+    return {c.split("=", 1)[0]: c for c in response.headers.getlist("Set-Cookie")}
 
 
 def holder(upstreams: list[Server], pid: int) -> Server:
@@ -227,7 +235,7 @@ async def test_a_browser_resumes_its_session_on_its_process_through_nginx(
     upstreams: list[Server], nginx: Any
 ) -> None:
     proxy = nginx(STICKY)
-    browser = Browser(proxy, await index_cookie(proxy))
+    browser = Browser(proxy, await index_cookies(proxy))
     try:
         await browser.open()
         await browser.click("1")
@@ -251,8 +259,8 @@ async def test_browsers_spread_over_both_processes_and_each_stays_on_its_own(
     upstreams: list[Server], nginx: Any
 ) -> None:
     proxy = nginx(STICKY)
-    browsers = [Browser(proxy, await index_cookie(proxy)) for _ in range(20)]
-    assert len({b.cookie for b in browsers}) == 20
+    browsers = [Browser(proxy, await index_cookies(proxy)) for _ in range(20)]
+    assert len({b.cookies[COOKIE] for b in browsers}) == 20
     try:
         for browser in browsers:
             await browser.open()
@@ -276,7 +284,7 @@ async def test_without_stickiness_a_reconnect_lands_elsewhere_and_the_log_says_w
     upstreams: list[Server], nginx: Any
 ) -> None:
     proxy = nginx(ROUND_ROBIN)
-    browser = Browser(proxy, await index_cookie(proxy))
+    browser = Browser(proxy, await index_cookies(proxy))
     try:
         await browser.open()
         await browser.click("1")
@@ -301,8 +309,7 @@ async def test_the_index_sets_the_sticky_cookie_once_and_keeps_its_etag() -> Non
         client = app.test_client(use_cookies=False)  # every request a new browser
         first = await client.get("/")
         assert first.status_code == 200
-        set_cookie = first.headers["Set-Cookie"]
-        assert set_cookie.startswith(f"{COOKIE}=")
+        set_cookie = set_cookies(first)[COOKIE]
         for attribute in ("Path=/", "HttpOnly", "SameSite=Lax", f"Max-Age={ONE_YEAR}"):
             assert attribute in set_cookie, set_cookie
         assert "Secure" not in set_cookie
@@ -312,16 +319,16 @@ async def test_the_index_sets_the_sticky_cookie_once_and_keeps_its_etag() -> Non
         # a new browser revalidating a cached index: a 304, with its own cookie
         revalidated = await client.get("/", headers={"If-None-Match": etag})
         assert revalidated.status_code == 304
-        assert revalidated.headers["Set-Cookie"] != set_cookie
+        assert set_cookies(revalidated)[COOKIE] != set_cookie
 
-        # a browser that has its cookie keeps it
-        cookie = set_cookie.split(";")[0]
+        # a browser that has its cookies keeps them
+        cookie = "; ".join(c.split(";")[0] for c in set_cookies(first).values())
         again = await client.get("/", headers={"Cookie": cookie, "If-None-Match": etag})
         assert again.status_code == 304 and "Set-Cookie" not in again.headers
         assert again.headers["Cache-Control"] == "no-cache"
 
         secure = await client.get("/settings", scheme="https")  # a client-side route
-        assert "Secure" in secure.headers["Set-Cookie"]
+        assert "Secure" in set_cookies(secure)[COOKIE]
 
 
 async def test_the_sticky_cookie_is_mounted_at_the_blueprint() -> None:
@@ -329,9 +336,9 @@ async def test_the_sticky_cookie_is_mounted_at_the_blueprint() -> None:
     other = flet_app(counter_main, sticky_cookie=COOKIE)
     async with other.test_app() as test_app:
         response = await test_app.test_client().get("/sub/", root_path="/sub")
-        assert "Path=/sub/" in response.headers["Set-Cookie"]
+        assert "Path=/sub/" in set_cookies(response)[COOKIE]
     async with app.test_app() as test_app:
-        assert "Set-Cookie" not in (await test_app.test_client().get("/")).headers
+        assert COOKIE not in set_cookies(await test_app.test_client().get("/"))
 
 
 @pytest.mark.parametrize("name", ["flet client", "a;b", "a=b", "é", 'a"b', "a,b"])

@@ -476,7 +476,7 @@ def test_build_config_paths_without_a_version_stay_as_they_are() -> None:
 @pytest.mark.parametrize(
     ("path", "policy"),
     [
-        ("/", "no-cache"),
+        ("/", "private, no-cache"),  # with a new browser's id: for it alone
         ("/main.dart.wasm", SHORT),  # no version: briefly
         ("/main.dart.mjs", SHORT),
         ("/canvaskit/skwasm.wasm", SHORT),

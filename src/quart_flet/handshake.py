@@ -16,15 +16,15 @@ is seen at the next reconnect, not before.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from quart import current_app, session, websocket
 from werkzeug.datastructures import Headers, MultiDict
 
-__all__ = ["ClientInfo", "Handshake", "handshake"]
+from quart_flet.browserid import digest
+
+__all__ = ["ClientInfo", "Handshake", "Owner", "handshake"]
 
 
 @dataclass(frozen=True)
@@ -64,23 +64,37 @@ class Handshake:
             auth_id=_auth_id(),
         )
 
-    def fingerprint(self) -> str:
-        """What a resuming client must match: ``<browser>:<identity>``, hashes
-        of its user agent and of quart-auth's auth_id. The IP is left out on
-        purpose: it changes behind proxies and on mobile networks."""
-        user_agent = self.headers.get("user-agent", "")
-        identity = "" if self.auth_id is None else f"user:{self.auth_id}"
-        return f"{_digest(user_agent)}:{_digest(identity)}"
+    @property
+    def identity(self) -> str:
+        """Who is signed in, as a session's owner keeps it: a digest of
+        quart-auth's auth_id, "" when signed out."""
+        return "" if self.auth_id is None else digest(f"user:{self.auth_id}")
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Whose a session is: the browser that started it (a digest of its
+    browser id, :mod:`quart_flet.browserid`) and who was signed in there
+    (:attr:`Handshake.identity`). Neither the IP nor the user agent counts:
+    both change under a live page (proxies, mobile networks, browser updates)."""
+
+    browser: str
+    identity: str
 
 
 @dataclass
 class ClientInfo:
     """What the transport needs to know about the WebSocket request: its
-    handshake, and the page's URL and name as the client resolves them."""
+    handshake, the page's URL and name as the client resolves them, and the
+    browser ids it carries."""
 
     handshake: Handshake
     page_url: str
     page_name: str
+    #: digests of the browser ids the request carried (one per cookie path
+    #: that reaches it, the most specific first), or of the one its answer
+    #: gives when it carried none
+    browsers: tuple[str, ...] = ()
 
     @property
     def ip(self) -> str:
@@ -90,22 +104,19 @@ class ClientInfo:
     def user_agent(self) -> str:
         return self.handshake.headers.get("user-agent", "")
 
-    @functools.cached_property
-    def fingerprint(self) -> str:
-        return self.handshake.fingerprint()
+    @property
+    def owner(self) -> Owner:
+        """Whose a session this client starts is."""
+        return Owner(self.browsers[0] if self.browsers else "", self.handshake.identity)
+
+    def is_browser_of(self, owner: Owner) -> bool:
+        """Whether this is the browser that started ``owner``'s session
+        (whoever is signed in there now)."""
+        return bool(owner.browser) and owner.browser in self.browsers
 
     @property
     def oauth_state(self) -> str | None:
         return self.handshake.cookies.get("flet_oauth_state")
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:32]
-
-
-def same_browser(fingerprint: str, other: str) -> bool:
-    """Whether two fingerprints are of one browser (whoever is signed in)."""
-    return fingerprint.partition(":")[0] == other.partition(":")[0]
 
 
 def _auth_id() -> str | None:

@@ -74,6 +74,7 @@ def snapshot(registry: FletRegistry) -> dict[str, Any]:
         "registrations": STATS.registrations,
         "resumes": STATS.resumes,
         "resume_failures": STATS.resume_failures,
+        "session_ends": dict(STATS.session_ends),
         "frames_in": STATS.frames_in,
         "frames_out": STATS.frames_out,
         "bytes_in": STATS.bytes_in,
@@ -200,6 +201,9 @@ def families(snapshots: dict[str, dict[str, Any]]) -> list[Metric]:
     registrations = counter("registrations", "new sessions")
     resumes = counter("resumes", "sessions resumed by a reconnecting browser")
     resume_failures = counter("resume_failures", "resumes refused: a new session instead")
+    ends = counter(
+        "session_ends", "sessions ended, by the reason on_session_end hears", ("reason",)
+    )
     frames = counter("frames", "WebSocket frames", ("direction",))
     data = counter("bytes", "WebSocket payload bytes", ("direction",))
     drops = counter("send_buffer_drops", "clients disconnected for a full send buffer")
@@ -223,6 +227,8 @@ def families(snapshots: dict[str, dict[str, Any]]) -> list[Metric]:
         registrations.add_metric([worker], s["registrations"])
         resumes.add_metric([worker], s["resumes"])
         resume_failures.add_metric([worker], s["resume_failures"])
+        for reason, count in sorted(s["session_ends"].items()):
+            ends.add_metric([worker, reason], count)
         for direction in ("in", "out"):
             frames.add_metric([worker, direction], s[f"frames_{direction}"])
             data.add_metric([worker, direction], s[f"bytes_{direction}"])
@@ -248,6 +254,7 @@ def families(snapshots: dict[str, dict[str, Any]]) -> list[Metric]:
         registrations,
         resumes,
         resume_failures,
+        ends,
         frames,
         data,
         drops,

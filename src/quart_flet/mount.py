@@ -31,6 +31,9 @@ class SessionEndReason(StrEnum):
     CLOSED = "closed"
     #: its browser went away and did not come back within session_timeout_seconds
     EXPIRED = "expired"
+    #: its browser went away, and more of the app's sessions were held than
+    #: max_held_sessions: the longest-disconnected end first
+    EVICTED = "evicted"
     #: the server stopped
     SHUTDOWN = "shutdown"
     #: main, before_main or one of the session's tasks raised (the page showed

@@ -25,6 +25,7 @@ from quart import Response, ResponseReturnValue, current_app, redirect, request
 from quart_schema import document_querystring, document_response
 from quart_schema.conversion import model_load
 
+from quart_flet import browserid
 from quart_flet.backends import MemoryOAuthStateStore, OAuthStateStore
 from quart_flet.compat import authorize_callback, set_context_page
 from quart_flet.errors import json_error, validation_summary
@@ -172,7 +173,9 @@ async def callback(mount: FletMount, registry: FletRegistry) -> ResponseReturnVa
             COOKIE,
             token,
             max_age=int(ttl),
-            path=path_for(mount.routes.index),
+            path=browserid.cookie_path(
+                path_for(mount.routes.index), path_for(mount.routes.websocket)
+            ),  # the page's WebSocket brings it back
             httponly=True,
             samesite="Lax",
             secure=request.is_secure,
@@ -249,9 +252,7 @@ async def take_session(
     if entry is not None and entry.connection is connection:
         session: Session | None = entry.session
     else:
-        session = await registry.resume(
-            mount.name, record.session_id, connection, client.fingerprint
-        )
+        session = await registry.resume(mount.name, record.session_id, connection, client)
     if session is None:
         logger.info("OAuth sign-in came back to an ended session %s", record.session_id)
         return None

@@ -92,6 +92,12 @@ class FletOptions:
     session_timeout_seconds: float = _option(
         3600, "how long a disconnected session waits for its browser to come back"
     )
+    max_held_sessions: int = _option(
+        500,
+        "the most disconnected sessions this Flet app holds per process, waiting for "
+        "their browsers to come back; past it the longest-disconnected end first "
+        "(`on_session_end` hears `evicted`)",
+    )
     oauth_state_timeout_seconds: float = _option(
         600, "the longest time from page.login() to the OAuth callback"
     )
@@ -188,6 +194,7 @@ class FletOptionsArgs(TypedDict, total=False):
     route_url_strategy: RouteUrlStrategy | str
     no_cdn: bool | str
     session_timeout_seconds: float | str
+    max_held_sessions: int | str
     oauth_state_timeout_seconds: float | str
     websocket_endpoint: str
     upload_endpoint: str
@@ -247,6 +254,7 @@ ENV_VARS: dict[str, str] = {
     "route_url_strategy": "FLET_WEB_ROUTE_URL_STRATEGY",
     "no_cdn": "FLET_WEB_NO_CDN",
     "session_timeout_seconds": "FLET_SESSION_TIMEOUT",
+    "max_held_sessions": "FLET_MAX_HELD_SESSIONS",
     "oauth_state_timeout_seconds": "FLET_OAUTH_STATE_TIMEOUT",
     "websocket_endpoint": "FLET_WEBSOCKET_HANDLER_ENDPOINT",
     "upload_endpoint": "FLET_UPLOAD_HANDLER_ENDPOINT",
@@ -420,6 +428,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "route_url_strategy": _enum(RouteUrlStrategy),
     "no_cdn": _bool,
     "session_timeout_seconds": _number(0),
+    "max_held_sessions": _number(1, integer=True),
     "oauth_state_timeout_seconds": _number(1),
     "websocket_endpoint": _endpoint,
     "upload_endpoint": _endpoint,

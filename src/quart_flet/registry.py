@@ -1,5 +1,6 @@
-"""Per-app state: live sessions and their expiry, the thread pool, pubsub
-hubs and temporary files. One registry per Quart app, in
+"""Per-app state: live sessions, held ones with their expiry and their
+budget (``max_held_sessions`` per Flet app), the thread pool, pubsub hubs and
+temporary files. One registry per Quart app, in
 ``app.extensions["quart_flet"]``, started once by the extension's
 ``before_serving`` hook however many Flet apps the app has.
 """
@@ -7,10 +8,12 @@ hubs and temporary files. One registry per Quart app, in
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 import shutil
 import tempfile
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -20,11 +23,11 @@ from quart import Quart
 
 from quart_flet import dispatch, shutdown
 from quart_flet.backends import Backend, MemoryOAuthStateStore, OAuthStateStore
-from quart_flet.handshake import same_browser
+from quart_flet.handshake import ClientInfo, Owner
 from quart_flet.mount import FletMount, SessionEndReason
 from quart_flet.options import ignored_env_warnings
 from quart_flet.pubsub import FletPubSub, Receiver
-from quart_flet.stats import CountingExecutor
+from quart_flet.stats import STATS, CountingExecutor
 
 logger = logging.getLogger("quart_flet")
 
@@ -41,7 +44,7 @@ class Peer(Receiver, Protocol):
 @dataclass
 class SessionEntry:
     session: Session
-    fingerprint: str
+    owner: Owner
     connection: Peer | None = None
     expiry: asyncio.TimerHandle | None = None
     disconnecting: asyncio.Task[None] | None = None
@@ -58,6 +61,9 @@ class FletRegistry:
     #: the QuartFlet that set this registry up; None when one was made for the app
     extension: Any = None
     sessions: dict[tuple[str, str], SessionEntry] = field(default_factory=dict)
+    #: per Flet app, the ids of its held (disconnected) sessions, the
+    #: longest-disconnected first: whom max_held_sessions ends first
+    held: dict[str, OrderedDict[str, None]] = field(default_factory=dict)
     connections: set[Peer] = field(default_factory=set)
     hubs: dict[str, FletPubSub] = field(default_factory=dict)
     backend: Backend | None = None
@@ -70,6 +76,8 @@ class FletRegistry:
     stop_watching_shutdown: Callable[[], None] | None = None
     #: the prometheus_client CollectorRegistry quart_flet.metrics serves, once made
     prometheus: Any = None
+    #: Flet apps whose held sessions went over max_held_sessions (warned once)
+    over_budget: set[str] = field(default_factory=set)
     started: bool = False
     #: the server began to stop (or the app did): readiness answers 503 from now
     stopping: bool = False
@@ -85,6 +93,7 @@ class FletRegistry:
             return
         self.started = True
         self.stopping = False
+        self.over_budget.clear()
         self.loop = asyncio.get_running_loop()
         # close WebSockets when the server starts to stop, not after its graceful
         # timeout (and, in a worker process, hold SIGTERM from now on)
@@ -171,15 +180,17 @@ class FletRegistry:
         entry = self.sessions.get((blueprint, session_id))
         return entry.connection if entry is not None else None
 
-    def add(self, blueprint: str, session: Session, connection: Peer, fingerprint: str) -> None:
-        self.sessions[(blueprint, session.id)] = SessionEntry(session, fingerprint, connection)
+    def add(self, blueprint: str, session: Session, connection: Peer, owner: Owner) -> None:
+        self.sessions[(blueprint, session.id)] = SessionEntry(session, owner, connection)
         logger.debug("new session %s/%s (%d live)", blueprint, session.id, len(self.sessions))
 
     async def resume(
-        self, blueprint: str, session_id: str, connection: Peer, fingerprint: str
+        self, blueprint: str, session_id: str, connection: Peer, client: ClientInfo
     ) -> Session | None:
-        """The session ``session_id`` for this client, or None when it is
-        unknown, expired, held by another live connection, or another client's."""
+        """The session ``session_id`` for ``client``, or None when it is
+        unknown, expired, held by another live connection, or another
+        browser's. The browser that started it, come back as another user or
+        signed out, ends it; any other client leaves it as it was."""
         key = (blueprint, session_id)
         entry = self.sessions.get(key)
         if entry is None:
@@ -190,23 +201,23 @@ class FletRegistry:
                 session_id,
             )
             return None
-        if entry.connection is not None:
-            logger.info(
-                "refused to resume session %s/%s: it is live elsewhere", blueprint, session_id
-            )
+        if not client.is_browser_of(entry.owner):
+            # a session id without its browser's cookie: refused, and the
+            # session stays its owner's whatever this client claims to be
+            logger.info("refused to resume session %s/%s: another browser's", *key)
             return None
-        if entry.fingerprint != fingerprint:
-            if same_browser(entry.fingerprint, fingerprint):
-                # the same browser, now another user or signed out: never
-                # theirs, and the session ends (so a sign-out ends it)
-                logger.info("session %s/%s ended: its user changed", blueprint, session_id)
-                self.evict((blueprint, session_id))
-            else:  # another browser: refused, the session stays its owner's
-                logger.info("refused to resume session %s/%s: another browser's", *key)
+        if entry.connection is not None:
+            logger.info("refused to resume session %s/%s: it is live elsewhere", *key)
+            return None
+        if entry.owner.identity != client.handshake.identity:
+            # its browser, now another user or signed out: never theirs, and
+            # the session ends (so a sign-out ends it)
+            logger.info("session %s/%s ended: its user changed", *key)
+            self.evict(key)
             return None
         if entry.disconnecting is not None:
             await asyncio.shield(entry.disconnecting)
-        if self.sessions.get((blueprint, session_id)) is not entry:
+        if self.sessions.get(key) is not entry:
             return None  # evicted while we waited
         if entry.connection is not None:  # another tab resumed it while we waited
             logger.info("refused to resume session %s/%s: it is live elsewhere", *key)
@@ -214,11 +225,13 @@ class FletRegistry:
         if entry.expiry is not None:
             entry.expiry.cancel()
             entry.expiry = None
+        self._held(blueprint).pop(session_id, None)
         entry.connection = connection
         return entry.session
 
     def disconnect(self, blueprint: str, session: Session, timeout: float) -> None:
-        """The client of ``session`` went away: keep it ``timeout`` seconds."""
+        """The client of ``session`` went away: keep it ``timeout`` seconds, or
+        until max_held_sessions newer held sessions of its app end it first."""
         key = (blueprint, session.id)
         entry = self.sessions.get(key)
         if entry is None:
@@ -226,7 +239,41 @@ class FletRegistry:
         entry.connection = None
         entry.disconnecting = self.spawn(self._disconnect(entry, timeout))
         assert self.loop is not None
-        entry.expiry = self.loop.call_later(timeout, self.evict, key, SessionEndReason.EXPIRED)
+        # in a context of its own: the one here (this connection's task) holds
+        # the page, and a cancelled handle stays in the loop until its time
+        # comes, so an evicted or resumed session's would live up to the timeout
+        entry.expiry = self.loop.call_later(
+            timeout, self.evict, key, SessionEndReason.EXPIRED, context=contextvars.Context()
+        )
+        held = self._held(blueprint)
+        held.pop(session.id, None)  # the newest held now, whenever it was held before
+        held[session.id] = None
+        mount = self.mounts.get(blueprint)
+        if mount is not None and len(held) > mount.options.max_held_sessions:
+            self._evict_over_budget(blueprint, mount.options.max_held_sessions)
+
+    def _held(self, blueprint: str) -> OrderedDict[str, None]:
+        held = self.held.get(blueprint)
+        if held is None:
+            held = self.held[blueprint] = OrderedDict()
+        return held
+
+    def _evict_over_budget(self, blueprint: str, budget: int) -> None:
+        """End the longest-disconnected held sessions of ``blueprint`` until
+        ``budget`` remain; live sessions are never in ``held``."""
+        held = self._held(blueprint)
+        if blueprint not in self.over_budget:
+            self.over_budget.add(blueprint)  # once per app and run: a spike is one event
+            logger.warning(
+                "Flet app %s holds more than max_held_sessions (%d) disconnected sessions: "
+                "ending the longest-disconnected first (on_session_end hears 'evicted')",
+                blueprint,
+                budget,
+            )
+        while len(held) > budget:
+            session_id = next(iter(held))
+            logger.debug("evicting held session %s/%s", blueprint, session_id)
+            self.evict((blueprint, session_id), SessionEndReason.EVICTED)
 
     async def _disconnect(self, entry: SessionEntry, timeout: float) -> None:
         try:
@@ -245,14 +292,19 @@ class FletRegistry:
         entry = self.sessions.pop(key, None)
         if entry is None:
             return
+        held = self.held.get(key[0])
+        if held is not None:
+            held.pop(key[1], None)
         if entry.expiry is not None:
             entry.expiry.cancel()
         logger.debug("closing session %s/%s (%d left)", *key, len(self.sessions))
         mount = self.mounts.get(key[0])
-        if entry.started and mount is not None and mount.on_session_end is not None:
+        if entry.started:
             if getattr(entry.session, "crashed", False):
                 reason = SessionEndReason.CRASHED
-            self.spawn(dispatch.run_session_end(mount.on_session_end, entry.session, reason))
+            STATS.session_ends[reason.value] += 1
+            if mount is not None and mount.on_session_end is not None:
+                self.spawn(dispatch.run_session_end(mount.on_session_end, entry.session, reason))
         try:
             entry.session.close()
         except Exception:

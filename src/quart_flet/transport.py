@@ -29,7 +29,7 @@ from flet.messaging.protocol import (
 from flet.messaging.session import Session
 from quart import abort, websocket
 
-from quart_flet import dispatch, loopsafe, oauth, security, uploads
+from quart_flet import browserid, dispatch, loopsafe, oauth, security, uploads
 from quart_flet.compat import (
     ProtocolMuxedDataChannel,
     current_websocket,
@@ -192,11 +192,12 @@ class FletConnection(Connection):
 
     # ---- lifecycle -----------------------------------------------------
 
-    async def serve(self) -> None:
-        """Run until the client leaves, breaks the protocol, or we shut down."""
+    async def serve(self, accept_headers: dict[str, str] | None = None) -> None:
+        """Run until the client leaves, breaks the protocol, or we shut down;
+        ``accept_headers`` go with the handshake's answer."""
         self._handler = asyncio.current_task()
         self.registry.connections.add(self)
-        await self.websocket.accept()
+        await self.websocket.accept(accept_headers)
         self._accepted = True
         if self._outbox:
             self._start_sender()
@@ -345,7 +346,7 @@ class FletConnection(Connection):
         mount, registry = self.mount, self.registry
         session: Session | None = None
         if requested:
-            session = await registry.resume(mount.name, requested, self, self.client.fingerprint)
+            session = await registry.resume(mount.name, requested, self, self.client)
         oauth_session = (
             await oauth.take_session(mount, registry, self, self.client)
             if self.client.oauth_state
@@ -367,7 +368,7 @@ class FletConnection(Connection):
             STATS.registrations += 1
             _check_page(page, None)
             session = loopsafe.LoopSafeSession(self, self.loop)
-            registry.add(mount.name, session, self, self.client.fingerprint)
+            registry.add(mount.name, session, self, self.client.owner)
         self.session = session
         cast(
             loopsafe.LoopSafeSession, session
@@ -568,17 +569,26 @@ async def serve_websocket(mount: FletMount, registry: FletRegistry) -> None:
     app's own or of the blueprint) as a session of ``mount``.
 
     The Origin is checked first (a 403 before accept); the handshake is copied
-    while the websocket context exists (it is gone in pool threads).
+    while the websocket context exists (it is gone in pool threads). A request
+    without a browser id gets one with the handshake's answer (:mod:`quart_flet.browserid`).
     """
     security.check_websocket_origin(mount.options)
     if not registry.started:
         abort(json_error(503, NOT_STARTED))  # before accept: the handshake's answer
     base = path_for(mount.routes.index)
     scheme = "https" if websocket.scheme in ("wss", "https") else "http"
+    ids, answer = websocket.cookies.getlist(browserid.COOKIE), None
+    if not ids:  # an index of the app's own, or a client that skipped the page
+        ids = [browserid.new_id()]
+        if browserid.accepts_headers(websocket.scope):
+            path = browserid.cookie_path(base, path_for(mount.routes.websocket))
+            cookie = browserid.set_cookie_header(ids[0], path, secure=scheme == "https")
+            answer = {"Set-Cookie": cookie}
     client = ClientInfo(
         handshake=Handshake.of_websocket(),
         page_url=f"{scheme}://{websocket.host}{base.rstrip('/')}",
         page_name=base.strip("/"),
+        browsers=browserid.digests(ids),
     )
     connection = FletConnection(mount, registry, current_websocket(), client)
-    await connection.serve()
+    await connection.serve(answer)

@@ -71,7 +71,7 @@ from quart.wrappers.response import FileBody
 from werkzeug.http import parse_etags
 from werkzeug.security import safe_join
 
-from quart_flet import compression, preload
+from quart_flet import browserid, compression, preload
 from quart_flet.compression import ClientFile, Variant, VariantStore, variant_store
 from quart_flet.errors import json_error
 from quart_flet.options import FletOptions
@@ -437,21 +437,32 @@ class WebClient:
         response = self._send(rendered, "text/html", NO_CACHE)
         if link and response.status_code == 200:
             response.headers["Link"] = link
-        cookie = self.options.sticky_cookie
-        if cookie is not None and cookie not in request.cookies:
-            # a browser id for the load balancer to hash on (sticky sessions);
-            # private: a shared cache must not hand one id to every browser
-            response.set_cookie(
-                cookie,
+        self._give_cookies(response, browserid.cookie_path(base, websocket_path))
+        return response
+
+    def _give_cookies(self, response: Response, path: str) -> None:
+        """To a browser that has none: its browser id (:mod:`quart_flet.browserid`)
+        and, with sticky_cookie, an id for a load balancer to hash on. ``path``
+        reaches both the index and the WebSocket."""
+        secure, given = request.is_secure, False
+        if browserid.COOKIE not in request.cookies:
+            cookie = browserid.set_cookie_header(browserid.new_id(), path, secure)
+            response.headers.add("Set-Cookie", cookie)
+            given = True
+        sticky = self.options.sticky_cookie
+        if sticky is not None and sticky not in request.cookies:
+            response.set_cookie(  # for a year: the browser keeps its process
+                sticky,
                 secrets.token_urlsafe(16),
                 max_age=365 * 24 * 3600,
-                path=base,
+                path=path,
                 httponly=True,
                 samesite="Lax",
-                secure=request.is_secure,
+                secure=secure,
             )
+            given = True
+        if given:  # private: a shared cache must not hand one id to every browser
             response.headers["Cache-Control"] = "private, " + NO_CACHE
-        return response
 
     async def file(self, path: str, base: str, websocket_path: str) -> Response:
         """Any path under the mount point: a file, the index, or a 404."""

@@ -14,7 +14,7 @@ from flet.messaging.session import Session
 from quart.testing import QuartClient
 from quart.testing.connections import WebsocketDisconnectError, WebsocketResponseError
 
-from quart_flet import dispatch
+from quart_flet import browserid, dispatch
 from quart_flet.registry import EXTENSION_KEY, FletRegistry
 from quart_flet.testing import _wire
 from quart_flet.testing.fakes import ClientFakes, MethodCall
@@ -74,6 +74,11 @@ class FletClient:
         height: int = 720,
     ) -> None:
         self.client = client
+        if client.cookie_jar is not None and browserid.COOKIE not in {
+            c.name for c in client.cookie_jar
+        }:
+            # the id a browser gets with the page: reconnect() resumes its session
+            client.set_cookie("localhost", browserid.COOKIE, browserid.new_id())
         self.ws_path = ws_path
         self.route = route
         self.headers = {**DEFAULT_HEADERS, **(headers or {})}
