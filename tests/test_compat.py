@@ -65,6 +65,9 @@ def test_the_private_names_we_use_still_exist() -> None:
     source = inspect.getsource(worker_serve)
     assert f"{compat.HYPERCORN_WORKER_CONTEXT} = WorkerContext(" in source
     assert f"await {compat.HYPERCORN_WORKER_CONTEXT}.terminated.set()" in source
+    config = inspect.signature(worker_serve).parameters[compat.HYPERCORN_WORKER_CONFIG]
+    assert config.annotation == "Config"
+    assert f"{compat.HYPERCORN_WORKER_CONFIG}.graceful_timeout)" in source
     lifespan_task = compat.HYPERCORN_WORKER_LIFESPAN_TASK
     assert f"{lifespan_task} = loop.create_task(lifespan.handle_lifespan())" in source
     from hypercorn.asyncio.udp_server import UDPServer

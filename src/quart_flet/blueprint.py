@@ -28,8 +28,8 @@ from quart_flet.dispatch import AppCallable
 from quart_flet.errors import http_exception_as_json
 from quart_flet.extension import QuartFlet
 from quart_flet.fletapp import FletApp
-from quart_flet.mount import FletMount, FletRoutes, SessionEndHook
-from quart_flet.options import FletOptionsArgs
+from quart_flet.mount import DrainHook, FletMount, FletRoutes, SessionEndHook
+from quart_flet.options import APP_WIDE, FletOptionsArgs
 from quart_flet.registry import FletRegistry
 
 
@@ -90,6 +90,7 @@ def flet_blueprint(
     *,
     on_session_start: AppCallable | None = None,
     on_session_end: SessionEndHook | None = None,
+    on_drain: DrainHook | None = None,
     **opts: Unpack[FletOptionsArgs],
 ) -> Blueprint:
     """A Blueprint serving the Flet app ``main``: its web client at the prefix
@@ -106,6 +107,7 @@ def flet_blueprint(
         before_main,
         on_session_start=on_session_start,
         on_session_end=on_session_end,
+        on_drain=on_drain,
         **opts,
     )
     paths = flet.given  # the endpoint paths: from code and env only
@@ -193,9 +195,13 @@ def flet_app(
 
     The app has no ``/static`` route (it would shadow the Flet client's files),
     and answers HTTP errors (a 405, say) with JSON like the Flet routes do.
-    Keyword arguments are flet_blueprint's.
+    Keyword arguments are flet_blueprint's; the app-wide options among them
+    (``drain_seconds``, ``ready_path``...) go to the app's QuartFlet.
     """
     app = Quart("quart_flet", static_folder=None)
     app.register_error_handler(HTTPException, http_exception_as_json)
+    app_wide = {option: opts.pop(option) for option in APP_WIDE if option in opts}
+    if app_wide:
+        QuartFlet(app, **app_wide)
     app.register_blueprint(flet_blueprint(main, before_main, **opts))
     return app

@@ -19,6 +19,7 @@ __all__ = [
     "HYPERCORN_H2_HANDLE_EVENTS",
     "HYPERCORN_SEND_PINGS",
     "HYPERCORN_UDP_RUN",
+    "HYPERCORN_WORKER_CONFIG",
     "HYPERCORN_WORKER_CONTEXT",
     "HYPERCORN_WORKER_LIFESPAN_TASK",
     "HYPERCORN_WORKER_SERVE",
@@ -149,6 +150,8 @@ QUART_HTTP_CONNECTION_HOOKS = ("_create_request_from_scope", "_send_response")
 #: WorkerContext whose ``terminated`` event is set when the server starts to stop
 HYPERCORN_WORKER_SERVE = "worker_serve"
 HYPERCORN_WORKER_CONTEXT = "context"
+#: and its (public) Config argument, for the server's ``graceful_timeout``
+HYPERCORN_WORKER_CONFIG = "config"
 #: and its local task running the app's lifespan (startup runs in it): which
 #: worker serves this app when several serve on one loop
 HYPERCORN_WORKER_LIFESPAN_TASK = "lifespan_task"

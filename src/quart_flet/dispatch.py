@@ -368,6 +368,15 @@ async def run_session_end(hook: AppCallable, session: Session, reason: Any) -> N
         logger.error("Unhandled error in on_session_end() of session %s", session.id, exc_info=True)
 
 
+async def run_drain(hook: AppCallable, session: Session, seconds_left: float) -> None:
+    """Run ``on_drain(page, seconds_left)``; an error is logged, the drain goes on."""
+    set_context_page(session.page)
+    try:
+        await call_user(hook, session, session.page, seconds_left)
+    except Exception:
+        logger.error("Unhandled error in on_drain() of session %s", session.id, exc_info=True)
+
+
 def find_control(session: Session, control_id: int) -> BaseControl | None:
     """The control ``control_id`` of ``session``, also when flet has not indexed
     it yet: flet's Session.patch_control sends a patch before it indexes the

@@ -40,8 +40,8 @@ class QuartFlet:
 
     Options given here (any of :class:`quart_flet.FletOptions`) apply to every
     Flet app of the app that does not set its own; the app-wide ones
-    (``max_threads``, ``redis_url``, ``secret_key``, and the routes
-    ``health_path``, ``ready_path``, ``metrics_path``) belong here. Set it up
+    (``max_threads``, ``redis_url``, ``secret_key``, ``drain_seconds``, and
+    the routes ``health_path``, ``ready_path``, ``metrics_path``) belong here. Set it up
     before registering Flet apps, once per app.
 
     The probes and metrics are also blocks for routes of your own:
@@ -138,6 +138,8 @@ async def start(app: Quart, registry: FletRegistry) -> None:
         check_routes(app, mount)
     # an early answer over HTTP/2 (a 413 upload) must not kill the connection
     h2streams.install()
+    resolved = resolve_options(layers=[config_layer(app.config)], **registry.app_options)
+    registry.drain_seconds = resolved.drain_seconds
     deliver = functools.partial(oauth.deliver, registry)
     await registry.start(backend_for(app.config, registry.mounts.values(), deliver))
     assert registry.temp_dir is not None

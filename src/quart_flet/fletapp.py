@@ -25,9 +25,9 @@ from quart_flet import oauth, security, transport, uploads
 from quart_flet.dispatch import AppCallable
 from quart_flet.errors import NOT_STARTED, json_error
 from quart_flet.extension import QuartFlet
-from quart_flet.mount import FletMount, FletRoutes, SessionEndHook, path_for
+from quart_flet.mount import DrainHook, FletMount, FletRoutes, SessionEndHook, path_for
 from quart_flet.options import (
-    APP_WIDE_ROUTES,
+    APP_WIDE,
     FletOptionsArgs,
     OptionError,
     checked_options,
@@ -49,7 +49,9 @@ class FletApp:
     excepted: your routes choose the paths); a bad one raises OptionError
     here. ``on_session_start(page)`` runs before main in each new session;
     ``on_session_end(page, reason)`` once when a session that started ends
-    (:class:`quart_flet.SessionEndReason`). Both may be sync or async.
+    (:class:`quart_flet.SessionEndReason`); ``on_drain(page, seconds_left)``
+    in each connected session when a graceful stop begins and the app's
+    ``drain_seconds`` is above 0. Each may be sync or async.
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class FletApp:
         routes: FletRoutes | None = None,
         on_session_start: AppCallable | None = None,
         on_session_end: SessionEndHook | None = None,
+        on_drain: DrainHook | None = None,
         app: Quart | None = None,
         **opts: Unpack[FletOptionsArgs],
     ) -> None:
@@ -68,6 +71,7 @@ class FletApp:
             ("before_main", before_main),
             ("on_session_start", on_session_start),
             ("on_session_end", on_session_end),
+            ("on_drain", on_drain),
         ):
             if func is not None and not callable(func):
                 raise OptionError(f"quart-flet option {label}: {func!r} is not callable")
@@ -76,8 +80,9 @@ class FletApp:
         self.routes = routes
         self.on_session_start = on_session_start
         self.on_session_end = on_session_end
+        self.on_drain = on_drain
         self.opts: dict[str, Any] = checked_options(opts)  # a bad one fails now
-        for option in APP_WIDE_ROUTES:
+        for option in APP_WIDE:
             if option in self.opts:
                 raise OptionError(
                     f"quart-flet option {option} is app-wide: give it to "
@@ -126,6 +131,7 @@ class FletApp:
             routes,
             self.on_session_start,
             self.on_session_end,
+            self.on_drain,
         )
         registry.mounts[name] = mount
         return mount

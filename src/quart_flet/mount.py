@@ -20,7 +20,7 @@ from quart_flet.dispatch import AppCallable
 from quart_flet.options import FletOptions
 from quart_flet.webclient import WebClient
 
-__all__ = ["FletMount", "FletRoutes", "SessionEndReason", "path_for"]
+__all__ = ["DrainHook", "FletMount", "FletRoutes", "SessionEndReason", "path_for"]
 
 
 class SessionEndReason(StrEnum):
@@ -43,6 +43,8 @@ class SessionEndReason(StrEnum):
 
 #: ``on_session_end(page, reason)``: sync (run in the pool) or async
 SessionEndHook = Callable[[Any, SessionEndReason], Any]
+#: ``on_drain(page, seconds_left)``: sync (run in the pool) or async
+DrainHook = Callable[[Any, float], Any]
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class FletMount:
     routes: FletRoutes
     on_session_start: AppCallable | None = None
     on_session_end: SessionEndHook | None = None
+    on_drain: DrainHook | None = None
     webclient: WebClient = field(init=False)
 
     def __post_init__(self) -> None:

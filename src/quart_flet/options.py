@@ -178,6 +178,13 @@ class FletOptions:
         "app-wide (QuartFlet): a Prometheus metrics URL (`/metrics`), needs the "
         "`metrics` extra (prometheus_client); None: no route",
     )
+    drain_seconds: float = _option(
+        0,
+        "app-wide (QuartFlet): on a graceful stop, readiness turns 503 and new sessions "
+        "are refused at once, while open sessions keep working this long (the app's "
+        "`on_drain` hook hears it), then close with 1012; must stay below Hypercorn's "
+        "`graceful_timeout`; 0 closes them at once (1001)",
+    )
 
 
 class FletOptionsArgs(TypedDict, total=False):
@@ -213,6 +220,7 @@ class FletOptionsArgs(TypedDict, total=False):
     health_path: str | None
     ready_path: str | None
     metrics_path: str | None
+    drain_seconds: float | str
 
 
 def _shown_default(option: Any) -> str:
@@ -273,10 +281,12 @@ ENV_VARS: dict[str, str] = {
     "health_path": "FLET_HEALTH_PATH",
     "ready_path": "FLET_READY_PATH",
     "metrics_path": "FLET_METRICS_PATH",
+    "drain_seconds": "FLET_DRAIN_SECONDS",
 }
 
 #: options of the whole Quart app, given to QuartFlet (or by their variables)
 APP_WIDE_ROUTES = ("health_path", "ready_path", "metrics_path")
+APP_WIDE = (*APP_WIDE_ROUTES, "drain_seconds")
 
 FletOptions.__doc__ = (
     (FletOptions.__doc__ or "")
@@ -447,6 +457,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "health_path": _optional(_route_path),
     "ready_path": _optional(_route_path),
     "metrics_path": _optional(_route_path),
+    "drain_seconds": _number(0),
 }
 
 

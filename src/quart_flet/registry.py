@@ -38,7 +38,14 @@ class Peer(Receiver, Protocol):
     """What the registry (and a pubsub hub) needs of a live connection
     (transport's FletConnection)."""
 
+    mount: FletMount
+    session: Session | None
+
     def abort(self, code: int, reason: str) -> None: ...
+
+
+#: RFC 6455 close codes: the server goes away now / restarts (reconnect soon)
+GOING_AWAY, SERVICE_RESTART = 1001, 1012
 
 
 @dataclass
@@ -81,6 +88,13 @@ class FletRegistry:
     started: bool = False
     #: the server began to stop (or the app did): readiness answers 503 from now
     stopping: bool = False
+    #: the drain_seconds option: how long open sessions keep working once a
+    #: graceful stop began (set at startup)
+    drain_seconds: float = 0
+    #: Hypercorn's graceful_timeout, once known (None under another server)
+    graceful_timeout: float | None = None
+    #: the drain under way: open sessions close (1012) when it ends
+    draining: asyncio.Task[None] | None = None
 
     @property
     def ready(self) -> bool:
@@ -97,7 +111,9 @@ class FletRegistry:
         self.loop = asyncio.get_running_loop()
         # close WebSockets when the server starts to stop, not after its graceful
         # timeout (and, in a worker process, hold SIGTERM from now on)
-        self.stop_watching_shutdown = shutdown.on_server_shutdown(self.loop, self.server_stopping)
+        self.stop_watching_shutdown = shutdown.on_server_shutdown(
+            self.loop, self.server_stopping, self.server_found
+        )
         # for user code only (sync handlers, page.run_thread, pubsub): Quart's
         # own sync work, file bodies and getaddrinfo keep the loop's default
         # executor, so a pool busy with handlers never delays a page load
@@ -111,15 +127,62 @@ class FletRegistry:
             logger.warning(warning)
         logger.info("quart-flet started: %s threads", self.executor.max_threads)
 
+    def server_found(self, graceful_timeout: float | None) -> None:
+        """Hypercorn serves the app, with this graceful timeout: a drain that
+        would outlast it is cut short, with a warning."""
+        self.graceful_timeout = graceful_timeout
+        if graceful_timeout is not None and self.drain_seconds >= graceful_timeout:
+            logger.warning(
+                "quart-flet option drain_seconds (%g) is not below Hypercorn's "
+                "graceful_timeout (%g): Hypercorn would cancel the sessions before they "
+                "close; draining %g s instead (raise --graceful-timeout)",
+                self.drain_seconds,
+                graceful_timeout,
+                self.drain_time(),
+            )
+
+    def drain_time(self) -> float:
+        """How long open sessions keep working once a stop began: drain_seconds,
+        leaving the sessions a second (or half the timeout) of Hypercorn's
+        graceful timeout to close in."""
+        timeout = self.graceful_timeout
+        if timeout is None or self.drain_seconds < timeout:
+            return self.drain_seconds
+        return max(0.0, timeout - min(1.0, timeout / 2))
+
     def server_stopping(self) -> None:
         """The server began a graceful stop: first turn readiness off (so a
-        load balancer stops sending new users), then close the Flet sockets."""
+        load balancer stops sending new users; new sockets are refused from
+        now), then drain: open sessions keep working for drain_seconds, their
+        ``on_drain`` hooks told, then close with 1012 (service restart). With
+        no drain they close at once (1001, going away)."""
         self.stopping = True
-        self.close_connections()
+        seconds = self.drain_time()
+        if seconds <= 0 or not self.connections:
+            self.close_connections()
+        elif self.draining is None:
+            self.draining = self.spawn(self._drain(seconds))
 
-    def close_connections(self) -> None:
+    async def _drain(self, seconds: float) -> None:
+        logger.info(
+            "quart-flet draining: %d Flet connection(s) keep working for %g s, then close",
+            len(self.connections),
+            seconds,
+        )
         for connection in list(self.connections):
-            connection.abort(1001, "server shutting down")
+            hook, session = connection.mount.on_drain, connection.session
+            if hook is not None and session is not None:
+                self.spawn(dispatch.run_drain(hook, session, seconds))
+        try:
+            await asyncio.sleep(seconds)  # the drain itself: sessions work meanwhile
+        finally:
+            self.close_connections(SERVICE_RESTART, "service restart")
+
+    def close_connections(
+        self, code: int = GOING_AWAY, reason: str = "server shutting down"
+    ) -> None:
+        for connection in list(self.connections):
+            connection.abort(code, reason)
 
     async def stop(self) -> None:
         if not self.started:
@@ -129,6 +192,9 @@ class FletRegistry:
         if self.stop_watching_shutdown is not None:
             self.stop_watching_shutdown()
             self.stop_watching_shutdown = None
+        if self.draining is not None:
+            self.draining.cancel()  # closes what is still open (1012)
+            self.draining = None
         self.close_connections()
         busy = sum(dispatch.sync_state(entry.session).running for entry in self.sessions.values())
         if busy:

@@ -54,6 +54,7 @@ from typing import Any
 from quart_flet.compat import (
     HYPERCORN_SEND_PINGS,
     HYPERCORN_UDP_RUN,
+    HYPERCORN_WORKER_CONFIG,
     HYPERCORN_WORKER_CONTEXT,
     HYPERCORN_WORKER_LIFESPAN_TASK,
     HYPERCORN_WORKER_SERVE,
@@ -75,7 +76,7 @@ def _is_hypercorn(coro: Any, qualname: str) -> bool:
 
 def _worker_context(
     loop: asyncio.AbstractEventLoop, startup: asyncio.Task[Any] | None = None
-) -> Any | None:
+) -> tuple[Any, Any] | None:
     """The context of the Hypercorn ``worker_serve`` running on ``loop``, once
     it has made one (right after the app's startup); ``worker_serve`` may be a
     task's own coroutine or one it awaits (``hypercorn.asyncio.serve``).
@@ -83,7 +84,7 @@ def _worker_context(
     With several servers on one loop, the worker whose lifespan task is
     ``startup`` (the task the app's startup ran in) is the app's: None until
     that one has its context. If no worker's lifespan task is ``startup``, the
-    first worker with a context is taken."""
+    first worker with a context is taken. Returned with the worker's Config."""
     first = None
     for task in asyncio.all_tasks(loop):
         coro: Any = task.get_coro()
@@ -92,11 +93,13 @@ def _worker_context(
                 frame = getattr(coro, "cr_frame", None)
                 local = {} if frame is None else frame.f_locals
                 context = local.get(HYPERCORN_WORKER_CONTEXT)
-                context = context if hasattr(context, "terminated") else None
+                found = None
+                if hasattr(context, "terminated"):
+                    found = (context, local.get(HYPERCORN_WORKER_CONFIG))
                 if startup is not None and local.get(HYPERCORN_WORKER_LIFESPAN_TASK) is startup:
-                    return context
+                    return found
                 if first is None:
-                    first = context
+                    first = found
                 break
             coro = getattr(coro, "cr_await", None)
     return first
@@ -113,7 +116,9 @@ class _Stopping:
 
 
 def on_server_shutdown(
-    loop: asyncio.AbstractEventLoop, callback: Callable[[], Any]
+    loop: asyncio.AbstractEventLoop,
+    callback: Callable[[], Any],
+    found: Callable[[float | None], Any] | None = None,
 ) -> Callable[[], None]:
     """Call ``callback`` when the Hypercorn serving ``loop`` begins to stop;
     returns a function that stops watching. Call it from the app's startup.
@@ -121,7 +126,8 @@ def on_server_shutdown(
     Hypercorn makes its context only after the app's startup, so this looks
     for it a few times a second for a while (with timer callbacks), then
     waits on its ``terminated`` event. In a worker process SIGTERM is held
-    from now on."""
+    from now on. ``found`` hears the server's graceful timeout (None if
+    unknown) once its context is found."""
     deadline = loop.time() + _LOOK_FOR
     startup = asyncio.current_task(loop)  # Hypercorn's lifespan task, under Hypercorn
     handle: asyncio.Handle | None = None
@@ -139,8 +145,11 @@ def on_server_shutdown(
     def look() -> None:
         nonlocal handle, waiter
         handle = None
-        stopping.context = _worker_context(loop, startup)
-        if stopping.context is not None:
+        worker = _worker_context(loop, startup)
+        if worker is not None:
+            stopping.context, config = worker
+            if found is not None:
+                found(getattr(config, "graceful_timeout", None))
             if stopping():  # already stopping: a stop right after the start
                 stopped()
             else:

@@ -58,6 +58,7 @@ CLOSE_TIMEOUT = 5.0  # seconds
 # RFC 6455 close codes we use
 NORMAL, GOING_AWAY, PROTOCOL_ERROR, UNSUPPORTED_DATA = 1000, 1001, 1002, 1003
 INVALID_PAYLOAD, POLICY_VIOLATION, MESSAGE_TOO_BIG, INTERNAL_ERROR = 1007, 1008, 1009, 1011
+SERVICE_RESTART = 1012  # the server is stopping: reconnect (to the instance replacing it)
 
 
 def _check_page(page: dict[str, Any], target: Any) -> None:
@@ -339,6 +340,8 @@ class FletConnection(Connection):
             raise ProtocolError(PROTOCOL_ERROR, f"unknown action {action!r}")
 
     async def _register(self, body: dict[str, Any]) -> None:
+        if self.registry.stopping:  # opened just before the stop began
+            raise ProtocolError(SERVICE_RESTART, "service restart")
         requested = body.get("session_id")
         page = body.get("page") or {}
         if not isinstance(page, dict) or not isinstance(requested, (str, type(None))):
@@ -590,5 +593,11 @@ async def serve_websocket(mount: FletMount, registry: FletRegistry) -> None:
         page_name=base.strip("/"),
         browsers=browserid.digests(ids),
     )
+    if registry.stopping:
+        # draining: no new sessions here; the client retries, and a load balancer
+        # that saw readiness turn 503 sends it to the instance replacing this one
+        await websocket.accept()
+        await websocket.close(SERVICE_RESTART, "service restart")
+        return
     connection = FletConnection(mount, registry, current_websocket(), client)
     await connection.serve(answer)
