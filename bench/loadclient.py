@@ -71,17 +71,23 @@ class WebSocketClient(asyncio.Protocol):
         self.fragments: list[bytes] = []
         self.closed = False
         self.upgraded = False
+        self.set_cookies: list[str] = []  # name=value of each Set-Cookie in the upgrade answer
 
     @classmethod
-    async def connect(cls, port: int, path: str = "/ws", timeout: float = 30) -> WebSocketClient:
+    async def connect(
+        cls, port: int, path: str = "/ws", timeout: float = 30, cookies: str = ""
+    ) -> WebSocketClient:
+        """``cookies``: a Cookie header's value, as a browser sends what the
+        server set (a resume is bound to the browser-id cookie)."""
         loop = asyncio.get_running_loop()
         _, client = await asyncio.wait_for(loop.create_connection(cls, HOST, port), timeout)
         key = base64.b64encode(os.urandom(16)).decode()
         assert client.transport is not None
+        cookie_line = f"Cookie: {cookies}\r\n" if cookies else ""
         client.transport.write(
             (
                 f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n{cookie_line}"
                 "Sec-WebSocket-Version: 13\r\nUser-Agent: quart-flet-bench\r\n\r\n"
             ).encode()
         )
@@ -99,7 +105,13 @@ class WebSocketClient(asyncio.Protocol):
             end = self.buffer.find(b"\r\n\r\n")
             if end < 0:
                 return
-            status = bytes(self.buffer[: self.buffer.find(b"\r\n")])
+            head = bytes(self.buffer[:end]).decode("latin-1").split("\r\n")
+            status = head[0].encode("latin-1")
+            self.set_cookies = [
+                line.split(":", 1)[1].split(";", 1)[0].strip()
+                for line in head[1:]
+                if line.lower().startswith("set-cookie:")
+            ]
             del self.buffer[: end + 4]
             if b" 101 " not in status:
                 self.handshake.set_exception(ConnectionError(f"upgrade refused: {status!r}"))

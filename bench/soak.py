@@ -149,6 +149,7 @@ class Visitor:
         self.port, self.http, self.counts = port, http, counts
         self.ws: WebSocketClient | None = None
         self.session_id: str | None = None
+        self.cookies: list[str] = []
         self.ids: dict[str, int] = {}
         self.count = 0
 
@@ -162,7 +163,10 @@ class Visitor:
                 return
 
     async def connect(self, session_id: str | None) -> None:
-        self.ws = await WebSocketClient.connect(self.port, timeout=TIMEOUT)
+        # a resume carries the cookies the server set, as a browser does
+        cookies = "; ".join(self.cookies) if session_id else ""
+        self.ws = await WebSocketClient.connect(self.port, timeout=TIMEOUT, cookies=cookies)
+        self.cookies = self.cookies or self.ws.set_cookies
         page = {"route": "/", "width": 800, "height": 600}
         self.ws.send(encode(REGISTER_CLIENT, {"session_id": session_id, "page_name": "",
                                               "page": page}))  # fmt: skip
