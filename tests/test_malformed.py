@@ -228,3 +228,39 @@ async def test_event_data_that_cannot_make_its_event_closes_with_1007(
         assert await expect_close(client) == INVALID_PAYLOAD
     assert not [m for m in client.messages if m[0] == SESSION_CRASHED]
     assert "Unhandled error" not in caplog.text
+
+
+async def test_a_browser_that_leaves_before_main_ends_logs_one_line_not_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A socket that registers and drops at once (junk, a closed tab): main
+    runs on, and flet's calls that need the connection (get_upload_url)
+    raise; that is the browser leaving, not a bug in the app."""
+    import flet as ft
+
+    left = asyncio.Event()
+
+    async def leaves(page: ft.Page) -> None:
+        page.add(ft.Text("started"))
+        await left.wait()
+        page.add(ft.Text(page.get_upload_url("f.bin", 60)))
+
+    app = Quart(__name__, static_folder=None)
+    app.register_blueprint(flet_blueprint(leaves, upload_dir="/tmp", secret_key="k" * 32))
+    async with app.test_app() as test_app:
+        async with connect(test_app) as client:
+            await client.register()
+            await client.receive_until(lambda m: m[0] == PATCH_CONTROL and "started" in str(m))
+        registry: FletRegistry = app.extensions["quart_flet"]
+        (entry,) = registry.sessions.values()
+        while entry.session.connection is not None:  # bounded by the test's timeout
+            await asyncio.sleep(0.01)
+        with caplog.at_level("INFO", logger="quart_flet"):
+            left.set()
+            deadline = asyncio.get_running_loop().time() + 10
+            while not any("main() of session" in r.getMessage() for r in caplog.records):
+                assert asyncio.get_running_loop().time() < deadline, "main() never ended"
+                await asyncio.sleep(0.01)
+    errors = [r for r in caplog.records if r.levelname == "ERROR" or r.exc_info]
+    assert not errors, [r.getMessage() for r in errors]
+    assert any("its browser left" in r.getMessage() for r in caplog.records)

@@ -340,7 +340,13 @@ async def run_main(main: AppCallable, session: Session) -> None:
     except FletPageDisconnectedException:
         logger.debug("main() updated a disconnected page: %s", session.id)
     except Exception as error:
-        logger.error("Unhandled error in main() of session %s", session.id, exc_info=True)
+        if session.connection is None:
+            # its browser left while main ran (a socket that registers and
+            # drops at once): flet's calls that need the connection fail with
+            # any error; one line, not a traceback per such socket
+            logger.info("main() of session %s stopped, its browser left: %r", session.id, error)
+        else:
+            logger.error("Unhandled error in main() of session %s", session.id, exc_info=True)
         session.error(crash_report(error))
 
 
