@@ -2,20 +2,9 @@
 is lost, without rebuilding the Flutter client.
 
 The script wraps the page's ``WebSocket`` (only sockets to the app's own
-WebSocket path are watched) and ``Storage.prototype.setItem`` before the
-Flutter engine loads, and from what it sees:
+WebSocket path are watched) before the Flutter engine loads, and from what it
+sees:
 
-- **A new session in the same document reloads the page.** The Flet client
-  stores the session id the server answers (``_flet_session_id`` in
-  sessionStorage) on every register. After a restart, an eviction or a lost
-  worker the server answers a reconnect with a new session, and the client
-  *merges* that session's first page patch into the tree it still has: a key
-  the new page leaves at its default (an empty dialog list, a text field's
-  value) keeps the old session's value, and old controls whose ids the new
-  session reuses stay on screen (the old session's dialog over the new page).
-  No patch can delete keys, so once the client has stored an id different
-  from the one this document had, the script reloads: the fresh document
-  resumes the new session by its id and gets its whole page.
 - **A notice while the connection is lost** (``reconnect_notice``), shown
   once the loss lasts ``reconnect_notice_delay_seconds`` and gone when a new
   socket gets its first answer.
@@ -46,17 +35,7 @@ __all__ = ["reconnect_script"]
 _SCRIPT = """<script id="quart-flet-reconnect">
 (() => {
   const config = __CONFIG__;
-  const SESSION_KEY = "_flet_session_id";
-  // 3. a new session after the one this document had: reload to get its whole page
-  let sessionId = null;
-  const setItem = Storage.prototype.setItem;
-  Storage.prototype.setItem = function (key, value) {
-    setItem.call(this, key, value);
-    if (key !== SESSION_KEY || !value || this !== window.sessionStorage) return;
-    if (sessionId !== null && value !== sessionId) location.reload();
-    sessionId = value;
-  };
-  // 4. a reconnect the user understands
+  // a reconnect the user understands
   let lostAt = 0, noticeTimer = 0, reloadTimer = 0, probing = false, leaving = false;
   let notice = null;
   const showNotice = () => {
