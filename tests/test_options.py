@@ -151,3 +151,41 @@ def test_the_readme_migration_table_covers_flet_fastapi_app() -> None:
         else:
             with pytest.raises(OptionError, match="is flet.fastapi's"):
                 flet_blueprint(main, **{name: "/x"})
+
+
+def test_the_reconnect_options_come_from_arguments_or_variables() -> None:
+    from quart_flet.options import resolve_options
+
+    defaults = resolve_options({})
+    assert defaults.reconnect_notice_delay_seconds == 2
+    assert defaults.reconnect_reload_seconds == 60
+    assert defaults.reconnect_login_url is None
+    env = {
+        "FLET_RECONNECT_NOTICE": "",  # unset: the argument holds
+        "FLET_RECONNECT_NOTICE_DELAY": "0.25",
+        "FLET_RECONNECT_RELOAD": "0",
+        "FLET_RECONNECT_LOGIN_URL": "https://id.example.com/login",
+    }
+    options = resolve_options(env, reconnect_notice="Hold on")
+    assert options.reconnect_notice == "Hold on"
+    assert options.reconnect_notice_delay_seconds == 0.25
+    assert options.reconnect_reload_seconds == 0
+    assert options.reconnect_login_url == "https://id.example.com/login"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("reconnect_notice_delay_seconds", -1, "below the minimum"),
+        ("reconnect_reload_seconds", "soon", "is not a number"),
+        ("reconnect_login_url", "login", "not a path like /login"),
+        ("reconnect_login_url", "//evil.example.com/", "not a path like /login"),
+        ("reconnect_login_url", "javascript:alert(1)", "not a path like /login"),
+        ("reconnect_login_url", '/login"onload', "characters a URL does not"),
+    ],
+)
+def test_bad_reconnect_options_are_refused(name: str, value: object, message: str) -> None:
+    from quart_flet.options import resolve_options
+
+    with pytest.raises(OptionError, match=f"option {name}: .*{message}"):
+        resolve_options({}, **{name: value})

@@ -815,3 +815,48 @@ async def test_flet_app_answers_http_errors_with_json() -> None:
         response = await client.delete("/upload")
         assert response.status_code == 405
         assert (await response.get_json())["status"] == 405
+
+
+# ---- the reconnect script (issue 25) ---------------------------------------
+
+
+def reconnect_config(body: bytes) -> dict[str, Any]:
+    found = re.search(
+        rb'<script id="quart-flet-reconnect">.*?const config = (\{.*?\});', body, re.S
+    )
+    assert found is not None, "no reconnect script in the index"
+    config: dict[str, Any] = json.loads(found.group(1))
+    return config
+
+
+async def test_the_index_carries_the_reconnect_options_before_the_engine_loads() -> None:
+    app = Quart(__name__)
+    blueprint = flet_blueprint(
+        main,
+        reconnect_notice="Un instant…",
+        reconnect_notice_delay_seconds=0.5,
+        reconnect_reload_seconds=0,
+        reconnect_login_url="/login?next={next}",
+    )
+    app.register_blueprint(blueprint, url_prefix="/flet-app")
+    status, _, body = await get(app, "/flet-app/some/route")
+    assert status == 200
+    assert reconnect_config(body) == {
+        "base": "/flet-app/",
+        "socketPath": "/flet-app/ws",
+        "notice": "Un instant…",
+        "noticeDelayMs": 500,
+        "reloadMs": 0,
+        "retryMs": 3000,
+        "loginUrl": "/login?next={next}",
+    }
+    script = body.index(b'id="quart-flet-reconnect"')
+    assert script < body.index(b"</head>") < body.index(b'src="flutter_bootstrap.js')
+
+
+async def test_the_reconnect_notice_cannot_close_its_script() -> None:
+    app = flet_app(main, reconnect_notice="</script><script>alert(1)</script><!--")
+    _, _, body = await get(app, "/")
+    assert reconnect_config(body)["notice"] == "</script><script>alert(1)</script><!--"
+    assert b"alert(1)</script>" not in body
+    assert body.count(b"<script>alert") == 0

@@ -185,6 +185,26 @@ class FletOptions:
         "`on_drain` hook hears it), then close with 1012; must stay below Hypercorn's "
         "`graceful_timeout`; 0 closes them at once (1001)",
     )
+    reconnect_notice: str = _option(
+        "Connection lost. Reconnecting…",
+        "what the page shows over the app while its WebSocket is lost and the client "
+        "retries; empty: nothing",
+        "`Connection lost. Reconnecting…`",
+    )
+    reconnect_notice_delay_seconds: float = _option(
+        2, "how long a lost connection waits before the notice shows (a quick reconnect shows none)"
+    )
+    reconnect_reload_seconds: float = _option(
+        60,
+        "a connection lost this long makes the page reload itself as soon as its URL answers "
+        "again (the session resumes if the server still has it); 0: never",
+    )
+    reconnect_login_url: str | None = _option(
+        None,
+        "where a page goes when a reconnect is refused and its own URL then answers 401, 403 "
+        "or a redirect (signed out): a URL, `{next}` replaced by the page's path; None "
+        "reloads the page, so the host's own auth shows its login",
+    )
 
 
 class FletOptionsArgs(TypedDict, total=False):
@@ -221,6 +241,10 @@ class FletOptionsArgs(TypedDict, total=False):
     ready_path: str | None
     metrics_path: str | None
     drain_seconds: float | str
+    reconnect_notice: str
+    reconnect_notice_delay_seconds: float | str
+    reconnect_reload_seconds: float | str
+    reconnect_login_url: str | None
 
 
 def _shown_default(option: Any) -> str:
@@ -282,6 +306,10 @@ ENV_VARS: dict[str, str] = {
     "ready_path": "FLET_READY_PATH",
     "metrics_path": "FLET_METRICS_PATH",
     "drain_seconds": "FLET_DRAIN_SECONDS",
+    "reconnect_notice": "FLET_RECONNECT_NOTICE",
+    "reconnect_notice_delay_seconds": "FLET_RECONNECT_NOTICE_DELAY",
+    "reconnect_reload_seconds": "FLET_RECONNECT_RELOAD",
+    "reconnect_login_url": "FLET_RECONNECT_LOGIN_URL",
 }
 
 #: options of the whole Quart app, given to QuartFlet (or by their variables)
@@ -413,6 +441,15 @@ def _route_path(value: Any) -> str:
     return text
 
 
+def _login_url(value: Any) -> str:
+    text = str(value).strip()
+    if not text.startswith(("/", "http://", "https://")) or text.startswith("//"):
+        raise ValueError(f"{value!r} is not a path like /login or an http(s):// URL")
+    if any(c in text for c in "<>\"' \\"):
+        raise ValueError(f"{value!r} has characters a URL does not")
+    return text
+
+
 def _directory(must_exist: bool) -> Callable[[Any], Path]:
     def convert(value: Any) -> Path:
         path = Path(value).expanduser()
@@ -458,6 +495,10 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "ready_path": _optional(_route_path),
     "metrics_path": _optional(_route_path),
     "drain_seconds": _number(0),
+    "reconnect_notice": _text,
+    "reconnect_notice_delay_seconds": _number(0),
+    "reconnect_reload_seconds": _number(0),
+    "reconnect_login_url": _optional(_login_url),
 }
 
 

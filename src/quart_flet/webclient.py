@@ -71,7 +71,7 @@ from quart.wrappers.response import FileBody
 from werkzeug.http import parse_etags
 from werkzeug.security import safe_join
 
-from quart_flet import browserid, compression, preload
+from quart_flet import browserid, compression, preload, reconnect
 from quart_flet.compression import ClientFile, Variant, VariantStore, variant_store
 from quart_flet.errors import json_error
 from quart_flet.options import FletOptions
@@ -370,6 +370,10 @@ class WebClient:
             )
         asset_base = base if assets is None else f"{base}{VERSION_PREFIX}/{assets}/"
         html, link = self._add_preloads(html, base, asset_base)
+        head_end = html.find("</head>")  # before the engine loads and opens its socket
+        if head_end >= 0:
+            script = reconnect.reconnect_script(options, base, websocket_path)
+            html = html[:head_end] + script + html[head_end:]
         target.write_text(html, encoding="utf-8")
         return self._compressed(target), link
 
