@@ -497,8 +497,12 @@ class _Batch:
     def start(self) -> None:
         # from the next loop step: an unsubscribe right after the send (in the
         # same step) still stops these deliveries
-        self.hub.loop.call_soon(self._add_job)
+        self.hub.loop.call_soon(self._start_jobs)
         self.hub.loop.call_later(STALL_SECONDS, self._watch, 0)
+
+    def _start_jobs(self) -> None:
+        for _ in range(_jobs_for(len(self.pending), _pool_size(self.hub.executor))):
+            self._add_job()
 
     def _add_job(self) -> None:
         self.jobs += 1
@@ -569,6 +573,15 @@ class _Batch:
 
 #: seconds a batch may go without starting an entry before another job joins it
 STALL_SECONDS = 0.05
+
+#: a batch gets one pool job per this many entries, up to all but one of the
+#: pool's threads: each handler's diff waits for the loop (quart_flet.loopsafe),
+#: so one job alone would leave the loop idle between two sessions' diffs
+ENTRIES_PER_JOB = 16
+
+
+def _jobs_for(entries: int, pool_size: int) -> int:
+    return max(1, min(pool_size - 1, -(-entries // ENTRIES_PER_JOB)))
 
 
 def _pool_size(executor: Executor) -> int:
