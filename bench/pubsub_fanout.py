@@ -5,7 +5,8 @@ Patterns (``--patterns``): the chat's pubsub handler sync or async, showing
 the message with ``control.update()``, ``page.update()`` or by appending a
 control and ``page.update()`` (bench/apps/chat.py): ``sync-control``,
 ``sync-page``, ``sync-append``, ``async-control``, ``async-page``,
-``async-append``.
+``async-append``; and ``sync-topic``/``async-topic``, ``control.update()``
+in the sessions subscribed to a topic (one in four), the click sending on it.
 
 Set-ups, all serving the same chat to the same load:
 - official:   flet_web.fastapi on one uvicorn process (its hub is in memory;
@@ -70,7 +71,7 @@ PY = sys.executable
 UPDATE_CONTROL_PROPS = 4
 SETUPS = ("official", "ours", "ours-redis")
 HANDLERS = ("sync", "async")
-UPDATES = ("control", "page", "append")
+UPDATES = ("control", "page", "append", "topic")
 PATTERNS = tuple(f"{h}-{u}" for h in HANDLERS for u in UPDATES)
 #: the issue's targets: p99 ours/official
 TARGETS = {"ours": 0.6, "ours-redis": 0.4}
@@ -225,13 +226,18 @@ def percentile(ordered: list[float], q: float) -> float:
 
 
 async def one_round(
-    pool: clientpool.ClientPool, setup: str, sender: Sender, text: str, servers: list[Server]
+    pool: clientpool.ClientPool,
+    setup: str,
+    sender: Sender,
+    text: str,
+    servers: list[Server],
+    topic: bool = False,
 ) -> Round:
     marker = f"all:{text}".encode()
-    await pool.call("bench.fanout_client:pool_arm", setup, marker)
+    await pool.call("bench.fanout_client:pool_arm", setup, marker, topic)
     cpu = sum(server.cpu_seconds() for server in servers)
     started = sender.send(text)
-    answers = await pool.call("bench.fanout_client:pool_collect", setup, ROUND_TIMEOUT)
+    answers = await pool.call("bench.fanout_client:pool_collect", setup, ROUND_TIMEOUT, topic)
     cpu = sum(server.cpu_seconds() for server in servers) - cpu
     stamps = [at for result in answers.results for at in result[0]]
     if not stamps or min(stamps) <= 0:
@@ -276,7 +282,9 @@ async def measure(
                 for setup in setups[shift:] + setups[:shift]:
                     text = f"{pattern}-{number}-{time.time_ns()}"
                     procs = [server for server, _ in servers[setup]]
-                    result = await one_round(pool, setup, senders[setup], text, procs)
+                    result = await one_round(
+                        pool, setup, senders[setup], text, procs, pattern.endswith("-topic")
+                    )
                     if number:
                         figures[setup].rounds.append(result)
                     await asyncio.sleep(0.2)  # let the server finish the round's tail
