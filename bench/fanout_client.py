@@ -31,6 +31,8 @@ class FanoutSocket(WebSocketClient):
         self.marker: bytes | None = None
         self.at = 0.0
         self.arrived: asyncio.Future[None] | None = None
+        #: its page is subscribed to the topic chat's topic (bench.apps.chat)
+        self.on_topic = False
 
     def arm(self, marker: bytes) -> asyncio.Future[None]:
         self.messages.clear()
@@ -61,8 +63,11 @@ async def open_receiver(port: int, timeout: float = 60) -> FanoutSocket:
         ws.send(REGISTER_FRAME)
         reply = decode(await ws.recv(timeout))
         assert reply[0] == REGISTER_CLIENT and not reply[1].get("error"), reply
-        while decode(await ws.recv(timeout))[0] != PATCH_CONTROL:
-            pass
+        while True:
+            frame = await ws.recv(timeout)
+            if decode(frame)[0] == PATCH_CONTROL:
+                break
+        ws.on_topic = b"topic:yes" in frame
         return ws
     except BaseException:
         ws.close()
@@ -88,24 +93,28 @@ async def pool_open(state: dict[str, Any], key: str, ports: list[int], n: int) -
     return time.perf_counter() - started
 
 
-async def pool_arm(state: dict[str, Any], key: str, marker: bytes) -> int:
-    """Wait for ``marker`` on every session of ``key`` in this process (from now on)."""
+def _receivers(state: dict[str, Any], key: str, topic: bool) -> list[FanoutSocket]:
     sockets: list[FanoutSocket] = state.get(key, [])
-    state["waits"] = [ws.arm(marker) for ws in sockets]
+    return [ws for ws in sockets if ws.on_topic] if topic else sockets
+
+
+async def pool_arm(state: dict[str, Any], key: str, marker: bytes, topic: bool = False) -> int:
+    """Wait for ``marker`` on every session of ``key`` in this process (from
+    now on); with ``topic``, on those subscribed to the topic only."""
+    state["waits"] = [ws.arm(marker) for ws in _receivers(state, key, topic)]
     state["cpu0"] = time.process_time()
-    return len(sockets)
+    return len(state["waits"])
 
 
 async def pool_collect(
-    state: dict[str, Any], key: str, timeout: float
+    state: dict[str, Any], key: str, timeout: float, topic: bool = False
 ) -> tuple[list[float], float]:
-    """(each session's arrival stamp, this process's CPU seconds since armed)."""
+    """(each armed session's arrival stamp, this process's CPU seconds since armed)."""
     waits: list[asyncio.Future[None]] = state.pop("waits", [])
     if waits:
         await asyncio.wait_for(asyncio.gather(*waits), timeout)
-    sockets: list[FanoutSocket] = state.get(key, [])
     cpu = time.process_time() - state.pop("cpu0", time.process_time())
-    return [ws.at for ws in sockets], cpu
+    return [ws.at for ws in _receivers(state, key, topic)], cpu
 
 
 async def pool_close(state: dict[str, Any], key: str) -> int:

@@ -1,13 +1,19 @@
 """Pubsub fan-out latency: one ``page.pubsub.send_all`` reaching N Flet sessions,
 the official integration and ours side by side in one run.
 
-Set-ups, all serving the same chat (bench/apps/chat.py) to the same load:
+Patterns (``--patterns``): the chat's pubsub handler sync or async, showing
+the message with ``control.update()``, ``page.update()`` or by appending a
+control and ``page.update()`` (bench/apps/chat.py): ``sync-control``,
+``sync-page``, ``sync-append``, ``async-control``, ``async-page``,
+``async-append``; and ``sync-topic``/``async-topic``, ``control.update()``
+in the sessions subscribed to a topic (one in four), the click sending on it.
+
+Set-ups, all serving the same chat to the same load:
 - official:   flet_web.fastapi on one uvicorn process (its hub is in memory;
   it has no multi-process pubsub);
 - ours:       quart-flet on one Hypercorn process (uvloop worker);
 - ours-redis: quart-flet on two Hypercorn processes sharing a redis-server
   started here (127.0.0.1, its own temp dir), half the sessions on each.
-Each with the chat's pubsub handler sync and async (``--handler``).
 
 The N receiving sessions are protocol-level WebSockets spread over several
 client processes (bench.clientpool, bench/fanout_client.py); one more session,
@@ -19,9 +25,12 @@ rounds alternate between set-ups in a rotating order, so a busy spell of the
 machine falls on all of them alike. Per round: p50, p99 and max over the
 sessions; printed: their medians over the rounds, the busiest client
 process's CPU share during the fan-out, and the median of per-round ratios
-ours/official. A figure whose client was saturated says so instead of a ratio.
+ours/official, and the server's CPU per delivery (its processes' CPU time
+from the click until the last session has the message, over the sessions).
+A figure whose client was saturated says so instead of a ratio.
 
-Run: python -m bench.pubsub_fanout [--sessions 1000] [--rounds 10] [--handler both]
+Run: python -m bench.pubsub_fanout [--sessions 1000] [--rounds 10]
+[--patterns sync-control,...] [--setups official,ours]
 
 Servers run in their own process group and are stopped (SIGTERM, then
 SIGKILL) whatever happens; every wait is bounded. Not a test: never in CI.
@@ -62,6 +71,8 @@ PY = sys.executable
 UPDATE_CONTROL_PROPS = 4
 SETUPS = ("official", "ours", "ours-redis")
 HANDLERS = ("sync", "async")
+UPDATES = ("control", "page", "append", "topic")
+PATTERNS = tuple(f"{h}-{u}" for h in HANDLERS for u in UPDATES)
 #: the issue's targets: p99 ours/official
 TARGETS = {"ours": 0.6, "ours-redis": 0.4}
 ROUND_TIMEOUT = 60.0  # seconds for one fan-out to reach every session
@@ -116,10 +127,12 @@ def start_redis(stack: ExitStack, log_dir: Path) -> str:
     return f"redis://127.0.0.1:{port}/0"
 
 
-def start_setup(stack: ExitStack, setup: str, handler: str, log_dir: Path) -> list[int]:
-    """The servers of ``setup`` serving the chat with a ``handler`` pubsub
-    handler; their ports (the sender's first)."""
-    attr = f"{handler}_app"
+def start_setup(
+    stack: ExitStack, setup: str, pattern: str, log_dir: Path
+) -> list[tuple[Server, int]]:
+    """The servers of ``setup`` serving the chat of ``pattern``, with their
+    ports (the sender's first)."""
+    attr = pattern.replace("-", "_") + "_app"
     if setup == "official":
         runs = [(_uvicorn(f"bench.apps.official_chat:{attr}", port := free_port()), port, {})]
     elif setup == "ours":
@@ -134,12 +147,12 @@ def start_setup(stack: ExitStack, setup: str, handler: str, log_dir: Path) -> li
     else:
         raise ValueError(f"unknown set-up {setup!r}")
     servers = [
-        (_start(stack, argv, log_dir / f"{setup}-{handler}-{port}.log", env), port)
+        (_start(stack, argv, log_dir / f"{setup}-{pattern}-{port}.log", env), port)
         for argv, port, env in runs
     ]
     for server, port in servers:
         server.wait_ready(port)
-    return [port for _, port in servers]
+    return servers
 
 
 # ---- the sender ---------------------------------------------------------------
@@ -192,6 +205,7 @@ class Round:
     p99: float
     max: float
     client_share: float  # the busiest client process's CPU, share of one core
+    server_cpu_ms: float  # the server's CPU per delivery (all its processes)
 
 
 @dataclass
@@ -211,33 +225,49 @@ def percentile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, int(round(q * len(ordered))) - 1))]
 
 
-async def one_round(pool: clientpool.ClientPool, setup: str, sender: Sender, text: str) -> Round:
+async def one_round(
+    pool: clientpool.ClientPool,
+    setup: str,
+    sender: Sender,
+    text: str,
+    servers: list[Server],
+    topic: bool = False,
+) -> Round:
     marker = f"all:{text}".encode()
-    await pool.call("bench.fanout_client:pool_arm", setup, marker)
+    await pool.call("bench.fanout_client:pool_arm", setup, marker, topic)
+    cpu = sum(server.cpu_seconds() for server in servers)
     started = sender.send(text)
-    answers = await pool.call("bench.fanout_client:pool_collect", setup, ROUND_TIMEOUT)
+    answers = await pool.call("bench.fanout_client:pool_collect", setup, ROUND_TIMEOUT, topic)
+    cpu = sum(server.cpu_seconds() for server in servers) - cpu
     stamps = [at for result in answers.results for at in result[0]]
     if not stamps or min(stamps) <= 0:
         raise RuntimeError(f"{setup}: a session has no arrival stamp")
     latencies = sorted((at - started) * 1e3 for at in stamps)
     window = max(stamps) - started
     share = max(result[1] for result in answers.results) / window if window > 0 else 0.0
-    return Round(percentile(latencies, 0.5), percentile(latencies, 0.99), latencies[-1], share)
+    return Round(
+        percentile(latencies, 0.5),
+        percentile(latencies, 0.99),
+        latencies[-1],
+        share,
+        cpu * 1e3 / len(stamps),
+    )
 
 
 async def measure(
-    handler: str,
+    pattern: str,
     setups: list[str],
     sessions: int,
     rounds: int,
     processes: int,
     log_dir: Path,
 ) -> dict[str, Figures]:
-    """Every set-up up at once with ``handler``; ``rounds`` fan-outs on each,
-    alternating between set-ups (plus one warm-up round each)."""
+    """Every set-up up at once serving ``pattern``; ``rounds`` fan-outs on
+    each, alternating between set-ups (plus one warm-up round each)."""
     figures = {setup: Figures() for setup in setups}
     with ExitStack() as stack:
-        ports = {setup: start_setup(stack, setup, handler, log_dir) for setup in setups}
+        servers = {setup: start_setup(stack, setup, pattern, log_dir) for setup in setups}
+        ports = {setup: [port for _, port in servers[setup]] for setup in setups}
         pool = stack.enter_context(clientpool.ClientPool(processes))
         senders: dict[str, Sender] = {}
         try:
@@ -250,8 +280,11 @@ async def measure(
             for number in range(rounds + 1):  # round 0 warms up
                 shift = number % len(setups)
                 for setup in setups[shift:] + setups[:shift]:
-                    text = f"{handler}-{number}-{time.time_ns()}"
-                    result = await one_round(pool, setup, senders[setup], text)
+                    text = f"{pattern}-{number}-{time.time_ns()}"
+                    procs = [server for server, _ in servers[setup]]
+                    result = await one_round(
+                        pool, setup, senders[setup], text, procs, pattern.endswith("-topic")
+                    )
                     if number:
                         figures[setup].rounds.append(result)
                     await asyncio.sleep(0.2)  # let the server finish the round's tail
@@ -267,14 +300,15 @@ async def measure(
 
 
 def table(results: dict[str, dict[str, Figures]], sessions: int, processes: int) -> str:
-    head = ["handler", "set-up", "p50 ms", "p99 ms", "max ms", "client CPU", "p99/official",
-            "p50/official", "target"]  # fmt: skip
+    head = ["pattern", "set-up", "p50 ms", "p99 ms", "max ms", "CPU ms/delivery", "client CPU",
+            "p99/official", "p50/official", "target"]  # fmt: skip
     lines = [head]
-    for handler, figures in results.items():
+    for pattern, figures in results.items():
         official = figures.get("official")
         for setup, fig in figures.items():
-            row = [handler, setup]
+            row = [pattern, setup]
             row += [f"{fig.median(name):.0f}" for name in ("p50", "p99", "max")]
+            row.append(f"{fig.median('server_cpu_ms'):.2f}")
             busiest = max(r.client_share for r in fig.rounds)
             row.append(f"{fig.median('client_share'):.0%} (max {busiest:.0%})")
             if setup == "official":
@@ -312,7 +346,7 @@ def run_fanout(
     rounds: int,
     log_dir: Path,
     quick: bool = False,
-    handlers: tuple[str, ...] = HANDLERS,
+    patterns: tuple[str, ...] = PATTERNS,
     setups: tuple[str, ...] = SETUPS,
     processes: int | None = None,
 ) -> str:
@@ -325,9 +359,9 @@ def run_fanout(
     if "official" not in names:
         names.insert(0, "official")  # ratios need it
     results: dict[str, dict[str, Figures]] = {}
-    for handler in handlers:
-        results[handler] = _run(measure(handler, names, sessions, rounds, processes, log_dir))
-        print(f"  {handler} handler done", flush=True)
+    for pattern in patterns:
+        results[pattern] = _run(measure(pattern, names, sessions, rounds, processes, log_dir))
+        print(f"  {pattern} done", flush=True)
     return table(results, sessions, processes)
 
 
@@ -354,7 +388,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--handler", choices=("sync", "async", "both"), default="both")
+    parser.add_argument("--patterns", default=",".join(PATTERNS), help="comma-separated")
     parser.add_argument("--setups", default=",".join(SETUPS), help="comma-separated")
     parser.add_argument("--clients", type=int, default=None, help="client processes")
     parser.add_argument("--quick", action="store_true", help="at most 3 rounds")
@@ -364,7 +398,9 @@ def main() -> None:
     unknown = [s for s in setups if s not in SETUPS]
     if unknown:
         parser.error(f"unknown set-ups {unknown}; choose from {list(SETUPS)}")
-    handlers = HANDLERS if args.handler == "both" else (args.handler,)
+    patterns = tuple(args.patterns.split(","))
+    if any(p not in PATTERNS for p in patterns):
+        parser.error(f"unknown patterns; choose from {list(PATTERNS)}")
     # SIGTERM/SIGHUP unwind like Ctrl-C, so every server is stopped
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.default_int_handler)
@@ -372,7 +408,7 @@ def main() -> None:
     with _log_dir(args.log_dir) as log_dir:
         print(f"load average at start: {os.getloadavg()}", flush=True)
         out = run_fanout(
-            args.sessions, args.rounds, log_dir, args.quick, handlers, setups, args.clients
+            args.sessions, args.rounds, log_dir, args.quick, patterns, setups, args.clients
         )
     print(f"\npubsub fan-out, {time.perf_counter() - started:.0f} s\n")
     print(out)
