@@ -58,6 +58,20 @@ class Chat:
         return any(contains(message, line) for message in self.client.messages)
 
 
+async def button_sessions(
+    test_app: Any, stack: contextlib.AsyncExitStack, count: int
+) -> list[tuple[FletTestClient, int]]:
+    """``count`` registered sessions, each with the id of its page's Button."""
+    clients = []
+    for _ in range(count):
+        ws = await stack.enter_async_context(test_app.test_client().websocket("/ws"))
+        client = FletTestClient(ws)
+        await client.register()
+        patch = await client.receive_until(lambda m: m[0] == 2 and find_controls(m[1], _c="Button"))
+        clients.append((client, int(find_controls(patch, _c="Button")[0]["_i"])))
+    return clients
+
+
 async def exercise_chat(a: Chat, b: Chat, tag: str = "") -> None:
     """send_all, send_others and topics between two chat sessions, wherever
     they live. Negative checks rely on per-session delivery order."""
@@ -272,15 +286,7 @@ async def test_a_burst_of_send_all_from_several_sessions_arrives_whole_and_in_or
     app.register_blueprint(flet_blueprint(burst_main))
     senders = 4
     async with app.test_app() as test_app, contextlib.AsyncExitStack() as stack:
-        clients = []
-        for _ in range(senders):
-            ws = await stack.enter_async_context(test_app.test_client().websocket("/ws"))
-            client = FletTestClient(ws)
-            await client.register()
-            patch = await client.receive_until(
-                lambda m: m[0] == 2 and find_controls(m[1], _c="Button")
-            )
-            clients.append((client, int(find_controls(patch, _c="Button")[0]["_i"])))
+        clients = await button_sessions(test_app, stack, senders)
         for client, button in clients:  # all at once
             await client.click(button)
         total = str(senders * BURST)
@@ -507,15 +513,7 @@ async def test_a_send_s_first_frames_leave_before_its_last_handler_runs() -> Non
     app = make_app(fan_out_main)
     sessions = 12
     async with app.test_app() as test_app, contextlib.AsyncExitStack() as stack:
-        clients = []
-        for _ in range(sessions):
-            ws = await stack.enter_async_context(test_app.test_client().websocket("/ws"))
-            client = FletTestClient(ws)
-            await client.register()
-            patch = await client.receive_until(
-                lambda m: m[0] == 2 and find_controls(m[1], _c="Button")
-            )
-            clients.append((client, int(find_controls(patch, _c="Button")[0]["_i"])))
+        clients = await button_sessions(test_app, stack, sessions)
         await clients[0][0].click(clients[0][1])
         await asyncio.gather(*(client.patch_with("got:m", timeout=10) for client, _ in clients))
     assert len(FRAMES_AT_HANDLER) == sessions
