@@ -199,7 +199,10 @@ def test_oversize_uploads_from_2_mib_to_1_gib_get_their_413(
         reads_while_sending=reads_while_sending,
     )
     assert (answer.status, answer.json()) == (413, TOO_LARGE)
-    assert answer.headers["connection"] == "close"
+    if answer.headers.get("connection") != "close":
+        # answered only once the whole body had arrived (a small one, read
+        # fast): nothing is left to drain, so the connection may stay open
+        assert answer.sent == size and size <= 8 * MiB, answer.headers
     if reads_while_sending:
         # it stopped sending at the answer; the server waited the idle bound, then closed
         assert answer.sent < size
