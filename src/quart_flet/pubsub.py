@@ -7,14 +7,11 @@ carries every send to the other processes of the deployment.
   ``ft.context.page`` is the subscriber's page.
 - One session receives its messages one at a time, in the order they were
   sent: a chat shows its lines in order, even with sync handlers on a pool.
-- A send to many idle sessions with sync handlers is one batch: a few pool
-  jobs (one per :data:`ENTRIES_PER_JOB` sessions, up to all but one of the
-  pool's threads) take its sessions in turn and run their handlers, and hand
-  the finished sessions back to the loop together (a blocked handler makes
-  another job take over the rest). Each handler's frame leaves as its diff
-  is made (quart_flet.transport sends it at once), not when the batch ends.
-  An async handler of an idle session runs in the task that delivers to it,
-  not in a task of its own.
+- A send to many idle sessions with sync handlers is one batch: one pool job
+  runs their handlers one session after the other, and hands the finished
+  sessions back to the loop together (a blocked handler makes another job
+  take over the rest). An async handler of an idle session runs in the task
+  that delivers to it, not in a task of its own.
 - A send delivers to this process's subscribers at once and hands the message
   to the relay (Redis) for the others; a relay failure never stops local delivery.
   flet's ``page.pubsub`` returns nothing; the same sends on this hub
@@ -476,15 +473,11 @@ class _Entry:
 class _Batch:
     """Sync deliveries to many idle sessions, run in the app's pool.
 
-    A few pool jobs (:func:`_jobs_for`) take the entries in turn and run each
-    session's handlers in the context its subscription was made in (no copy:
-    a session is in one batch or drain at a time, so no two threads enter
-    that context at once). Each handler's diff waits for the loop
-    (quart_flet.loopsafe), so with one job the loop would sit idle between
-    two sessions' diffs; with several, it makes the diffs of all the jobs
-    waiting at each wake-up. Finished entries go back to the loop together:
-    one wake-up of the loop for all the entries that finished while it was
-    busy (a session's frames have left by then; only its next message waits).
+    One pool job takes the entries in turn and runs each session's handlers
+    in the context its subscription was made in (no copy: a session is in
+    one batch or drain at a time, so no two threads enter that context at
+    once). Finished entries go back to the loop together: one wake-up of the
+    loop for all the entries that finished while it was busy.
 
     A handler that blocks (``time.sleep`` in it) must not hold up the other
     sessions of its batch: while entries wait and none has started for
@@ -504,12 +497,8 @@ class _Batch:
     def start(self) -> None:
         # from the next loop step: an unsubscribe right after the send (in the
         # same step) still stops these deliveries
-        self.hub.loop.call_soon(self._start_jobs)
+        self.hub.loop.call_soon(self._add_job)
         self.hub.loop.call_later(STALL_SECONDS, self._watch, 0)
-
-    def _start_jobs(self) -> None:
-        for _ in range(_jobs_for(len(self.pending), _pool_size(self.hub.executor))):
-            self._add_job()
 
     def _add_job(self) -> None:
         self.jobs += 1
@@ -580,15 +569,6 @@ class _Batch:
 
 #: seconds a batch may go without starting an entry before another job joins it
 STALL_SECONDS = 0.05
-
-#: a batch gets one pool job per this many entries, up to all but one of the
-#: pool's threads: each handler's diff waits for the loop (quart_flet.loopsafe),
-#: so one job alone would leave the loop idle between two sessions' diffs
-ENTRIES_PER_JOB = 16
-
-
-def _jobs_for(entries: int, pool_size: int) -> int:
-    return max(1, min(pool_size - 1, -(-entries // ENTRIES_PER_JOB)))
 
 
 def _pool_size(executor: Executor) -> int:

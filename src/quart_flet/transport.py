@@ -14,7 +14,6 @@ import contextlib
 import logging
 import threading
 from collections import deque
-from collections.abc import Coroutine, Generator
 from typing import Any, cast
 
 import msgpack
@@ -487,9 +486,6 @@ class FletConnection(Connection):
     def _enqueue(self, frame: bytes) -> None:
         if self._stopped():
             return
-        if self._sender is None and self._accepted and not self._outbox:
-            self._send_now(frame)
-            return
         outbox = self._outbox
         if outbox is None:
             outbox = self._outbox = deque()
@@ -521,51 +517,15 @@ class FletConnection(Connection):
             self.hub.drop_backlog(self.session.id)
         self.abort(POLICY_VIOLATION, "client is not reading its messages")
 
-    def _send_now(self, frame: bytes) -> None:
-        """Hand ``frame`` to the server at once, nothing else waiting to go.
-
-        The server's send returns without waiting unless the socket is full:
-        then the rest of that send, and the frames queued meanwhile, go on in
-        a sender task. So a frame leaves while the code that made it runs (a
-        fan-out's first frames are not held back until every session's
-        handler has run), with no task per frame."""
-        waiting = self.queued_bytes + self._backlog() + len(frame)
-        if waiting > self.mount.options.max_send_buffer and waiting > len(frame):
-            self.overflow()
-            return
-        _, send = websocket_queues(self.websocket)
-        self._sending = len(frame)
-        sending = cast(Coroutine[Any, Any, None], send(frame))  # Quart's: an async def
-        try:
-            pending = sending.send(None)
-        except StopIteration:
-            self._sent(frame)
-            return
-        except Exception:
-            self._sending = 0
-            logger.debug("a frame could not be handed to the server", exc_info=True)
-            return
-        self._sender = self.loop.create_task(self._send_outbox(_Resume(sending, pending), frame))
-
-    def _sent(self, frame: bytes) -> None:
-        self._sending = 0
-        stats = STATS
-        stats.frames_out += 1
-        stats.bytes_out += len(frame)
-
     def _start_sender(self) -> None:
         self._sender = self.loop.create_task(self._send_outbox())
 
-    async def _send_outbox(self, started: _Resume | None = None, first: bytes = b"") -> None:
+    async def _send_outbox(self) -> None:
         """Send until the outbox is empty, then end (the next frame starts a
-        new sender); ``started`` is the send of ``first`` begun by
-        :meth:`_send_now`, to finish first. Websocket.send() adds a sleep(0)
-        and an accept() per frame; serve() accepted already."""
+        new sender). Websocket.send() adds a sleep(0) and an accept() per
+        frame; serve() accepted already."""
         (_, send), stats = websocket_queues(self.websocket), STATS
         try:
-            if started is not None:
-                await started
-                self._sent(first)
             while self._outbox:
                 frame = self._outbox.popleft()
                 self._outbox_bytes -= len(frame)
@@ -605,34 +565,6 @@ class FletConnection(Connection):
 
     def dispose(self) -> None:
         self.session = None
-
-
-class _Resume:
-    """Awaits the rest of a coroutine already run up to its first wait
-    (``pending``, what it yielded): a task awaiting this drives it as if it
-    had run it from the start."""
-
-    __slots__ = ("coroutine", "pending")
-
-    def __init__(self, coroutine: Coroutine[Any, Any, Any], pending: Any) -> None:
-        self.coroutine = coroutine
-        self.pending = pending
-
-    def __await__(self) -> Generator[Any, None, None]:
-        coroutine, pending = self.coroutine, self.pending
-        while True:
-            try:
-                yield pending
-            except BaseException as error:  # cancelled while it waited: its to handle
-                try:
-                    pending = coroutine.throw(error)
-                except StopIteration:
-                    return
-                continue
-            try:
-                pending = coroutine.send(None)
-            except StopIteration:
-                return
 
 
 async def serve_websocket(mount: FletMount, registry: FletRegistry) -> None:

@@ -67,43 +67,26 @@ _THREAD_SAFE = frozenset(
 
 def wait_on_loop(loop: asyncio.AbstractEventLoop, call: Callable[[], T]) -> T:
     """``call()`` on the loop, from another thread, waiting for its result
-    (raising what it raised).
-
-    A lock held until the loop has run it, not a concurrent Future (a
-    Condition, its lock and a waiter lock per call): every diff of a sync
-    handler comes through here, once per session in a pubsub fan-out."""
-    done = threading.Lock()
-    done.acquire()
-    outcome: list[Any] = []  # [result] or [result, error]
-    state = [_WAITING]
+    (raising what it raised)."""
+    done: concurrent.futures.Future[T] = concurrent.futures.Future()
 
     def run() -> None:
-        if state[0] is not _WAITING:  # given up on: the loop closed meanwhile
-            return
-        state[0] = _RUNNING
-        try:
-            outcome.append(call())
-        except BaseException as error:
-            outcome[:] = [None, error]
-        finally:
-            done.release()
+        if done.set_running_or_notify_cancel():
+            try:
+                done.set_result(call())
+            except BaseException as error:
+                done.set_exception(error)
 
     try:
         loop.call_soon_threadsafe(run, context=contextvars.copy_context())
     except RuntimeError:  # the loop is closed: the server has stopped
         raise FletPageDisconnectedException("the server has stopped") from None
-    while not done.acquire(timeout=1):
-        if loop.is_closed() and state[0] is _WAITING:
-            state[0] = _ABANDONED  # a run() still queued does nothing now
-            raise FletPageDisconnectedException("the server has stopped") from None
-    if len(outcome) == 2:
-        error: BaseException = outcome[1]
-        raise error
-    result: T = outcome[0]
-    return result
-
-
-_WAITING, _RUNNING, _ABANDONED = object(), object(), object()
+    while True:
+        try:
+            return done.result(timeout=1)
+        except TimeoutError:
+            if loop.is_closed() and done.cancel():
+                raise FletPageDisconnectedException("the server has stopped") from None
 
 
 class SessionLoop(asyncio.AbstractEventLoop):
