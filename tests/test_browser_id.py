@@ -16,7 +16,8 @@ from quart import Quart
 from quart.testing import connections
 from quart.utils import decode_headers
 
-from quart_flet import FletApp, FletRoutes, browserid, flet_app, flet_blueprint
+from quart_flet import FletApp, FletRoutes, flet_app, flet_blueprint
+from quart_flet.client import browserid
 
 
 def main(page: ft.Page) -> None:

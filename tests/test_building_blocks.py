@@ -1,10 +1,9 @@
 """The public building blocks (FletApp's four blocks on routes of the app's
 own), the QuartFlet extension, option precedence, the session lifecycle
-hooks, and the package's import graph."""
+hooks."""
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import importlib
 import typing
@@ -30,7 +29,7 @@ from quart_flet import (
     SessionEndReason,
     flet_blueprint,
 )
-from quart_flet.registry import get_registry
+from quart_flet.session.registry import get_registry
 
 PACKAGE = Path(quart_flet.__file__).parent  # the installed package
 
@@ -425,67 +424,3 @@ async def test_a_session_taken_over_by_another_identity_is_closed() -> None:
         assert again.session_id != first.session_id
         ends = [event for event in recorder.events if event[0] == "end"]
         assert ends == [("end", first.session_id, SessionEndReason.CLOSED)]
-
-
-# ---- the import graph --------------------------------------------------------
-
-
-def _imports() -> dict[str, set[str]]:
-    """Module -> the quart_flet modules it imports, anywhere in it (at the
-    top, under TYPE_CHECKING, or inside a function)."""
-    graph: dict[str, set[str]] = {}
-    for path in PACKAGE.rglob("*.py"):
-        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-        found: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                if node.module.startswith("quart_flet"):
-                    for alias in node.names:
-                        candidate = f"{node.module}.{alias.name}"
-                        sub = PACKAGE.parent / Path(*candidate.split("."))
-                        is_module = sub.with_suffix(".py").exists() or sub.is_dir()
-                        found.add(candidate if is_module else node.module)
-            elif isinstance(node, ast.Import):
-                found |= {a.name for a in node.names if a.name.startswith("quart_flet")}
-        graph[module] = found - {module}
-    return graph
-
-
-def test_the_package_imports_form_no_cycle() -> None:
-    graph = _imports()
-    state: dict[str, int] = {}
-
-    def visit(module: str, path: list[str]) -> None:
-        state[module] = 1
-        for target in sorted(graph.get(module, ())):
-            if target == "quart_flet" or target not in graph:
-                continue
-            assert state.get(target) != 1, " -> ".join([*path, target])
-            if target not in state:
-                visit(target, [*path, target])
-        state[module] = 2
-
-    for module in sorted(graph):
-        if module != "quart_flet" and module not in state:
-            visit(module, [module])
-
-
-def test_only_the_package_root_imports_the_blueprint() -> None:
-    """...and quart_flet.server, the top of the graph: run(main) serves a
-    main on a blueprint of its own. Nothing below the blueprint imports it."""
-    importers = {m for m, targets in _imports().items() if "quart_flet.blueprint" in targets}
-    assert importers == {"quart_flet", "quart_flet.server"}
-    commands = {"quart_flet", "quart_flet.cli", "quart_flet.doctor", "quart_flet.reload"}
-    assert {m for m, targets in _imports().items() if "quart_flet.server" in targets} <= commands
-    for module, targets in _imports().items():
-        if module != "quart_flet":
-            assert "quart_flet" not in targets, f"{module} imports the package root"
-
-
-def test_the_mount_sits_low_in_the_graph() -> None:
-    assert _imports()["quart_flet.mount"] <= {
-        "quart_flet.dispatch",
-        "quart_flet.options",
-        "quart_flet.webclient",
-    }

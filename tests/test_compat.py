@@ -90,7 +90,7 @@ def test_the_private_names_we_use_still_exist() -> None:
     assert "self.streams: dict[int, " in h2_source
     assert "self.stream_buffers: dict[int, StreamBuffer] = {}" in h2_source
     assert "async def _flush(self) -> None:" in h2_source
-    # quart_flet.uploadbody's connection: the methods it overrides and how
+    # quart_flet.http.uploadbody's connection: the methods it overrides and how
     # Quart's __call__ runs them (two tasks), sends the response, ends it
     call = inspect.getsource(ASGIHTTPConnection.__call__)
     assert "request = self._create_request_from_scope(send)" in call
@@ -100,7 +100,7 @@ def test_the_private_names_we_use_still_exist() -> None:
         ASGIHTTPConnection.handle_request
     )
     assert '"more_body": False' in inspect.getsource(ASGIHTTPConnection._send_response)
-    from quart_flet.uploadbody import StreamingUploadConnection
+    from quart_flet.http.uploadbody import StreamingUploadConnection
 
     overridden = {
         name

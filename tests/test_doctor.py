@@ -16,8 +16,8 @@ from runner import run_to_end
 from test_redis import RedisServer, _redis_server  # noqa: F401  (the fixture)
 
 from quart_flet import flet_app, flet_blueprint
-from quart_flet.doctor import Finding, check, command_words, parse_hypercorn_words
-from quart_flet.server import SAFE_SETTINGS
+from quart_flet.app.server import SAFE_SETTINGS
+from quart_flet.cli.doctor import Finding, check, command_words, parse_hypercorn_words
 
 
 async def main(page: ft.Page) -> None:
@@ -121,7 +121,7 @@ def test_the_compressed_client_cache_not_built(
 ) -> None:
     """A small web client of our own (FLET_WEB_PATH, honoured by flet-web)
     and an empty cache: the finding; after a prebuild: none."""
-    from quart_flet.compression import variant_store
+    from quart_flet.client.compression import variant_store
 
     client = tmp_path / "web"
     client.mkdir()

@@ -24,7 +24,7 @@ from websockets.exceptions import ConnectionClosed
 
 from examples.counter import main
 from quart_flet import OptionError, QuartFlet, flet_app, flet_blueprint
-from quart_flet.registry import get_registry
+from quart_flet.session.registry import get_registry
 
 DRAIN, GRACEFUL_TIMEOUT = 2.0, 5
 

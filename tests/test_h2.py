@@ -67,7 +67,7 @@ async def test_upload_put_over_h2(hypercorn: Any, tls: Any, tmp_path: Path) -> N
     """A signed upload streamed over HTTP/2 lands whole in upload_dir."""
     from urllib.parse import urlencode
 
-    from quart_flet.uploads import upload_serializer
+    from quart_flet.http.uploads import upload_serializer
 
     upload_dir = tmp_path / "uploads"
     env = {"FLET_SECRET_KEY": "h2-test-key", "FLET_UPLOAD_DIR": str(upload_dir)}

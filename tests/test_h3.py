@@ -5,7 +5,7 @@ TCP side advertises the QUIC port with Alt-Svc.
 
 With a QUIC socket, Hypercorn (0.18) alone waits out its whole graceful
 timeout on SIGTERM: its UDPServer only looks at the shutdown flag after the
-next datagram. quart_flet.shutdown wakes it, so the server stops at once."""
+next datagram. quart_flet.asgi.shutdown wakes it, so the server stops at once."""
 
 from __future__ import annotations
 

@@ -16,8 +16,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from quart_flet import OptionError, flet_app
+from quart_flet.http.headers import origin_allowed
 from quart_flet.options import resolve_options
-from quart_flet.security import origin_allowed
 
 
 async def main(page: ft.Page) -> None:

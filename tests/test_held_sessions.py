@@ -18,9 +18,9 @@ from conftest import PATCH_CONTROL, FletTestClient, browser, find_controls
 from quart import Quart
 
 from quart_flet import OptionError, SessionEndReason, flet_blueprint
-from quart_flet.metrics import exposition
+from quart_flet.app.metrics import exposition
 from quart_flet.options import resolve_options
-from quart_flet.registry import FletRegistry
+from quart_flet.session.registry import FletRegistry
 from quart_flet.stats import STATS
 
 

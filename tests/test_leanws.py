@@ -1,4 +1,4 @@
-"""quart_flet.leanws: Quart's WebSocket receive queue without standing deques."""
+"""quart_flet.asgi.leanws: Quart's WebSocket receive queue without standing deques."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from quart_flet import QuartFlet
-from quart_flet.leanws import LeanQueue, LeanWebsocketConnection
+from quart_flet.asgi.leanws import LeanQueue, LeanWebsocketConnection
 
 
 async def test_messages_come_out_in_order_and_a_getter_waits_for_a_put() -> None:

@@ -16,7 +16,7 @@ from conftest import FletTestClient
 from quart import Quart
 
 from quart_flet import flet_app, flet_blueprint
-from quart_flet.registry import FletRegistry
+from quart_flet.session.registry import FletRegistry
 
 
 async def main(page: ft.Page) -> None:
@@ -56,10 +56,11 @@ async def test_one_registry_per_app_started_and_stopped_by_serving_hooks(
         assert [p.name.startswith("quart_flet_") for p in tmp_path.iterdir()] == [True]
         temp_dir = registry.temp_dir
         assert temp_dir is not None and os.path.isdir(temp_dir)
-        for mount in registry.mounts.values():
-            assert mount.webclient.patched_dir is not None
-            assert mount.webclient.patched_dir.is_dir()
-            assert str(mount.webclient.patched_dir).startswith(temp_dir)
+        assert set(registry.webclients) == {"home", "one", "two"}
+        for webclient in registry.webclients.values():
+            assert webclient.patched_dir is not None
+            assert webclient.patched_dir.is_dir()
+            assert str(webclient.patched_dir).startswith(temp_dir)
         executor = registry.executor
         assert executor is not None
 

@@ -1,5 +1,5 @@
 """Flet APIs that assume the event loop's thread work from sync handlers,
-which quart-flet runs on its thread pool (quart_flet.loopsafe):
+which quart-flet runs on its thread pool (quart_flet.runtime.loopsafe):
 page.navigate() and page.logout() (asyncio.create_task inside), a
 components app (page.render() in a sync main, use_state setters in sync
 handlers), and page events flet fires itself, whose sync handlers run on the

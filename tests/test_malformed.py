@@ -29,7 +29,7 @@ from quart.testing.connections import WebsocketDisconnectError
 
 from examples.counter import main
 from quart_flet import flet_blueprint
-from quart_flet.registry import FletRegistry
+from quart_flet.session.registry import FletRegistry
 
 PROTOCOL_ERROR, UNSUPPORTED_DATA, INVALID_PAYLOAD, MESSAGE_TOO_BIG = 1002, 1003, 1007, 1009
 MAX_MESSAGE_SIZE = 4096

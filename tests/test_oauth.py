@@ -22,8 +22,8 @@ from hypercorn.config import Config
 from quart import Quart, jsonify, redirect, request
 
 from quart_flet import flet_blueprint
-from quart_flet.oauth import MemoryOAuthStateStore
-from quart_flet.registry import get_registry
+from quart_flet.session.oauth import MemoryOAuthStateStore
+from quart_flet.session.registry import get_registry
 
 CLIENT_ID, CLIENT_SECRET = "quart-flet-test", "provider-secret"
 

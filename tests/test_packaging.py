@@ -56,7 +56,7 @@ def test_one_version_everywhere() -> None:
 
 def test_pytest_finds_the_plugin_through_its_entry_point() -> None:
     (plugin,) = [entry for entry in entry_points(group="pytest11") if "quart_flet" in entry.value]
-    assert plugin.load().__name__ == "quart_flet.pytest_plugin"
+    assert plugin.load().__name__ == "quart_flet.testing.plugin"
 
 
 # In a fresh interpreter outside the checkout: import every module, and report

@@ -1,5 +1,5 @@
 """The compressed client's cache: its build says once what it costs and how
-to avoid it, and ``python -m quart_flet.prebuild`` is a clean command."""
+to avoid it, and ``python -m quart_flet.cli.prebuild`` is a clean command."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from flet_web import get_package_web_dir
 
-from quart_flet.compression import VariantStore
+from quart_flet.client.compression import VariantStore
 
 REAL_CLIENT = Path(get_package_web_dir())
 
@@ -32,14 +32,14 @@ def test_a_build_announces_itself_once(tmp_path: Path, caplog: pytest.LogCapture
         VariantStore(web, tmp_path / "cache").build()  # nothing left to build: silent
     announced = [r for r in caplog.records if "building the compressed web client" in r.message]
     assert len(announced) == 1 and announced[0].levelno == logging.WARNING
-    assert "python -m quart_flet.prebuild" in announced[0].message
+    assert "python -m quart_flet.cli.prebuild" in announced[0].message
     assert "of one core" in announced[0].message
 
 
 def test_prebuild_is_a_clean_command(tmp_path: Path) -> None:
     web = small_client(tmp_path)
     env = {**os.environ, "FLET_WEB_PATH": str(web)}
-    command = [sys.executable, "-m", "quart_flet.prebuild", "--cache-dir", str(tmp_path / "c")]
+    command = [sys.executable, "-m", "quart_flet.cli.prebuild", "--cache-dir", str(tmp_path / "c")]
     built = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert built.returncode == 0, built.stderr
     assert "Warning" not in built.stderr, built.stderr

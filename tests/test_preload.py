@@ -19,7 +19,7 @@ from quart import Quart
 from test_webclient import build_config, config_value
 
 from quart_flet import flet_app, flet_blueprint
-from quart_flet.preload import font_assets
+from quart_flet.client.preload import font_assets
 
 WEB = Path(get_package_web_dir())
 

@@ -27,7 +27,7 @@ from conftest import (
 from quart import Quart
 
 from quart_flet import flet_blueprint
-from quart_flet.registry import FletRegistry
+from quart_flet.session.registry import FletRegistry
 
 UA = "Mozilla/5.0 (X11; Linux x86_64) quart-flet-tests/1"
 OTHER_UA = "Mozilla/5.0 (Macintosh) another-browser/2"

@@ -19,7 +19,7 @@ from websockets.exceptions import InvalidStatus
 
 from examples.counter import main
 from quart_flet import flet_blueprint
-from quart_flet.proxy import proxy_fix
+from quart_flet.asgi.proxy import proxy_fix
 
 FORWARDED = {"X-Forwarded-Host": "public.example", "X-Forwarded-Proto": "https"}
 
@@ -58,7 +58,7 @@ async def test_index_websocket_and_service_worker_behind_a_proxy(hypercorn: Any)
 
 
 async def test_plain_proxy_fix_middleware_breaks_websockets_ours_does_not() -> None:
-    """Why quart_flet.proxy exists: X-Forwarded-Proto https turns a WebSocket
+    """Why quart_flet.asgi.proxy exists: X-Forwarded-Proto https turns a WebSocket
     scope's scheme into https, and Quart then routes it as HTTP."""
     seen: list[str] = []
 

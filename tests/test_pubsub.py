@@ -22,8 +22,8 @@ from flet.pubsub.pubsub_hub import PubSubHub
 from quart import Quart
 
 from quart_flet import flet_blueprint, pubsub_hub
-from quart_flet.pubsub import FletPubSub, _try_acquire
-from quart_flet.registry import get_registry
+from quart_flet.runtime.pubsub import FletPubSub, _try_acquire
+from quart_flet.session.registry import get_registry
 
 ORIGINAL_SEND_ALL = PubSubHub.send_all
 

@@ -220,7 +220,7 @@ def test_readme_testing_snippet_passes(tmp_path: Path) -> None:
             "pytest",
             "-q",
             "-p",
-            "quart_flet.pytest_plugin",
+            "quart_flet.testing.plugin",
             "-p",
             "no:cacheprovider",
             str(tmp_path / "test_counter.py"),

@@ -43,7 +43,7 @@ from websockets.exceptions import ConnectionClosed
 
 from quart_flet import PubSubNotPublished, flet_blueprint
 from quart_flet.backends.redis import OAUTH_KEY_PREFIX, RedisOAuthStateStore, Signer, stream_for
-from quart_flet.registry import get_registry
+from quart_flet.session.registry import get_registry
 
 KEY = "redis-test-key"
 

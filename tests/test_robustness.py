@@ -37,8 +37,8 @@ from websockets.exceptions import ConnectionClosed
 
 from examples.counter import main
 from quart_flet import flet_blueprint
-from quart_flet.registry import FletRegistry
-from quart_flet.transport import ProtocolError, decode_frame
+from quart_flet.session.connection import ProtocolError, decode_frame
+from quart_flet.session.registry import FletRegistry
 
 CLOSE_CODES = {1002, 1003, 1007, 1009}
 MAX_MESSAGE_SIZE = 16 * 1024

@@ -23,8 +23,8 @@ from conftest import (
 from runner import command, run_to_end
 from websockets.asyncio.client import connect
 
+from quart_flet.app.server import SAFE_SETTINGS, ServerOptions, resolve_server_options
 from quart_flet.options import OptionError
-from quart_flet.server import SAFE_SETTINGS, ServerOptions, resolve_server_options
 
 
 async def count_over_websocket(ws_url: str) -> None:

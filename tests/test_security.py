@@ -15,7 +15,7 @@ from quart.testing import WebsocketResponseError
 
 from examples import existing_quart_app, two_apps
 from quart_flet import flet_app, flet_blueprint
-from quart_flet.security import origin_allowed
+from quart_flet.http.headers import origin_allowed
 
 
 async def main(page: ft.Page) -> None:

@@ -6,7 +6,7 @@ registered.
 
 Both with ``--workers 0`` (Hypercorn serves in the process that gets the
 signal) and with worker processes, which Hypercorn's parent stops through an
-event: quart_flet.shutdown watches Hypercorn's own shutdown trigger. Then the
+event: quart_flet.asgi.shutdown watches Hypercorn's own shutdown trigger. Then the
 parent ``terminate()``s the workers still running once the first has exited;
 "group" sends SIGTERM to the parent and every worker at once (systemd, ``kill
 -- -PGID``), which is what a busy worker gets then: without quart_flet holding
@@ -104,7 +104,7 @@ async def test_sigterm_with_live_sessions_exits_cleanly(
 async def test_sigterm_to_one_worker_alone_still_kills_it(hypercorn: Any) -> None:
     """Holding SIGTERM must not make a worker unkillable: with no shutdown
     under way it dies of the signal after a short grace, as it did before."""
-    from quart_flet.shutdown import SIGTERM_GRACE
+    from quart_flet.asgi.shutdown import SIGTERM_GRACE
 
     server = hypercorn("examples.counter:app", "--workers", "2")
     wait_for_log(server, "Running on", 2)
@@ -126,7 +126,7 @@ async def test_no_hypercorn_trigger_found_is_a_warning(monkeypatch: pytest.Monke
     say so where people look, as the fast close then does not happen."""
     import logging
 
-    from quart_flet import shutdown
+    from quart_flet.asgi import shutdown
 
     monkeypatch.setattr(shutdown, "_LOOK_FOR", 0.1)
     loop = asyncio.get_running_loop()
@@ -159,7 +159,7 @@ async def test_a_stop_right_after_the_start_still_closes_flet_sockets_at_once(
     from hypercorn.config import Config
 
     from examples.counter import app
-    from quart_flet import shutdown
+    from quart_flet.asgi import shutdown
 
     monkeypatch.setattr(shutdown, "_LOOK_EVERY", 1.0)
     listening = socket.create_server(("127.0.0.1", 0))  # clients wait in its backlog

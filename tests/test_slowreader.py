@@ -38,9 +38,10 @@ from quart import Quart
 from test_malformed import expect_close
 from websockets.asyncio.client import connect
 
-from quart_flet import flet_blueprint, transport
-from quart_flet.pubsub import FletPubSub, message_size
-from quart_flet.registry import get_registry
+from quart_flet import flet_blueprint
+from quart_flet.runtime.pubsub import FletPubSub, message_size
+from quart_flet.session import connection
+from quart_flet.session.registry import get_registry
 from quart_flet.stats import STATS
 
 KiB, MiB = 1024, 1024 * 1024
@@ -56,7 +57,7 @@ async def test_the_frame_the_server_is_writing_counts_against_the_send_buffer(
     waits while the client's socket is full: two 40 KiB frames, one of them
     written, exceed a 64 KiB buffer."""
     handed, written = asyncio.Event(), asyncio.Event()  # written: never, nothing is read
-    queues = transport.websocket_queues
+    queues = connection.websocket_queues
 
     def stalled(ws: Any) -> Any:
         receive, send = queues(ws)
@@ -69,7 +70,7 @@ async def test_the_frame_the_server_is_writing_counts_against_the_send_buffer(
 
         return receive, stalled_send
 
-    monkeypatch.setattr(transport, "websocket_queues", stalled)
+    monkeypatch.setattr(connection, "websocket_queues", stalled)
 
     async def main(page: ft.Page) -> None:
         text = ft.Text("a" * 40 * KiB)

@@ -33,7 +33,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Origin
 
 from examples.counter import main as counter_main
-from quart_flet import OptionError, browserid, flet_app
+from quart_flet import OptionError, flet_app
+from quart_flet.client import browserid
 from quart_flet.options import resolve_options
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"

@@ -26,7 +26,7 @@ def run_pytest(folder: Path, ini: str) -> subprocess.CompletedProcess[str]:
         f"[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n{ini}"
     )
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "quart_flet.pytest_plugin"]
+        [sys.executable, "-m", "pytest", "-q", "-p", "quart_flet.testing.plugin"]
         + ["-p", "no:cacheprovider", "test_it.py"],
         cwd=folder,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -57,4 +57,4 @@ def test_the_plugin_is_a_pytest11_entry_point() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     plugins = project["entry-points"]["pytest11"]
     # named as its module: a conftest's pytest_plugins naming it is the same plugin
-    assert plugins == {"quart_flet.pytest_plugin": "quart_flet.pytest_plugin"}
+    assert plugins == {"quart_flet.testing.plugin": "quart_flet.testing.plugin"}

@@ -35,8 +35,8 @@ import pytest
 from conftest import Certificate, require_service, start_tls_hypercorn
 from test_uploads import SECRET, leftovers, make_app, signed_url
 
-from quart_flet.uploadbody import LINGER_BYTES, LINGER_IDLE_SECONDS, LINGER_SECONDS
-from quart_flet.uploads import _refusal
+from quart_flet.http.uploadbody import LINGER_BYTES, LINGER_IDLE_SECONDS, LINGER_SECONDS
+from quart_flet.http.uploads import _refusal
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -352,7 +352,7 @@ def test_a_1_gib_upload_over_http2_gets_its_413_and_the_connection_lives(
 def test_the_http2_fix_is_installed_once() -> None:
     from hypercorn.protocol.h2 import H2Protocol
 
-    from quart_flet import h2streams
+    from quart_flet.asgi import h2streams
 
     h2streams.install()
     installed = H2Protocol._handle_events
@@ -476,7 +476,7 @@ async def test_a_cancelled_upload_closes_its_file_only_once_the_write_is_done(
     the thread's write still lands in the upload's own file, and that file is
     closed and removed after it. (The descriptor was closed at once before,
     under the write: EBADF, or another upload's file if its number was reused.)"""
-    from quart_flet import uploads
+    from quart_flet.http import uploads
 
     writes: list[str] = []
     writing = threading.Event()

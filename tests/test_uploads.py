@@ -21,8 +21,8 @@ from quart.testing.app import LifespanError
 from quart_schema import QuartSchema
 
 from quart_flet import flet_blueprint
-from quart_flet.uploadbody import HIGH_WATER
-from quart_flet.uploads import upload_serializer
+from quart_flet.http.uploadbody import HIGH_WATER
+from quart_flet.http.uploads import upload_serializer
 
 SECRET = "upload-test-secret"
 MiB = 1024 * 1024
@@ -548,7 +548,7 @@ async def test_a_file_stored_meanwhile_where_a_directory_is_needed_is_400(
 
 
 def test_place_removes_only_the_directories_it_created(tmp_path: Path) -> None:
-    from quart_flet.uploads import _place
+    from quart_flet.http.uploads import _place
 
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "kept.txt").write_bytes(b"")

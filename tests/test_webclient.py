@@ -18,7 +18,7 @@ from quart import Blueprint, Quart
 from werkzeug.datastructures import Headers
 
 from quart_flet import OptionError, flet_app, flet_blueprint
-from quart_flet.webclient import version_build_config
+from quart_flet.client.files import version_build_config
 
 
 async def main(page: ft.Page) -> None:

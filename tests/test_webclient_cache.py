@@ -21,8 +21,8 @@ from quart import Quart
 from quart.utils import run_sync
 
 from quart_flet import flet_app
-from quart_flet.compression import BROTLI_BEST, BROTLI_FAST, GZIP, VariantStore
-from quart_flet.registry import get_registry
+from quart_flet.client.compression import BROTLI_BEST, BROTLI_FAST, GZIP, VariantStore
+from quart_flet.session.registry import get_registry
 
 REAL_CLIENT = Path(get_package_web_dir())
 BIG_JS = b"".join(b"function f%d(a,b){return a+b*%d;}\n" % (i, i) for i in range(4000))
@@ -52,7 +52,7 @@ def _client_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
 
 
 def store_of(app: Quart) -> VariantStore:
-    return next(iter(get_registry(app).mounts.values())).webclient.store
+    return next(iter(get_registry(app).webclients.values())).store
 
 
 async def wait_built(app: Quart) -> None:

@@ -57,16 +57,16 @@ ProtocolMuxedDataChannel = _ProtocolMuxedDataChannel
 MIRRORED: dict[str, tuple[str, str]] = {
     # (qualified name): (source digest, where we re-do it)
     # how a control event reaches its handler (Page inherits it): re-done in
-    # quart_flet.dispatch._trigger, overridden by loopsafe.LoopSafePage
+    # quart_flet.runtime.dispatch._trigger, overridden by loopsafe.LoopSafePage
     "flet.controls.base_control.BaseControl._trigger_event": (
         "afe9ec009b324ff7",
-        "quart_flet.dispatch._trigger",
+        "quart_flet.runtime.dispatch._trigger",
     ),
-    # Quart's per-WebSocket handling: re-done in quart_flet.leanws with the
+    # Quart's per-WebSocket handling: re-done in quart_flet.asgi.leanws with the
     # handler in the calling task
     "quart.asgi.ASGIWebsocketConnection.__call__": (
         "3a9942b783c52b86",
-        "quart_flet.leanws.LeanWebsocketConnection.__call__",
+        "quart_flet.asgi.leanws.LeanWebsocketConnection.__call__",
     ),
 }
 
@@ -137,7 +137,7 @@ def set_websocket_queue(connection: Any, queue: Any) -> None:
     connection.queue = queue
 
 
-#: the methods of quart.asgi.ASGIHTTPConnection that quart_flet.uploadbody's
+#: the methods of quart.asgi.ASGIHTTPConnection that quart_flet.http.uploadbody's
 #: StreamingUploadConnection overrides: the request made from the ASGI scope
 #: (an upload gets a streaming body), and the sending of the response (whose
 #: last, empty body message ends the response: an early answer reads the
@@ -160,7 +160,7 @@ HYPERCORN_SEND_PINGS = "WSStream._send_pings"
 #: how an HTTP/2 connection hands h2's events to its streams
 #: (hypercorn.protocol.h2.H2Protocol._handle_events(self, events)); its
 #: ``streams``, ``stream_buffers``, ``connection`` and ``_flush`` are read
-#: beside it (quart_flet.h2streams)
+#: beside it (quart_flet.asgi.h2streams)
 HYPERCORN_H2_HANDLE_EVENTS = "H2Protocol._handle_events"
 #: the QUIC server's loop (hypercorn.asyncio.udp_server.UDPServer.run); its
 #: ``context`` and ``transport`` attributes wake it at shutdown

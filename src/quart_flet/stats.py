@@ -1,6 +1,6 @@
 """What quart-flet counts while it serves: plain ints bumped on the hot path
 (an attribute increment per frame), read only when someone asks (the
-readiness body, :mod:`quart_flet.metrics` at scrape time). Counters are
+readiness body, :mod:`quart_flet.app.metrics` at scrape time). Counters are
 process-wide, as Prometheus counts per process; gauges (sessions,
 connections) are read from each app's registry.
 """

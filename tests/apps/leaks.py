@@ -24,7 +24,7 @@ from flet.messaging.session import Session
 from quart import Quart, current_app
 
 from quart_flet import QuartFlet, flet_blueprint
-from quart_flet.registry import get_registry
+from quart_flet.session.registry import get_registry
 
 POOLS = ("quart_flet", "asyncio_", "uvloop_", "ThreadPoolExecutor-")
 TIMEOUT = float(os.environ.get("LEAKS_SESSION_TIMEOUT", "1"))

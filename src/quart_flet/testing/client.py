@@ -14,8 +14,9 @@ from flet.messaging.session import Session
 from quart.testing import QuartClient
 from quart.testing.connections import WebsocketDisconnectError, WebsocketResponseError
 
-from quart_flet import browserid, dispatch
-from quart_flet.registry import EXTENSION_KEY, FletRegistry
+from quart_flet.client import browserid
+from quart_flet.runtime import dispatch
+from quart_flet.session.registry import EXTENSION_KEY, FletRegistry
 from quart_flet.testing import _wire
 from quart_flet.testing.fakes import ClientFakes, MethodCall
 from quart_flet.testing.finders import Finder, describe_screen

@@ -13,7 +13,7 @@ into place, so a refused or broken upload leaves nothing behind: not on a full d
 in threads, and a cancelled upload waits for its thread before it closes and
 removes the file). Quart's ``MAX_CONTENT_LENGTH`` does not apply to this route, and
 the body is read with backpressure; an answer before the whole body is followed by
-reading the rest for a bounded time (both in quart_flet.uploadbody).
+reading the rest for a bounded time (both in quart_flet.http.uploadbody).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlencode
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -37,14 +37,13 @@ from quart.wrappers.request import Body
 from quart_schema import document_querystring, document_response
 from quart_schema.conversion import model_load
 
-from quart_flet.errors import json_error, validation_summary
+from quart_flet.errors import ErrorBody, json_error, validation_summary
+from quart_flet.http.uploadbody import stream_path
 from quart_flet.mount import FletMount, path_for
 from quart_flet.options import FletOptions, secret_keys
-from quart_flet.uploadbody import stream_path
+from quart_flet.types import ViewT
 
 logger = logging.getLogger("quart_flet")
-
-ViewT = TypeVar("ViewT", bound=Callable[..., Any])
 
 #: Directories an upload file name may nest (``a/b/c.txt`` nests 2).
 MAX_DEPTH = 32
@@ -75,14 +74,6 @@ class UploadQuery:
     e: int
     #: itsdangerous token over [f, e]
     s: str
-
-
-@dataclass
-class ErrorBody:
-    """Every error: JSON with a message (quart_flet.errors.json_error)."""
-
-    error: str
-    status: int
 
 
 @dataclass

@@ -14,9 +14,9 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import version
 
-from quart_flet.loader import TargetError, parse_target
+from quart_flet.app.server import SERVER_ENV_VARS, app_for, resolve_server_options, serve
+from quart_flet.cli.target import TargetError, parse_target
 from quart_flet.options import OptionError
-from quart_flet.server import SERVER_ENV_VARS, app_for, resolve_server_options, serve
 
 TARGET_HELP = "the app: app.py, dir/app.py, module, module:main or module:app"
 
@@ -45,7 +45,7 @@ def _run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from quart_flet.doctor import add_doctor_parser, doctor
+    from quart_flet.cli.doctor import add_doctor_parser, doctor
 
     parser = argparse.ArgumentParser(prog="quart-flet", description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -55,13 +55,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     _run_parser(commands)
     commands.add_parser(
         "prebuild",
-        help="build the compressed web client's cache (python -m quart_flet.prebuild)",
+        help="build the compressed web client's cache (python -m quart_flet.cli.prebuild)",
         add_help=False,
     )
     add_doctor_parser(commands, TARGET_HELP)
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["prebuild"]:  # its own parser and --help
-        from quart_flet import prebuild
+        from quart_flet.cli import prebuild
 
         return prebuild.main(arguments[1:], prog="quart-flet prebuild")
     args = parser.parse_args(arguments)
@@ -85,7 +85,7 @@ def _run(args: argparse.Namespace) -> int:
     server = resolve_server_options(environ)
     target = parse_target(args.target)
     if args.reload:
-        from quart_flet.reload import Reloader
+        from quart_flet.cli.reload import Reloader
 
         return Reloader(target, server, environ).run()
     app = app_for(target.load(prefer_main=server.path != "/"), server)

@@ -4,7 +4,7 @@ the threads where quart-flet runs sync handlers.
 Flet 1.0 runs sync handlers inline on the loop, so some of its sync APIs
 assume the loop's thread. Calls into asyncio (``page.navigate()`` and
 ``page.logout()`` call ``asyncio.create_task``) find the session's loop in
-our threads (quart_flet.userthreads). But the components runtime's
+our threads (quart_flet.runtime.threads). But the components runtime's
 ``session.schedule_update()`` / ``schedule_effect()`` set an
 ``asyncio.Event`` of the loop, which from a thread may wake flet's scheduler
 late or not at all. Our
@@ -17,7 +17,7 @@ hosts in the process see no change.
 Page events flet fires itself (``on_login``, ``on_logout``, ``on_close``,
 ``on_views_pop_until``) go through the page's ``_trigger_event``, which would
 call a sync handler inline on the loop; that page's ``_trigger_event`` is
-routed through quart_flet.dispatch, so they run on the pool like every other
+routed through quart_flet.runtime.dispatch, so they run on the pool like every other
 sync handler.
 
 Flet's control tree is not thread-safe either: its diff (``patch_control``)
@@ -27,7 +27,7 @@ while another thread changes the tree crashes or loses updates. So a
 waits (its own changes pause, and no loop code runs mid-diff); a session's
 sync handlers run one at a time, as in flet, where they run on the loop; and
 while one runs, the loop's own diffs for that session wait for it
-(quart_flet.dispatch.SyncState). ``did_mount``/``will_unmount`` run on the
+(quart_flet.runtime.dispatch.SyncState). ``did_mount``/``will_unmount`` run on the
 loop as a result, as in flet.
 
 A sync handler's ``asyncio.run(ft.Clipboard().get())`` (or any service call)
@@ -56,9 +56,8 @@ from flet.controls.base_control import BaseControl
 from flet.controls.page import Page, ServiceRegistry
 from flet.messaging.session import Session
 
-from quart_flet import dispatch, userthreads
 from quart_flet.compat import page_services, set_registry_lock, set_trigger_event
-from quart_flet.handshake import Handshake
+from quart_flet.runtime import dispatch, threads
 
 
 class LoopSafeSession(Session):
@@ -69,7 +68,9 @@ class LoopSafeSession(Session):
     def __init__(self, connection: Any, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(connection)
         self.executor = connection.executor  # the app's pool, also once disconnected
-        self.handshake: Handshake | None = None  # its latest connection's (transport)
+        # its latest connection's quart_flet.session.handshake.Handshake, which
+        # handshake(page) reads: set by the connection (runtime/ knows no Quart)
+        self.handshake: object | None = None
         self.crashed = False  # the page was shown an error (see error)
         self.loop = loop
         self.loop_thread = threading.get_ident()  # created on the loop's thread
@@ -129,7 +130,7 @@ class LoopSafeSession(Session):
                 state.deferred.append(functools.partial(patch, *args, **kwargs))
                 return None
             return patch(*args, **kwargs)
-        return userthreads.wait_on_loop(self.loop, functools.partial(patch, *args, **kwargs))
+        return threads.wait_on_loop(self.loop, functools.partial(patch, *args, **kwargs))
 
     async def invoke_method(self, *args: Any, **kwargs: Any) -> Any:
         """From another event loop (``asyncio.run(...)`` in a sync handler),

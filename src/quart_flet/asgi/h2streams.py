@@ -2,7 +2,7 @@
 a stream that already has its whole answer.
 
 An answer before the whole request body (an early 413 of an upload, see
-quart_flet.uploadbody) ends the stream on Hypercorn's side, which forgets it.
+quart_flet.http.uploadbody) ends the stream on Hypercorn's side, which forgets it.
 The client's next DATA frame for it then raises a KeyError in Hypercorn's
 ``H2Protocol._handle_events`` (0.17 and 0.18; pgjones/hypercorn#329, unfixed
 there), and that kills the whole connection: the client never reads the answer

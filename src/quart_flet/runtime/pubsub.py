@@ -47,7 +47,7 @@ from typing import Any, Protocol
 from flet.controls.exceptions import FletPageDisconnectedException
 
 from quart_flet.compat import context_page
-from quart_flet.dispatch import SyncState, runs_in_thread, sync_state
+from quart_flet.runtime.dispatch import SyncState, runs_in_thread, sync_state
 from quart_flet.stats import STATS
 
 logger = logging.getLogger("quart_flet")

@@ -25,14 +25,14 @@ from quart import Response, ResponseReturnValue, current_app, redirect, request
 from quart_schema import document_querystring, document_response
 from quart_schema.conversion import model_load
 
-from quart_flet import browserid
 from quart_flet.backends import MemoryOAuthStateStore, OAuthStateStore
+from quart_flet.client import browserid
 from quart_flet.compat import authorize_callback, set_context_page
-from quart_flet.errors import json_error, validation_summary
-from quart_flet.handshake import ClientInfo
+from quart_flet.errors import ErrorBody, json_error, validation_summary
 from quart_flet.mount import FletMount, path_for
-from quart_flet.registry import FletRegistry, Peer
-from quart_flet.uploads import ErrorBody, ViewT
+from quart_flet.session.handshake import ClientInfo
+from quart_flet.session.registry import FletRegistry, Peer
+from quart_flet.types import ViewT
 
 __all__ = ["MemoryOAuthStateStore", "OAuthState", "OAuthStateStore", "callback", "deliver"]
 

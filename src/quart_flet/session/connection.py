@@ -29,7 +29,7 @@ from flet.messaging.protocol import (
 from flet.messaging.session import Session
 from quart import abort, websocket
 
-from quart_flet import browserid, dispatch, loopsafe, oauth, security, uploads
+from quart_flet.client import browserid
 from quart_flet.compat import (
     ProtocolMuxedDataChannel,
     current_websocket,
@@ -39,9 +39,12 @@ from quart_flet.compat import (
     websocket_queues,
 )
 from quart_flet.errors import NOT_STARTED, json_error
-from quart_flet.handshake import ClientInfo, Handshake
+from quart_flet.http import headers, uploads
 from quart_flet.mount import FletMount, path_for
-from quart_flet.registry import FletRegistry
+from quart_flet.runtime import dispatch, loopsafe
+from quart_flet.session import oauth
+from quart_flet.session.handshake import ClientInfo, Handshake
+from quart_flet.session.registry import FletRegistry
 from quart_flet.stats import STATS
 
 logger = logging.getLogger("quart_flet")
@@ -166,7 +169,7 @@ class FletConnection(Connection):
         self.client = client
         self.loop = registry.loop
         self.executor = registry.executor
-        # flet's PubSubHub interface, safe from any thread (quart_flet.pubsub)
+        # flet's PubSubHub interface, safe from any thread (quart_flet.runtime.pubsub)
         self.hub = registry.hub(mount.name)
         self.pubsubhub = self.hub  # type: ignore[assignment]
         self.page_url = client.page_url
@@ -452,7 +455,7 @@ class FletConnection(Connection):
     # is the server's until its write to the socket returns, which waits
     # while the socket is full: one frame at a time), frames other threads
     # sent, and the messages the session's pubsub handlers have yet to turn
-    # into frames (quart_flet.pubsub). Past the bound the connection closes
+    # into frames (quart_flet.runtime.pubsub). Past the bound the connection closes
     # with 1008 and what waited is dropped; nothing more is built for it.
 
     @property
@@ -573,9 +576,9 @@ async def serve_websocket(mount: FletMount, registry: FletRegistry) -> None:
 
     The Origin is checked first (a 403 before accept); the handshake is copied
     while the websocket context exists (it is gone in pool threads). A request
-    without a browser id gets one with the handshake's answer (:mod:`quart_flet.browserid`).
+    without a browser id gets one with the handshake's answer (:mod:`quart_flet.client.browserid`).
     """
-    security.check_websocket_origin(mount.options)
+    headers.check_websocket_origin(mount.options)
     if not registry.started:
         abort(json_error(503, NOT_STARTED))  # before accept: the handshake's answer
     base = path_for(mount.routes.index)

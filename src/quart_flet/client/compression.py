@@ -11,7 +11,7 @@ Two passes, because brotli's best quality costs about 3 s per MB: first every
 compressible file gets gzip (level 6) and brotli (quality 5), seconds in all;
 then the files a browser loads get brotli quality 11, minutes in all, on a
 low-priority thread. Until a file has a variant it is served as it is.
-Prebuild (in a Docker image, say) with ``python -m quart_flet.prebuild``.
+Prebuild (in a Docker image, say) with ``python -m quart_flet.cli.prebuild``.
 """
 
 from __future__ import annotations
@@ -262,7 +262,7 @@ class VariantStore:
         logger.warning(
             "quart-flet: building the compressed web client in %s, once per flet-web build: "
             "a few minutes (about %d of one core), in a low-priority background thread; until then "
-            "files go out less compressed. Prebuild it with: python -m quart_flet.prebuild",
+            "files go out less compressed. Prebuild it with: python -m quart_flet.cli.prebuild",
             self.cache_dir,
             max(1, round(seconds / 60)),
         )

@@ -1,4 +1,4 @@
-"""``flet_blueprint()`` and ``flet_app()``: the blocks of quart_flet.fletapp
+"""``flet_blueprint()`` and ``flet_app()``: the blocks of quart_flet.app.fletapp
 on routes of their own under one prefix, answering errors in JSON."""
 
 from __future__ import annotations
@@ -23,14 +23,16 @@ from quart_schema import hide
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RoutingException
 
-from quart_flet import fletapp, oauth, security, transport, uploads
-from quart_flet.dispatch import AppCallable
+from quart_flet.app import fletapp
+from quart_flet.app.extension import QuartFlet
+from quart_flet.app.fletapp import FletApp
 from quart_flet.errors import http_exception_as_json
-from quart_flet.extension import QuartFlet
-from quart_flet.fletapp import FletApp
+from quart_flet.http import headers, uploads
 from quart_flet.mount import DrainHook, FletMount, FletRoutes, SessionEndHook
 from quart_flet.options import APP_WIDE, FletOptionsArgs
-from quart_flet.registry import FletRegistry
+from quart_flet.session import connection, oauth
+from quart_flet.session.registry import FletRegistry
+from quart_flet.types import AppCallable
 
 
 def _registry() -> FletRegistry:
@@ -80,7 +82,7 @@ async def _routing_error_as_json() -> Response | None:
     assert isinstance(conn.routing_exception, HTTPException)
     response = await http_exception_as_json(conn.routing_exception)
     if has_request_context():
-        security.apply_headers(response, mount.options)
+        headers.apply_headers(response, mount.options)
     return response
 
 
@@ -115,7 +117,7 @@ def flet_blueprint(
 
     # async: Quart runs a sync hook in a thread of the loop's default executor
     async def add_headers(response: Response) -> Response:
-        return security.apply_headers(response, _mount(request.blueprint).options)
+        return headers.apply_headers(response, _mount(request.blueprint).options)
 
     bp.after_request(add_headers)
     # errors raised in the views below (a 413, say) in JSON, in any Quart app;
@@ -156,11 +158,11 @@ async def _slash_redirect() -> ResponseReturnValue:
 
 
 async def _file(path: str) -> ResponseReturnValue:
-    return await fletapp.serve_client(_mount(request.blueprint), path)
+    return await fletapp.serve_client(_mount(request.blueprint), _registry(), path)
 
 
 async def _websocket() -> None:
-    await transport.serve_websocket(_mount(websocket.blueprint), _registry())
+    await connection.serve_websocket(_mount(websocket.blueprint), _registry())
 
 
 @uploads.document
@@ -172,7 +174,7 @@ async def _upload() -> ResponseReturnValue:
     signature; 410: expired URL; 413: over max_upload_size; 404: uploads off;
     507: the server's disk is full.
     """
-    return await fletapp.receive_upload(_mount(request.blueprint))
+    return await fletapp.serve_upload(_mount(request.blueprint))
 
 
 @oauth.document
@@ -183,7 +185,7 @@ async def _oauth_callback() -> ResponseReturnValue:
     flet_oauth_state cookie (redirect_to_page). 400: bad query, unknown,
     expired or reused state; 410: the session that signed in has ended.
     """
-    return await fletapp.oauth_callback(_mount(request.blueprint), _registry())
+    return await fletapp.serve_oauth_callback(_mount(request.blueprint), _registry())
 
 
 def flet_app(

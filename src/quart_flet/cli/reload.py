@@ -22,8 +22,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import FrameType
 
-from quart_flet.loader import AppTarget
-from quart_flet.server import SAFE_SETTINGS, ServerOptions
+from quart_flet.app.server import SAFE_SETTINGS, ServerOptions
+from quart_flet.cli.target import AppTarget
 
 #: seconds between two looks at the app's files (a stat of each .py file)
 POLL_SECONDS = 0.25

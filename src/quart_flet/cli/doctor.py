@@ -20,9 +20,9 @@ from typing import Any, Literal
 from hypercorn.config import Config
 from quart import Quart
 
-from quart_flet.loader import TargetError, parse_target
+from quart_flet.app.server import SAFE_SETTINGS, app_for, resolve_server_options
+from quart_flet.cli.target import TargetError, parse_target
 from quart_flet.options import FletOptions, ignored_env_warnings
-from quart_flet.server import SAFE_SETTINGS, app_for, resolve_server_options
 
 MIN_BACKLOG = 1024  # after a restart every open page reconnects at once
 
@@ -301,7 +301,7 @@ def check_client_cache(
         return
     from flet_web import get_package_web_dir
 
-    from quart_flet import compression
+    from quart_flet.client import compression
 
     store = compression.variant_store(Path(get_package_web_dir()))
     store.index()
@@ -321,7 +321,7 @@ def check_client_cache(
             f"the compressed web client is not built ({len(missing)} files missing in "
             f"{store.cache_dir}): the first start spends minutes of a core on it, and "
             "serves bigger files meanwhile",
-            "run quart-flet prebuild (python -m quart_flet.prebuild) where the app is "
+            "run quart-flet prebuild (python -m quart_flet.cli.prebuild) where the app is "
             "served, with the same QUART_FLET_CACHE_DIR",
         )
 

@@ -1,13 +1,14 @@
 """Where user code runs, and in what order: async callables as tasks on the
-loop, sync ones on the app's bounded thread pool (quart_flet.userthreads),
+loop, sync ones on the app's bounded thread pool (quart_flet.runtime.threads),
 each event of a session in its turn.
 
 Flet 1.0 calls sync handlers inline on the event loop, so one ``time.sleep``
 stalls every user of the worker. We run sync ones (plain and generator) in a
 thread instead, where they still find the session's loop as flet's apps
-expect (see quart_flet.userthreads). That means re-doing ``BaseControl._trigger_event`` (building
-the event object, before_event, the auto-update), which we also make cheaper by
-caching what flet recomputes per event. It relies on flet internals pinned in
+expect (see quart_flet.runtime.threads). That means re-doing
+``BaseControl._trigger_event`` (building the event object, before_event, the
+auto-update), which we also make cheaper by caching what flet recomputes per
+event. It relies on flet internals pinned in
 pyproject (flet 1.0.x) and covered by tests/test_handlers.py and
 tests/test_protocol.py.
 """
@@ -35,13 +36,12 @@ from flet.messaging.session import Session
 from flet.utils.from_dict import from_dict
 from flet.utils.object_model import get_param_count
 
-from quart_flet import userthreads
 from quart_flet.compat import set_context_page
+from quart_flet.runtime import threads
 from quart_flet.stats import STATS
+from quart_flet.types import AppCallable
 
 logger = logging.getLogger("quart_flet")
-
-AppCallable = Callable[..., Any]
 
 
 class BadEventData(Exception):
@@ -64,9 +64,9 @@ class SyncState:
       this session (an async handler's ``page.update()``) is ``deferred`` and
       made when the thread is done, so it never reads the tree mid-change.
       (A thread's own diffs run on the loop while it waits:
-      quart_flet.loopsafe.)
+      quart_flet.runtime.loopsafe.)
     - ``loop``: the event loop sync code of this session sees in its thread
-      (quart_flet.userthreads); ``tasks``: the tasks it started there, which
+      (quart_flet.runtime.threads); ``tasks``: the tasks it started there, which
       end with the session.
     """
 
@@ -93,12 +93,12 @@ class SyncState:
         self.executor = executor
         self.session = weakref.ref(session)
         self.tasks: set[asyncio.Task[Any]] = set()
-        self._loop: userthreads.SessionLoop | None = None
+        self._loop: threads.SessionLoop | None = None
 
     @property
-    def loop(self) -> userthreads.SessionLoop:
+    def loop(self) -> threads.SessionLoop:
         if self._loop is None:
-            self._loop = userthreads.session_loop(
+            self._loop = threads.session_loop(
                 asyncio.get_running_loop(), threading.get_ident(), self.own_task
             )
         return self._loop
@@ -251,8 +251,8 @@ _warned: set[str] = set()
 
 def _on_loop_instead(func: AppCallable) -> bool:
     """Whether the sync ``func`` must run on the loop (see
-    userthreads.loop_bound_reason); warns once per callable."""
-    reason = userthreads.loop_bound_reason(func)
+    threads.loop_bound_reason); warns once per callable."""
+    reason = threads.loop_bound_reason(func)
     if reason is None:
         return False
     name = getattr(func, "__qualname__", repr(func))
@@ -292,11 +292,11 @@ async def _run_sync(
     # main does not hold back the loop's own diffs (see SyncState.running)
     running = state.thread_running if control_id is not None else contextlib.nullcontext
     with running():
-        result = await userthreads.run_sync(state.executor, state.loop, func, *args)
+        result = await threads.run_sync(state.executor, state.loop, func, *args)
     if inspect.isgenerator(result):
         while True:
             with running():
-                if not await userthreads.step_generator(state.executor, state.loop, result):
+                if not await threads.step_generator(state.executor, state.loop, result):
                     break
             await session.after_event(_updated(session, control_id))
             _end(session, turn)
@@ -467,7 +467,7 @@ async def trigger_event(
     session: Session, control: BaseControl, event_name: str, event_data: Any, e: Any = None
 ) -> None:
     """``control._trigger_event`` done our way, for events flet fires itself
-    (quart_flet.loopsafe routes the page's to here): same signature."""
+    (quart_flet.runtime.loopsafe routes the page's to here): same signature."""
     handler = getattr(control, f"on_{event_name}", None)
     if handler is not None:
         await _guarded_trigger(session, control, event_name, event_data, handler, e)

@@ -3,11 +3,11 @@ patched manifests, and every other file of the compiled client or of the
 app's assets_dir, with correct MIME types, ETags, 304s and Ranges.
 
 Files of the client go out brotli- or gzip-compressed by Accept-Encoding
-(variants from :mod:`quart_flet.compression`, built off the event loop; the
+(variants from :mod:`quart_flet.client.compression`, built off the event loop; the
 index is rendered and compressed once per mount point, so no request pays
 for compression). The index carries preload hints for what the engine
 fetches next and a ``Link`` header for its own scripts
-(:mod:`quart_flet.preload`).
+(:mod:`quart_flet.client.preload`).
 
 Cache policy: a browser mixing files of two flet-web releases breaks, so
 every file the engine needs is reached through a URL that names its content,
@@ -71,8 +71,8 @@ from quart.wrappers.response import FileBody
 from werkzeug.http import parse_etags
 from werkzeug.security import safe_join
 
-from quart_flet import browserid, compression, preload, reconnect
-from quart_flet.compression import ClientFile, Variant, VariantStore, variant_store
+from quart_flet.client import browserid, compression, preload, reconnect
+from quart_flet.client.compression import ClientFile, Variant, VariantStore, variant_store
 from quart_flet.errors import json_error
 from quart_flet.options import FletOptions
 
@@ -379,7 +379,7 @@ class WebClient:
 
     def _add_preloads(self, html: str, base: str, asset_base: str) -> tuple[str, str]:
         """``html`` with preload hints for what the engine fetches next (see
-        :mod:`quart_flet.preload`), and a ``Link`` header for the scripts the
+        :mod:`quart_flet.client.preload`), and a ``Link`` header for the scripts the
         index itself loads."""
         found = self._find(FONT_MANIFEST)
         try:
@@ -445,7 +445,7 @@ class WebClient:
         return response
 
     def _give_cookies(self, response: Response, path: str) -> None:
-        """To a browser that has none: its browser id (:mod:`quart_flet.browserid`)
+        """To a browser that has none: its browser id (:mod:`quart_flet.client.browserid`)
         and, with sticky_cookie, an id for a load balancer to hash on. ``path``
         reaches both the index and the WebSocket."""
         secure, given = request.is_secure, False

@@ -31,7 +31,7 @@ reading than an accepted upload of that size would.
 Only then does the response end: over HTTP/1.1 the connection closes (a client
 still sending past a bound gets its RST then, long after the answer was
 there to read); over HTTP/2 the stream ends, and DATA that still comes for it
-gets a RST_STREAM with NO_ERROR (quart_flet.h2streams).
+gets a RST_STREAM with NO_ERROR (quart_flet.asgi.h2streams).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from typing import Any
 from quart import current_app, session, websocket
 from werkzeug.datastructures import Headers, MultiDict
 
-from quart_flet.browserid import digest
+from quart_flet.client.browserid import digest
 
 __all__ = ["ClientInfo", "Handshake", "Owner", "handshake"]
 
@@ -74,7 +74,7 @@ class Handshake:
 @dataclass(frozen=True, slots=True)
 class Owner:
     """Whose a session is: the browser that started it (a digest of its
-    browser id, :mod:`quart_flet.browserid`) and who was signed in there
+    browser id, :mod:`quart_flet.client.browserid`) and who was signed in there
     (:attr:`Handshake.identity`). Neither the IP nor the user agent counts:
     both change under a live page (proxies, mobile networks, browser updates)."""
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from quart import Response, current_app, jsonify
 
-from quart_flet.registry import EXTENSION_KEY, FletRegistry
+from quart_flet.session.registry import EXTENSION_KEY, FletRegistry
 
 
 def _registry() -> FletRegistry | None:

@@ -21,10 +21,9 @@ from typing import Any, Unpack
 
 from quart import Quart, Response, ResponseReturnValue, current_app, request
 
-from quart_flet import oauth, security, transport, uploads
-from quart_flet.dispatch import AppCallable
+from quart_flet.app.extension import QuartFlet
 from quart_flet.errors import NOT_STARTED, json_error
-from quart_flet.extension import QuartFlet
+from quart_flet.http import headers, uploads
 from quart_flet.mount import DrainHook, FletMount, FletRoutes, SessionEndHook, path_for
 from quart_flet.options import (
     APP_WIDE,
@@ -34,7 +33,9 @@ from quart_flet.options import (
     config_layer,
     resolve_options,
 )
-from quart_flet.registry import FletRegistry
+from quart_flet.session import connection, oauth
+from quart_flet.session.registry import FletRegistry
+from quart_flet.types import AppCallable
 
 __all__ = ["FletApp", "FletRoutes"]
 
@@ -133,7 +134,7 @@ class FletApp:
             self.on_session_end,
             self.on_drain,
         )
-        registry.mounts[name] = mount
+        registry.add_mount(mount)
         return mount
 
     def _here(self) -> tuple[FletMount, FletRegistry]:
@@ -146,27 +147,27 @@ class FletApp:
     async def static_files(self, path: str = "") -> Response:
         """The web client: the index for '' (and any route-like path, for
         the SPA's own routes), else the client's file ``path``."""
-        mount, _ = self._here()
-        return await serve_client(mount, path)
+        return await serve_client(*self._here(), path)
 
     async def handle(self) -> None:
         """The WebSocket: serve the current ``websocket`` as a Flet session."""
-        await transport.serve_websocket(*self._here())
+        await connection.serve_websocket(*self._here())
 
     async def upload(self) -> Response:
         """The upload PUT of ``page.get_upload_url()``'s signed URLs."""
         mount, _ = self._here()
-        return await receive_upload(mount)
+        return await serve_upload(mount)
 
     async def oauth_callback(self) -> ResponseReturnValue:
         """The OAuth provider's redirect after ``page.login()``."""
-        return await oauth_callback(*self._here())
+        return await serve_oauth_callback(*self._here())
 
 
-async def serve_client(mount: FletMount, path: str) -> Response:
+async def serve_client(mount: FletMount, registry: FletRegistry, path: str) -> Response:
     """The web client block: ``path`` under the client's base (the index
     route's URL). A plain GET of the WebSocket or upload URL is told why not."""
-    if mount.webclient.patched_dir is None:  # prepared at startup
+    webclient = registry.webclients[mount.name]
+    if webclient.patched_dir is None:  # prepared at startup
         return json_error(503, NOT_STARTED)
     base = path_for(mount.routes.index)
     websocket_path = path_for(mount.routes.websocket)
@@ -178,16 +179,18 @@ async def serve_client(mount: FletMount, path: str) -> Response:
         response = json_error(405, "uploads are PUT to a URL from page.get_upload_url()")
         response.headers["Allow"] = "PUT"
     else:
-        response = await mount.webclient.file(path, base, websocket_path)
-    return security.apply_headers(response, mount.options, web_client=True)
+        response = await webclient.file(path, base, websocket_path)
+    return headers.apply_headers(response, mount.options, web_client=True)
 
 
-async def receive_upload(mount: FletMount) -> Response:
-    return security.apply_headers(await uploads.receive_upload(mount), mount.options)
+async def serve_upload(mount: FletMount) -> Response:
+    """The upload block, with the app's response headers."""
+    return headers.apply_headers(await uploads.receive_upload(mount), mount.options)
 
 
-async def oauth_callback(mount: FletMount, registry: FletRegistry) -> ResponseReturnValue:
+async def serve_oauth_callback(mount: FletMount, registry: FletRegistry) -> ResponseReturnValue:
+    """The OAuth callback block, with the app's response headers."""
     response = await current_app.make_response(await oauth.callback(mount, registry))
     if isinstance(response, Response):
-        security.apply_headers(response, mount.options)
+        headers.apply_headers(response, mount.options)
     return response

@@ -17,8 +17,10 @@ from typing import Any, Unpack
 from quart import Quart, Response
 from quart_schema import hide
 
-from quart_flet import h2streams, health, leanws, metrics, oauth, uploads
+from quart_flet.app import health, metrics
+from quart_flet.asgi import h2streams, leanws
 from quart_flet.backends import backend_for
+from quart_flet.http import uploads
 from quart_flet.mount import FletMount
 from quart_flet.options import (
     FletOptionsArgs,
@@ -27,7 +29,8 @@ from quart_flet.options import (
     config_layer,
     resolve_options,
 )
-from quart_flet.registry import EXTENSION_KEY, FletRegistry
+from quart_flet.session import oauth
+from quart_flet.session.registry import EXTENSION_KEY, FletRegistry
 
 __all__ = ["QuartFlet"]
 
@@ -141,11 +144,13 @@ async def start(app: Quart, registry: FletRegistry) -> None:
     resolved = resolve_options(layers=[config_layer(app.config)], **registry.app_options)
     registry.drain_seconds = resolved.drain_seconds
     deliver = functools.partial(oauth.deliver, registry)
-    await registry.start(backend_for(app.config, registry.mounts.values(), deliver))
+    await registry.start(
+        backend_for(app.config, {m.name: m.options for m in registry.mounts.values()}, deliver)
+    )
     assert registry.temp_dir is not None
     for mount in registry.mounts.values():
         # patched client files, and for uploads the key, upload_dir and streaming
-        await mount.webclient.prepare(f"{registry.temp_dir}/{mount.name}")
+        await registry.webclients[mount.name].prepare(f"{registry.temp_dir}/{mount.name}")
         await uploads.prepare(app, mount)
 
 

@@ -21,12 +21,14 @@ from typing import Any, Protocol
 from flet.messaging.session import Session
 from quart import Quart
 
-from quart_flet import dispatch, shutdown
+from quart_flet.asgi import shutdown
 from quart_flet.backends import Backend, MemoryOAuthStateStore, OAuthStateStore
-from quart_flet.handshake import ClientInfo, Owner
+from quart_flet.client.files import WebClient
 from quart_flet.mount import FletMount, SessionEndReason
 from quart_flet.options import ignored_env_warnings
-from quart_flet.pubsub import FletPubSub, Receiver
+from quart_flet.runtime import dispatch
+from quart_flet.runtime.pubsub import FletPubSub, Receiver
+from quart_flet.session.handshake import ClientInfo, Owner
 from quart_flet.stats import STATS, CountingExecutor
 
 logger = logging.getLogger("quart_flet")
@@ -75,13 +77,15 @@ class FletRegistry:
     hubs: dict[str, FletPubSub] = field(default_factory=dict)
     backend: Backend | None = None
     mounts: dict[str, FletMount] = field(default_factory=dict)
+    #: each Flet app's web client files, by the app's name
+    webclients: dict[str, WebClient] = field(default_factory=dict)
     oauth_states: OAuthStateStore = field(default_factory=MemoryOAuthStateStore)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     executor: CountingExecutor | None = None
     loop: asyncio.AbstractEventLoop | None = None
     temp_dir: str | None = None
     stop_watching_shutdown: Callable[[], None] | None = None
-    #: the prometheus_client CollectorRegistry quart_flet.metrics serves, once made
+    #: the prometheus_client CollectorRegistry quart_flet.app.metrics serves, once made
     prometheus: Any = None
     #: Flet apps whose held sessions went over max_held_sessions (warned once)
     over_budget: set[str] = field(default_factory=set)
@@ -95,6 +99,11 @@ class FletRegistry:
     graceful_timeout: float | None = None
     #: the drain under way: open sessions close (1012) when it ends
     draining: asyncio.Task[None] | None = None
+
+    def add_mount(self, mount: FletMount) -> None:
+        """Serve one more Flet app (its name is new here)."""
+        self.mounts[mount.name] = mount
+        self.webclients[mount.name] = WebClient(mount.options)
 
     @property
     def ready(self) -> bool:

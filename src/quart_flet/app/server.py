@@ -23,10 +23,10 @@ from quart import Quart
 from werkzeug.exceptions import HTTPException
 
 from quart_flet import options as flet_options
-from quart_flet.blueprint import flet_blueprint
-from quart_flet.dispatch import AppCallable
+from quart_flet.app.blueprint import flet_blueprint
 from quart_flet.errors import http_exception_as_json
 from quart_flet.options import OptionError
+from quart_flet.types import AppCallable
 
 __all__ = ["SAFE_SETTINGS", "ServerOptions", "hypercorn_config", "resolve_server_options", "run"]
 

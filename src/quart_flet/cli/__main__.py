@@ -1,0 +1,5 @@
+"""``python -m quart_flet.cli``: the ``quart-flet`` command."""
+
+from quart_flet.cli.main import main
+
+raise SystemExit(main())
