@@ -354,7 +354,7 @@ def stuck_main(page: ft.Page) -> None:
 async def test_a_flood_of_events_behind_a_stuck_handler_closes_that_connection() -> None:
     from test_malformed import expect_close
 
-    from quart_flet.runtime.dispatch import MAX_EVENTS_IN_LINE
+    from quart_flet.runtime.turns import MAX_EVENTS_IN_LINE
 
     BUSY.clear()
     app = make_app(stuck_main)

@@ -20,24 +20,21 @@ import contextlib
 import dataclasses
 import inspect
 import logging
-import threading
 import time
 import traceback
 import weakref
-from collections.abc import Callable, Iterator
-from concurrent.futures import Executor
 from typing import Any
 
 from flet.controls.base_control import BaseControl
 from flet.controls.context import context
 from flet.controls.control_event import ControlEvent, get_event_field_type
 from flet.controls.exceptions import FletPageDisconnectedException
-from flet.messaging.session import Session
 from flet.utils.from_dict import from_dict
 from flet.utils.object_model import get_param_count
 
 from quart_flet.compat import set_context_page
 from quart_flet.runtime import threads
+from quart_flet.runtime.turns import RuntimeSession, Turn
 from quart_flet.stats import STATS
 from quart_flet.types import AppCallable
 
@@ -46,170 +43,6 @@ logger = logging.getLogger("quart_flet")
 
 class BadEventData(Exception):
     """An event whose data cannot make its event object: the client's fault."""
-
-
-class SyncState:
-    """One session's order of events, and how its sync code shares the
-    control tree with the loop.
-
-    - ``tail``: events (and the prop updates between them) are handled in
-      arrival order, as in flet: each waits for the previous one's turn to
-      end, which is when a sync handler has returned or an async one has
-      started (flet starts each event as a task, and a sync handler runs to
-      its end on the loop). :func:`take_turn` / :func:`end_turn`.
-    - ``lock``: a session's sync handlers (events, pubsub) run one at a time.
-      ``main`` takes neither, so a ``main`` that never returns does not
-      freeze its page.
-    - ``running``: while one runs in a thread, a diff the *loop* wants for
-      this session (an async handler's ``page.update()``) is ``deferred`` and
-      made when the thread is done, so it never reads the tree mid-change.
-      (A thread's own diffs run on the loop while it waits:
-      quart_flet.runtime.loopsafe.)
-    - ``loop``: the event loop sync code of this session sees in its thread
-      (quart_flet.runtime.threads); ``tasks``: the tasks it started there, which
-      end with the session.
-    """
-
-    __slots__ = (
-        "lock",
-        "running",
-        "deferred",
-        "tail",
-        "in_line",
-        "executor",
-        "session",
-        "tasks",
-        "_loop",
-        "__weakref__",
-    )
-
-    def __init__(self, session: Session, executor: Executor | None) -> None:
-        # executor None: the loop's default (a plain flet Session, in tests)
-        self.lock = asyncio.Lock()
-        self.running = 0
-        self.deferred: list[Callable[[], Any]] = []
-        self.tail: asyncio.Future[None] | None = None
-        self.in_line = 0  # turns taken and not yet ended
-        self.executor = executor
-        self.session = weakref.ref(session)
-        self.tasks: set[asyncio.Task[Any]] = set()
-        self._loop: threads.SessionLoop | None = None
-
-    @property
-    def loop(self) -> threads.SessionLoop:
-        if self._loop is None:
-            self._loop = threads.session_loop(
-                asyncio.get_running_loop(), threading.get_ident(), self.own_task
-            )
-        return self._loop
-
-    @contextlib.contextmanager
-    def thread_running(self) -> Iterator[None]:
-        self.running += 1
-        try:
-            yield
-        finally:
-            self.running -= 1
-            if not self.running:
-                self.flush()
-
-    def flush(self) -> None:
-        deferred, self.deferred = self.deferred, []
-        for call in deferred:
-            try:
-                call()
-            except FletPageDisconnectedException:
-                pass
-            except Exception:
-                logger.error("a deferred page update failed", exc_info=True)
-
-    def own_task(self, task: asyncio.Task[Any]) -> None:
-        """A task sync code of this session started (on the loop)."""
-        self.tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self.tasks.discard(task)
-        if task.cancelled():
-            return
-        error = task.exception()
-        session = self.session()
-        if error is None or session is None:
-            return
-        if isinstance(error, FletPageDisconnectedException):
-            logger.debug("a task updated a disconnected page: %s", session.id)
-            return
-        name = getattr(task.get_coro(), "__qualname__", task.get_name())
-        logger.error("Unhandled error in task %s of session %s", name, session.id, exc_info=error)
-        text = "".join(traceback.format_exception(error))
-        session.error(f"{error}\n{text}")
-
-    def end(self) -> None:
-        """The session is over: cancel the tasks its sync code started."""
-        for task in list(self.tasks):
-            task.cancel()
-
-
-_sync_states: weakref.WeakKeyDictionary[Session, SyncState] = weakref.WeakKeyDictionary()
-
-
-def sync_state_if_any(session: Session) -> SyncState | None:
-    return _sync_states.get(session)
-
-
-def sync_state(session: Session) -> SyncState:
-    state = _sync_states.get(session)
-    if state is None:
-        executor = getattr(session, "executor", None)  # LoopSafeSession's
-        state = _sync_states[session] = SyncState(session, executor)
-    return state
-
-
-def end_session(session: Session) -> None:
-    state = _sync_states.get(session)
-    if state is not None:
-        state.end()
-
-
-Turn = tuple["asyncio.Future[None] | None", "asyncio.Future[None]"]
-
-
-# A client that sends events much faster than its sync handlers return
-# queues them all; past this many waiting, its connection is closed.
-MAX_EVENTS_IN_LINE = 1000
-
-
-class TooManyEvents(Exception):
-    """A session has MAX_EVENTS_IN_LINE events waiting already."""
-
-
-def take_turn(session: Session) -> Turn:
-    """A place in ``session``'s order of events: (the previous one's end, ours)."""
-    state = sync_state(session)
-    if state.in_line >= MAX_EVENTS_IN_LINE:
-        raise TooManyEvents(f"{state.in_line} events of this session are waiting already")
-    previous, mine = state.tail, asyncio.get_running_loop().create_future()
-    state.tail = mine
-    state.in_line += 1
-    return (previous if previous is not None and not previous.done() else None), mine
-
-
-def in_turn(session: Session) -> bool:
-    """Whether an event of ``session`` is still waiting or being handled."""
-    state = _sync_states.get(session)
-    return state is not None and state.tail is not None and not state.tail.done()
-
-
-def end_turn(session: Session, mine: asyncio.Future[None]) -> None:
-    """Let the next event of ``session`` start (once; later calls do nothing)."""
-    if mine.done():
-        return
-    mine.set_result(None)
-    state = _sync_states.get(session)
-    if state is not None:
-        state.in_line -= 1
-        if state.tail is mine:
-            state.tail = None
 
 
 def flets_own(handler: Any) -> bool:
@@ -268,7 +101,7 @@ def _on_loop_instead(func: AppCallable) -> bool:
 
 
 async def _run_sync(
-    state: SyncState,
+    session: RuntimeSession,
     func: AppCallable,
     args: tuple[Any, ...],
     control_id: int | None = None,
@@ -279,8 +112,7 @@ async def _run_sync(
     ``turn`` once it has returned or first yielded, as flet lets the next
     event start then. ``control_id`` None is ``main``/``before_main``: the
     page is updated, and the loop's own diffs are not held back meanwhile."""
-    session = state.session()
-    assert session is not None
+    state = session.sync
     if _on_loop_instead(func):
         result = func(*args)
         if inspect.isgenerator(result):
@@ -289,7 +121,7 @@ async def _run_sync(
                 _end(session, turn)
                 await asyncio.sleep(0)
         return
-    # main does not hold back the loop's own diffs (see SyncState.running)
+    # main does not hold back the loop's own diffs (see turns.SyncState.running)
     running = state.thread_running if control_id is not None else contextlib.nullcontext
     with running():
         result = await threads.run_sync(state.executor, state.loop, func, *args)
@@ -302,23 +134,23 @@ async def _run_sync(
             _end(session, turn)
 
 
-def _updated(session: Session, control_id: int | None) -> Any:
+def _updated(session: RuntimeSession, control_id: int | None) -> Any:
     return session.page if control_id is None else session.index.get(control_id)
 
 
-async def call_user(func: AppCallable, session: Session, *args: Any) -> None:
+async def call_user(func: AppCallable, session: RuntimeSession, *args: Any) -> None:
     """Call ``main`` or ``before_main`` in whatever way it needs, pushing an
     update to the client after each ``yield`` of a generator."""
     if inspect.isasyncgenfunction(func):
         async for _ in func(*args):
             await session.after_event(session.page)
     elif runs_in_thread(func):
-        await _run_sync(sync_state(session), func, args)
+        await _run_sync(session, func, args)
     else:
         await func(*args)
 
 
-async def run_before_main(before_main: AppCallable, session: Session) -> str:
+async def run_before_main(before_main: AppCallable, session: RuntimeSession) -> str:
     """Run ``before_main``; return an error text for the client, or ''."""
     set_context_page(session.page)
     context.reset_auto_update()
@@ -330,7 +162,7 @@ async def run_before_main(before_main: AppCallable, session: Session) -> str:
     return ""
 
 
-async def run_main(main: AppCallable, session: Session) -> None:
+async def run_main(main: AppCallable, session: RuntimeSession) -> None:
     """Run ``main(page)`` for a new session; a crash goes to that session only."""
     set_context_page(session.page)
     context.reset_auto_update()
@@ -350,7 +182,7 @@ async def run_main(main: AppCallable, session: Session) -> None:
         session.error(crash_report(error))
 
 
-async def run_session_start(hook: AppCallable, session: Session) -> bool:
+async def run_session_start(hook: AppCallable, session: RuntimeSession) -> bool:
     """Run ``on_session_start(page)`` before main; a crash shows on the page
     and main does not run (False)."""
     set_context_page(session.page)
@@ -365,7 +197,7 @@ async def run_session_start(hook: AppCallable, session: Session) -> bool:
     return True
 
 
-async def run_session_end(hook: AppCallable, session: Session, reason: Any) -> None:
+async def run_session_end(hook: AppCallable, session: RuntimeSession, reason: Any) -> None:
     """Run ``on_session_end(page, reason)``; an error is logged (the page is gone)."""
     set_context_page(session.page)
     try:
@@ -374,7 +206,7 @@ async def run_session_end(hook: AppCallable, session: Session, reason: Any) -> N
         logger.error("Unhandled error in on_session_end() of session %s", session.id, exc_info=True)
 
 
-async def run_drain(hook: AppCallable, session: Session, seconds_left: float) -> None:
+async def run_drain(hook: AppCallable, session: RuntimeSession, seconds_left: float) -> None:
     """Run ``on_drain(page, seconds_left)``; an error is logged, the drain goes on."""
     set_context_page(session.page)
     try:
@@ -383,7 +215,7 @@ async def run_drain(hook: AppCallable, session: Session, seconds_left: float) ->
         logger.error("Unhandled error in on_drain() of session %s", session.id, exc_info=True)
 
 
-def find_control(session: Session, control_id: int) -> BaseControl | None:
+def find_control(session: RuntimeSession, control_id: int) -> BaseControl | None:
     """The control ``control_id`` of ``session``, also when flet has not indexed
     it yet: flet's Session.patch_control sends a patch before it indexes the
     controls the patch adds, so a fast client can answer a control that a
@@ -415,7 +247,7 @@ def find_control(session: Session, control_id: int) -> BaseControl | None:
     return None
 
 
-def _live_control(session: Session, control_id: int) -> BaseControl | None:
+def _live_control(session: RuntimeSession, control_id: int) -> BaseControl | None:
     control = find_control(session, control_id)
     try:
         return control if control is not None and control.page is session.page else None
@@ -424,9 +256,9 @@ def _live_control(session: Session, control_id: int) -> BaseControl | None:
 
 
 async def dispatch_event(
-    session: Session, target: int, name: str, data: Any, turn: Turn | None = None
+    session: RuntimeSession, target: int, name: str, data: Any, turn: Turn | None = None
 ) -> None:
-    """Deliver one control event in its ``turn`` (from :func:`take_turn`):
+    """Deliver one control event in its ``turn`` (from :meth:`SyncState.take_turn`):
     async handlers run here, on the loop; sync ones on the thread pool."""
     previous, mine = turn if turn is not None else (None, None)
     try:
@@ -442,10 +274,12 @@ async def dispatch_event(
         await _guarded_trigger(session, control, name, data, handler, None, mine)
     finally:
         if mine is not None:
-            end_turn(session, mine)
+            session.sync.end_turn(mine)
 
 
-async def apply_props(session: Session, control_id: int, props: dict[str, Any], turn: Turn) -> None:
+async def apply_props(
+    session: RuntimeSession, control_id: int, props: dict[str, Any], turn: Turn
+) -> None:
     """A prop update that arrived while an earlier event still waits or runs:
     applied in its turn, so a handler sees what the client sent before its
     event and nothing a thread is reading changes under it."""
@@ -456,15 +290,13 @@ async def apply_props(session: Session, control_id: int, props: dict[str, Any], 
         if find_control(session, control_id) is not None:
             session.apply_patch(control_id, props)
     except Exception as error:
-        abort = getattr(session.connection, "abort", None)
-        if abort is not None:
-            abort(1007, f"bad props for control {control_id}: {error}"[:120])
+        session.abort_connection(1007, f"bad props for control {control_id}: {error}"[:120])
     finally:
-        end_turn(session, mine)
+        session.sync.end_turn(mine)
 
 
 async def trigger_event(
-    session: Session, control: BaseControl, event_name: str, event_data: Any, e: Any = None
+    session: RuntimeSession, control: BaseControl, event_name: str, event_data: Any, e: Any = None
 ) -> None:
     """``control._trigger_event`` done our way, for events flet fires itself
     (quart_flet.runtime.loopsafe routes the page's to here): same signature."""
@@ -474,7 +306,7 @@ async def trigger_event(
 
 
 async def _guarded_trigger(
-    session: Session,
+    session: RuntimeSession,
     control: BaseControl,
     name: str,
     data: Any,
@@ -487,9 +319,8 @@ async def _guarded_trigger(
         await _trigger(session, control, name, data, handler, event, turn)
     except BadEventData as error:
         logger.info("closing a Flet connection: %s", error)
-        abort = getattr(session.connection, "abort", None)
-        if abort is not None:
-            abort(1007, str(error)[:120])  # invalid payload, like a bad props update
+        # invalid payload, like a bad props update
+        session.abort_connection(1007, str(error)[:120])
     except FletPageDisconnectedException:
         logger.debug("on_%s updated a disconnected page: %s", name, session.id)
     except Exception as error:
@@ -527,7 +358,7 @@ def _param_count(handler: Any) -> int | None:
 
 
 async def _trigger(
-    session: Session,
+    session: RuntimeSession,
     control: BaseControl,
     name: str,
     data: Any,
@@ -572,9 +403,8 @@ async def _trigger(
         handler(*args)
     elif runs_in_thread(handler):
         is_sync = True
-        state = sync_state(session)
-        async with state.lock:
-            await _run_sync(state, handler, args, control._i, turn)
+        async with session.sync.lock:
+            await _run_sync(session, handler, args, control._i, turn)
     elif callable(handler):  # an object with an async __call__
         running = handler(*args)
         _end(session, turn)
@@ -584,6 +414,6 @@ async def _trigger(
     await session.after_event(session.index.get(control._i))
 
 
-def _end(session: Session, turn: asyncio.Future[None] | None) -> None:
+def _end(session: RuntimeSession, turn: asyncio.Future[None] | None) -> None:
     if turn is not None:
-        end_turn(session, turn)
+        session.sync.end_turn(turn)

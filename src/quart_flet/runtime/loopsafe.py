@@ -27,7 +27,7 @@ while another thread changes the tree crashes or loses updates. So a
 waits (its own changes pause, and no loop code runs mid-diff); a session's
 sync handlers run one at a time, as in flet, where they run on the loop; and
 while one runs, the loop's own diffs for that session wait for it
-(quart_flet.runtime.dispatch.SyncState). ``did_mount``/``will_unmount`` run on the
+(quart_flet.runtime.turns.SyncState). ``did_mount``/``will_unmount`` run on the
 loop as a result, as in flet.
 
 A sync handler's ``asyncio.run(ft.Clipboard().get())`` (or any service call)
@@ -50,28 +50,27 @@ import contextvars
 import functools
 import threading
 from collections.abc import Callable
+from concurrent.futures import Executor
 from typing import Any
 
 from flet.controls.base_control import BaseControl
 from flet.controls.page import Page, ServiceRegistry
-from flet.messaging.session import Session
 
 from quart_flet.compat import page_services, set_registry_lock, set_trigger_event
 from quart_flet.runtime import dispatch, threads
+from quart_flet.runtime.turns import RuntimeSession
 
 
-class LoopSafeSession(Session):
+class LoopSafeSession(RuntimeSession):
     """flet's Session, safe to drive from worker threads (see the module
-    docstring). Its page is a :class:`LoopSafePage`. Methods on the class, not
-    closures per session: a session costs no more memory than flet's."""
+    docstring); what it keeps is :class:`RuntimeSession`'s. Its page is a
+    :class:`LoopSafePage`. Methods on the class, not closures per session: a
+    session costs no more memory than flet's."""
 
-    def __init__(self, connection: Any, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(connection)
-        self.executor = connection.executor  # the app's pool, also once disconnected
-        # its latest connection's quart_flet.session.handshake.Handshake, which
-        # handshake(page) reads: set by the connection (runtime/ knows no Quart)
-        self.handshake: object | None = None
-        self.crashed = False  # the page was shown an error (see error)
+    def __init__(
+        self, connection: Any, executor: Executor, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        super().__init__(connection, executor)
         self.loop = loop
         self.loop_thread = threading.get_ident()  # created on the loop's thread
         self.page.__class__ = LoopSafePage  # same fields and _c: only methods differ
@@ -90,14 +89,6 @@ class LoopSafeSession(Session):
             context = contextvars.copy_context()
             self.loop.call_soon_threadsafe(functools.partial(method, *args), context=context)
 
-    def close(self) -> None:
-        super().close()  # type: ignore[no-untyped-call]  # flet's, unannotated
-        dispatch.end_session(self)  # cancel the tasks its sync code started
-
-    def error(self, message: str) -> None:
-        self.crashed = True  # on_session_end hears "crashed"
-        super().error(message)
-
     def schedule_update(self, control: Any) -> None:
         self.later_on_loop(self._when_no_thread_runs, super().schedule_update, control)
 
@@ -110,9 +101,8 @@ class LoopSafeSession(Session):
         flet, where the handler runs on the loop and the scheduler after it;
         rendering meanwhile would diff a tree the thread is changing, and
         find its own patches deferred (see patch_control)."""
-        state = dispatch.sync_state_if_any(self)
-        if state is not None and state.running:
-            state.deferred.append(functools.partial(method, *args))
+        if self.sync.running:
+            self.sync.deferred.append(functools.partial(method, *args))
         else:
             method(*args)
 
@@ -122,12 +112,11 @@ class LoopSafeSession(Session):
     def patch_control(self, *args: Any, **kwargs: Any) -> Any:
         """From a thread, run on the loop while the thread waits; on the loop
         while a sync handler of this session runs in a thread, deferred until
-        it is done (see dispatch.SyncState)."""
+        it is done (see turns.SyncState)."""
         patch = super().patch_control
         if self.on_loop_thread():
-            state = dispatch.sync_state_if_any(self)
-            if state is not None and state.running:
-                state.deferred.append(functools.partial(patch, *args, **kwargs))
+            if self.sync.running:
+                self.sync.deferred.append(functools.partial(patch, *args, **kwargs))
                 return None
             return patch(*args, **kwargs)
         return threads.wait_on_loop(self.loop, functools.partial(patch, *args, **kwargs))

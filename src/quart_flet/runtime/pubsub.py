@@ -47,7 +47,8 @@ from typing import Any, Protocol
 from flet.controls.exceptions import FletPageDisconnectedException
 
 from quart_flet.compat import context_page
-from quart_flet.runtime.dispatch import SyncState, runs_in_thread, sync_state
+from quart_flet.runtime.dispatch import runs_in_thread
+from quart_flet.runtime.turns import RuntimeSession, SyncState
 from quart_flet.stats import STATS
 
 logger = logging.getLogger("quart_flet")
@@ -366,7 +367,7 @@ class FletPubSub:
     def _batchable(self, session_id: str, items: list[_Delivery]) -> _Entry | None:
         """A batch entry for ``items`` if all are sync and the session's sync
         handlers' lock is free (then taken, and its loop diffs held back, as
-        for one sync handler: see dispatch.SyncState); else None."""
+        for one sync handler: see turns.SyncState); else None."""
         if not all(subscription.in_thread for subscription, _, _ in items):
             return None
         state = _sync_state(items[0][0].context)
@@ -430,7 +431,7 @@ class FletPubSub:
             elif subscription.in_thread:
                 # a copy per delivery: one Context cannot be entered by two threads at once
                 context = subscription.context.copy()
-                state = _sync_state(context)  # see dispatch.SyncState
+                state = _sync_state(context)  # see turns.SyncState
                 async with state.lock if state else contextlib.nullcontext():
                     with state.thread_running() if state else contextlib.nullcontext():
                         await self.loop.run_in_executor(
@@ -632,6 +633,7 @@ def _sync_state(context: contextvars.Context) -> SyncState | None:
     context it subscribed from), or None if there is no such session."""
     page = context.get(context_page)
     try:
-        return sync_state(page.session) if page is not None else None
+        session = page.session if page is not None else None
     except RuntimeError:  # its session has ended
         return None
+    return session.sync if isinstance(session, RuntimeSession) else None

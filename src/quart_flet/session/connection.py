@@ -14,7 +14,7 @@ import contextlib
 import logging
 import threading
 from collections import deque
-from typing import Any, cast
+from typing import Any
 
 import msgpack
 from flet.controls.base_control import BaseControl
@@ -26,7 +26,6 @@ from flet.messaging.protocol import (
     configure_encode_object_for_msgpack,
     decode_ext_from_msgpack,
 )
-from flet.messaging.session import Session
 from quart import abort, websocket
 
 from quart_flet.client import browserid
@@ -41,7 +40,9 @@ from quart_flet.compat import (
 from quart_flet.errors import NOT_STARTED, json_error
 from quart_flet.http import headers, uploads
 from quart_flet.mount import FletMount, path_for
-from quart_flet.runtime import dispatch, loopsafe
+from quart_flet.runtime import dispatch
+from quart_flet.runtime.loopsafe import LoopSafeSession
+from quart_flet.runtime.turns import TooManyEvents, Turn
 from quart_flet.session import oauth
 from quart_flet.session.handshake import ClientInfo, Handshake
 from quart_flet.session.registry import FletRegistry
@@ -174,7 +175,7 @@ class FletConnection(Connection):
         self.pubsubhub = self.hub  # type: ignore[assignment]
         self.page_url = client.page_url
         self.page_name = client.page_name
-        self.session: Session | None = None
+        self.session: LoopSafeSession | None = None
         self._data_channels: dict[int, Any] = {}
         self._loop_thread = threading.get_ident()
         # frames not yet sent, and the task sending them: both exist only
@@ -324,7 +325,7 @@ class FletConnection(Connection):
             if session is None:
                 raise ProtocolError(PROTOCOL_ERROR, "prop update before register")
             control_id, props = _field(body, "id", int), _field(body, "props", dict)
-            if dispatch.in_turn(session):  # after the events that came before it
+            if session.sync.in_turn():  # after the events that came before it
                 turn = self._take_turn(session)
                 self._spawn(dispatch.apply_props(session, control_id, props, turn))
                 return
@@ -350,7 +351,7 @@ class FletConnection(Connection):
         if not isinstance(page, dict) or not isinstance(requested, (str, type(None))):
             raise ProtocolError(PROTOCOL_ERROR, "register body has the wrong shape")
         mount, registry = self.mount, self.registry
-        session: Session | None = None
+        session: LoopSafeSession | None = None
         if requested:
             session = await registry.resume(mount.name, requested, self, self.client)
         oauth_session = (
@@ -373,12 +374,10 @@ class FletConnection(Connection):
         if session is None:
             STATS.registrations += 1
             _check_page(page, None)
-            session = loopsafe.LoopSafeSession(self, self.loop)
+            session = LoopSafeSession(self, self.executor, self.loop)
             registry.add(mount.name, session, self, self.client.owner)
         self.session = session
-        cast(
-            loopsafe.LoopSafeSession, session
-        ).handshake = self.client.handshake  # this connection's, also on resume
+        session.handshake = self.client.handshake  # this connection's, also on resume
         set_context_page(session.page)
         original_route = session.page.route
         try:
@@ -387,7 +386,7 @@ class FletConnection(Connection):
             if new:
                 session.page.client_ip = self.client.ip
                 session.page.client_user_agent = self.client.user_agent
-                first_patch = session.get_page_patch()
+                first_patch = session.get_page_patch()  # type: ignore[no-untyped-call]  # flet's
         except Exception as error:
             if new:  # main never ran: nothing to resume, do not keep it for the timeout
                 self.session = None
@@ -426,7 +425,7 @@ class FletConnection(Connection):
         if oauth_session is not None:
             self._spawn(oauth.complete(self, session))
 
-    async def _start(self, session: Session) -> None:
+    async def _start(self, session: LoopSafeSession) -> None:
         """A new session: on_session_start(page), then main(page)."""
         mount = self.mount
         entry = self.registry.sessions.get((mount.name, session.id))
@@ -437,10 +436,10 @@ class FletConnection(Connection):
             await dispatch.run_main(mount.main, session)
 
     @staticmethod
-    def _take_turn(session: Session) -> dispatch.Turn:
+    def _take_turn(session: LoopSafeSession) -> Turn:
         try:
-            return dispatch.take_turn(session)
-        except dispatch.TooManyEvents as error:
+            return session.sync.take_turn()
+        except TooManyEvents as error:
             raise ProtocolError(POLICY_VIOLATION, f"too many events: {error}") from None
 
     def _spawn(self, coro: Any) -> None:

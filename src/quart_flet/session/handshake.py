@@ -23,6 +23,7 @@ from quart import current_app, session, websocket
 from werkzeug.datastructures import Headers, MultiDict
 
 from quart_flet.client.browserid import digest
+from quart_flet.runtime.turns import RuntimeSession
 
 __all__ = ["ClientInfo", "Handshake", "Owner", "handshake"]
 
@@ -141,7 +142,8 @@ def handshake(page: Any = None) -> Handshake:
         import flet as ft
 
         page = ft.context.page
-    found = getattr(getattr(page, "session", None), "handshake", None)
+    session = getattr(page, "session", None)  # page may be any object
+    found = session.handshake if isinstance(session, RuntimeSession) else None
     if not isinstance(found, Handshake):
         raise RuntimeError("this page is not served by quart-flet: it has no handshake")
     return found

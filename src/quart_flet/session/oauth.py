@@ -20,7 +20,6 @@ import weakref
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from flet.messaging.session import Session
 from quart import Response, ResponseReturnValue, current_app, redirect, request
 from quart_schema import document_querystring, document_response
 from quart_schema.conversion import model_load
@@ -30,6 +29,7 @@ from quart_flet.client import browserid
 from quart_flet.compat import authorize_callback, set_context_page
 from quart_flet.errors import ErrorBody, json_error, validation_summary
 from quart_flet.mount import FletMount, path_for
+from quart_flet.runtime.loopsafe import LoopSafeSession
 from quart_flet.session.handshake import ClientInfo
 from quart_flet.session.registry import FletRegistry, Peer
 from quart_flet.types import ViewT
@@ -97,7 +97,7 @@ def _done_key(mount: FletMount, token: str) -> str:
 
 
 def store_state(
-    mount: FletMount, registry: FletRegistry, session: Session, attrs: dict[str, Any]
+    mount: FletMount, registry: FletRegistry, session: LoopSafeSession, attrs: dict[str, Any]
 ) -> None:
     """``page.login()`` started: remember which session waits for ``state``."""
     record = OAuthState(
@@ -205,7 +205,7 @@ async def callback(mount: FletMount, registry: FletRegistry) -> ResponseReturnVa
     return response
 
 
-async def authorize(session: Session, record: OAuthState) -> None:
+async def authorize(session: LoopSafeSession, record: OAuthState) -> None:
     """Exchange the code for a token and fire ``on_login`` in ``session``."""
     set_context_page(session.page)
     try:
@@ -239,7 +239,7 @@ def deliver(registry: FletRegistry, hub: str, text: str) -> None:
 
 async def take_session(
     mount: FletMount, registry: FletRegistry, connection: Peer, client: ClientInfo
-) -> Session | None:
+) -> LoopSafeSession | None:
     """The session a redirect-flow sign-in came back to, via the cookie."""
     token = client.oauth_state
     if not token:
@@ -250,7 +250,7 @@ async def take_session(
     record = OAuthState.loads(raw)
     entry = registry.sessions.get((mount.name, record.session_id))
     if entry is not None and entry.connection is connection:
-        session: Session | None = entry.session
+        session: LoopSafeSession | None = entry.session
     else:
         session = await registry.resume(mount.name, record.session_id, connection, client)
     if session is None:
@@ -260,7 +260,7 @@ async def take_session(
     return session
 
 
-async def complete(connection: Peer, session: Session) -> None:
+async def complete(connection: Peer, session: LoopSafeSession) -> None:
     """Finish the sign-in :func:`take_session` found, once the client is registered."""
     record = _completions.pop(connection, None)
     if record is not None:

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from flet.messaging.session import Session
 from quart import Quart
 
 from quart_flet.asgi import shutdown
@@ -27,6 +26,7 @@ from quart_flet.client.files import WebClient
 from quart_flet.mount import FletMount, SessionEndReason
 from quart_flet.options import ignored_env_warnings
 from quart_flet.runtime import dispatch
+from quart_flet.runtime.loopsafe import LoopSafeSession
 from quart_flet.runtime.pubsub import FletPubSub, Receiver
 from quart_flet.session.handshake import ClientInfo, Owner
 from quart_flet.stats import STATS, CountingExecutor
@@ -41,7 +41,7 @@ class Peer(Receiver, Protocol):
     (transport's FletConnection)."""
 
     mount: FletMount
-    session: Session | None
+    session: LoopSafeSession | None
 
     def abort(self, code: int, reason: str) -> None: ...
 
@@ -52,7 +52,7 @@ GOING_AWAY, SERVICE_RESTART = 1001, 1012
 
 @dataclass
 class SessionEntry:
-    session: Session
+    session: LoopSafeSession
     owner: Owner
     connection: Peer | None = None
     expiry: asyncio.TimerHandle | None = None
@@ -205,7 +205,7 @@ class FletRegistry:
             self.draining.cancel()  # closes what is still open (1012)
             self.draining = None
         self.close_connections()
-        busy = sum(dispatch.sync_state(entry.session).running for entry in self.sessions.values())
+        busy = sum(entry.session.sync.running for entry in self.sessions.values())
         if busy:
             # threads cannot be stopped: the process exits when these return
             logger.warning("stopping with %d sync handler(s) still running: waiting for them", busy)
@@ -255,13 +255,13 @@ class FletRegistry:
         entry = self.sessions.get((blueprint, session_id))
         return entry.connection if entry is not None else None
 
-    def add(self, blueprint: str, session: Session, connection: Peer, owner: Owner) -> None:
+    def add(self, blueprint: str, session: LoopSafeSession, connection: Peer, owner: Owner) -> None:
         self.sessions[(blueprint, session.id)] = SessionEntry(session, owner, connection)
         logger.debug("new session %s/%s (%d live)", blueprint, session.id, len(self.sessions))
 
     async def resume(
         self, blueprint: str, session_id: str, connection: Peer, client: ClientInfo
-    ) -> Session | None:
+    ) -> LoopSafeSession | None:
         """The session ``session_id`` for ``client``, or None when it is
         unknown, expired, held by another live connection, or another
         browser's. The browser that started it, come back as another user or
@@ -304,7 +304,7 @@ class FletRegistry:
         entry.connection = connection
         return entry.session
 
-    def disconnect(self, blueprint: str, session: Session, timeout: float) -> None:
+    def disconnect(self, blueprint: str, session: LoopSafeSession, timeout: float) -> None:
         """The client of ``session`` went away: keep it ``timeout`` seconds, or
         until max_held_sessions newer held sessions of its app end it first."""
         key = (blueprint, session.id)
@@ -375,7 +375,7 @@ class FletRegistry:
         logger.debug("closing session %s/%s (%d left)", *key, len(self.sessions))
         mount = self.mounts.get(key[0])
         if entry.started:
-            if getattr(entry.session, "crashed", False):
+            if entry.session.crashed:
                 reason = SessionEndReason.CRASHED
             STATS.session_ends[reason.value] += 1
             if mount is not None and mount.on_session_end is not None:
