@@ -16,7 +16,7 @@ from quart import Quart
 from quart.testing import connections
 from quart.utils import decode_headers
 
-from quart_flet import FletApp, FletRoutes, flet_app, flet_blueprint
+from quart_flet import FletApp, FletRoutes, flet_blueprint, quart_app
 from quart_flet.client import browserid
 
 
@@ -72,7 +72,7 @@ async def test_the_index_gives_a_new_browser_its_id_at_the_mount_point(
 
 
 async def test_a_websocket_without_an_id_gets_one_with_its_answer_and_resumes_with_it() -> None:
-    app = flet_app(main)
+    app = quart_app(main)
     async with app.test_app() as test_app:
         client = test_app.test_client()
         client.websocket_connection_class = AnswerRecorded
@@ -123,7 +123,7 @@ async def test_own_routes_get_the_id_where_the_index_and_the_websocket_both_are(
 async def test_a_websocket_with_the_ids_of_two_mount_points_resumes_with_either() -> None:
     # an app at '/' and one at '/sub/': a WebSocket to /sub/ws carries the
     # cookies of both paths, the most specific first
-    app = flet_app(main)
+    app = quart_app(main)
     async with app.test_app() as test_app:
         owner = browser(test_app)
         async with owner.websocket("/ws") as ws:

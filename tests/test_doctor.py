@@ -15,7 +15,7 @@ from quart import Quart
 from runner import run_to_end
 from test_redis import RedisServer, _redis_server  # noqa: F401  (the fixture)
 
-from quart_flet import flet_app, flet_blueprint
+from quart_flet import flet_blueprint, quart_app
 from quart_flet.app.server import SAFE_SETTINGS
 from quart_flet.cli.doctor import Finding, check, command_words, parse_hypercorn_words
 
@@ -50,43 +50,43 @@ def only(found: list[Finding], level: str, *words: str) -> Finding:
 
 
 def test_a_good_deployment_has_no_findings() -> None:
-    assert findings(flet_app(main)) == []
+    assert findings(quart_app(main)) == []
 
 
 @pytest.mark.parametrize("option", ["upload_dir", "redis_url"])
 def test_uploads_or_redis_without_a_secret_key(tmp_path: Path, option: str) -> None:
     value = str(tmp_path / "up") if option == "upload_dir" else "redis://127.0.0.1:1/0"
-    found = [f for f in findings(flet_app(main, **{option: value})) if "secret key" in f.problem]
+    found = [f for f in findings(quart_app(main, **{option: value})) if "secret key" in f.problem]
     only(found, "error", "no secret key", "refuses to start", "fix: set FLET_SECRET_KEY")
-    fixed = flet_app(main, **{option: value})
+    fixed = quart_app(main, **{option: value})
     fixed.config["SECRET_KEY"] = "k"
     assert not [f for f in findings(fixed) if "secret key" in f.problem]
 
 
 def test_redis_unreachable(redis_server: RedisServer) -> None:
-    down = flet_app(main, redis_url=f"redis://:pw@127.0.0.1:{free_port()}/0", secret_key="k")
+    down = quart_app(main, redis_url=f"redis://:pw@127.0.0.1:{free_port()}/0", secret_key="k")
     finding = only(findings(down), "error", "is unreachable", "fix: start Redis there")
     assert "pw" not in str(finding)  # no password in the output
-    up = flet_app(main, redis_url=redis_server.url, secret_key="k")
+    up = quart_app(main, redis_url=redis_server.url, secret_key="k")
     assert findings(up) == []
 
 
 def test_more_workers_without_redis_url(redis_server: RedisServer) -> None:
     only(
-        findings(flet_app(main), safe_config(workers=4)),
+        findings(quart_app(main), safe_config(workers=4)),
         "error",
         "4 worker processes",
         "no redis_url",
         "fix: run one process per port (--workers 0) behind a sticky load balancer",
         "FLET_REDIS_URL",
     )
-    shared = flet_app(main, redis_url=redis_server.url, secret_key="k")
+    shared = quart_app(main, redis_url=redis_server.url, secret_key="k")
     only(findings(shared, safe_config(workers=4)), "warning", "sticky")
-    only(findings(flet_app(main), safe_config(workers=1)), "warning", "exits 0", "--workers 0")
+    only(findings(quart_app(main), safe_config(workers=1)), "warning", "exits 0", "--workers 0")
 
 
 def test_no_ping_interval_or_read_timeout() -> None:
-    app = flet_app(main)
+    app = quart_app(main)
     only(
         findings(app, safe_config(websocket_ping_interval=None)),
         "warning",
@@ -109,7 +109,7 @@ def test_no_ping_interval_or_read_timeout() -> None:
 
 def test_a_small_backlog() -> None:
     only(
-        findings(flet_app(main), safe_config(backlog=100)),
+        findings(quart_app(main), safe_config(backlog=100)),
         "warning",
         "a backlog of 100",
         "fix: --backlog 2048",
@@ -129,7 +129,7 @@ def test_the_compressed_client_cache_not_built(
     (client / "main.dart.js").write_text("var a = 1;\n" * 500)
     monkeypatch.setenv("FLET_WEB_PATH", str(client))
     monkeypatch.setenv("QUART_FLET_CACHE_DIR", str(tmp_path / "cache"))
-    app = flet_app(main)
+    app = quart_app(main)
 
     def cache_findings() -> list[Finding]:
         return [f for f in check(app, safe_config()) if "compressed web client" in f.problem]
@@ -150,7 +150,7 @@ def test_root_path_and_prefix_mismatch() -> None:
     )
     assert findings(app, safe_config(root_path="/proxy")) == []
     only(
-        findings(flet_app(main), safe_config(root_path="sub")),
+        findings(quart_app(main), safe_config(root_path="sub")),
         "error",
         "does not start with '/'",
         "fix: --root-path /sub",

@@ -23,7 +23,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from examples.counter import main
-from quart_flet import OptionError, QuartFlet, flet_app, flet_blueprint
+from quart_flet import OptionError, QuartFlet, flet_blueprint, quart_app
 from quart_flet.session.registry import get_registry
 
 DRAIN, GRACEFUL_TIMEOUT = 2.0, 5
@@ -97,7 +97,7 @@ async def test_sigterm_drains_open_sessions_then_closes_them_with_1012(
 
 async def test_a_websocket_opened_during_the_drain_is_refused_with_1012() -> None:
     heard: list[float] = []
-    app = flet_app(main, drain_seconds=30, on_drain=lambda page, left: heard.append(left))
+    app = quart_app(main, drain_seconds=30, on_drain=lambda page, left: heard.append(left))
     registry = get_registry(app)
     async with app.test_app() as test_app:
         client = test_app.test_client()
@@ -126,7 +126,7 @@ def test_drain_seconds_is_an_app_wide_checked_option() -> None:
 def test_a_drain_longer_than_the_graceful_timeout_is_cut_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    registry = get_registry(flet_app(main))
+    registry = get_registry(quart_app(main))
     registry.drain_seconds = 10
     registry.server_found(5.0)
     assert registry.drain_time() == 4.0

@@ -15,7 +15,7 @@ from quart.testing import WebsocketResponseError
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from quart_flet import OptionError, flet_app
+from quart_flet import OptionError, quart_app
 from quart_flet.http.headers import origin_allowed
 from quart_flet.options import resolve_options
 
@@ -36,14 +36,14 @@ CLIENT_PATHS = ["/", "/flutter_bootstrap.js", "/main.dart.mjs", "/canvaskit/skwa
 
 @pytest.mark.parametrize("path", CLIENT_PATHS)
 async def test_web_client_is_cross_origin_isolated_credentialless_by_default(path: str) -> None:
-    headers = await headers_of(flet_app(main), path, headers={"Origin": "https://other.example"})
+    headers = await headers_of(quart_app(main), path, headers={"Origin": "https://other.example"})
     assert headers[COOP] == "same-origin"
     assert headers[COEP] == "credentialless"
     assert "Access-Control-Allow-Origin" not in headers
 
 
 async def test_isolation_headers_on_a_304_too() -> None:
-    app = flet_app(main)
+    app = quart_app(main)
     async with app.test_app() as test_app:
         client = test_app.test_client()
         etag = (await client.get("/flutter_bootstrap.js")).headers["ETag"]
@@ -59,7 +59,7 @@ async def test_isolation_headers_on_a_304_too() -> None:
 async def test_json_errors_and_other_routes_carry_no_isolation_headers(
     method: str, path: str
 ) -> None:
-    app = flet_app(main)
+    app = quart_app(main)
     async with app.test_app() as test_app:
         response = await test_app.test_client().open(path, method=method)
         assert response.status_code >= 400
@@ -71,19 +71,19 @@ async def test_json_errors_and_other_routes_carry_no_isolation_headers(
 @pytest.mark.parametrize("value", [False, "false", "0", "off", "No"])
 async def test_isolation_off_sends_no_isolation_headers(value: Any) -> None:
     for path in ("/", "/main.dart.mjs"):
-        headers = await headers_of(flet_app(main, cross_origin_isolation=value), path)
+        headers = await headers_of(quart_app(main, cross_origin_isolation=value), path)
         assert COOP not in headers and COEP not in headers
 
 
 async def test_isolation_off_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLET_CROSS_ORIGIN_ISOLATION", "false")
-    headers = await headers_of(flet_app(main, cross_origin_isolation="require-corp"), "/")
+    headers = await headers_of(quart_app(main, cross_origin_isolation="require-corp"), "/")
     assert COOP not in headers and COEP not in headers
 
 
 @pytest.mark.parametrize("path", ["/", "/main.dart.mjs"])
 async def test_strict_require_corp_when_asked(path: str) -> None:
-    headers = await headers_of(flet_app(main, cross_origin_isolation="require-corp"), path)
+    headers = await headers_of(quart_app(main, cross_origin_isolation="require-corp"), path)
     assert headers[COOP] == "same-origin"
     assert headers[COEP] == "require-corp"
 
@@ -109,7 +109,7 @@ def test_isolation_values(value: Any, resolved: Any) -> None:
 @pytest.mark.parametrize("value", ["require_corp", "unsafe-none", "maybe", 2, None])
 def test_bad_isolation_value_fails_naming_the_option(value: Any) -> None:
     with pytest.raises(OptionError, match=r"cross_origin_isolation: .*require-corp"):
-        flet_app(main, cross_origin_isolation=value)
+        quart_app(main, cross_origin_isolation=value)
     with pytest.raises(
         OptionError, match=r"cross_origin_isolation \(from FLET_CROSS_ORIGIN_ISOLATION\)"
     ):
@@ -117,7 +117,7 @@ def test_bad_isolation_value_fails_naming_the_option(value: Any) -> None:
 
 
 async def test_cors_star_only_when_asked() -> None:
-    headers = await headers_of(flet_app(main, cors_allow_origin="*"), "/main.dart.mjs")
+    headers = await headers_of(quart_app(main, cors_allow_origin="*"), "/main.dart.mjs")
     assert headers["Access-Control-Allow-Origin"] == "*"
 
 
@@ -126,7 +126,7 @@ async def test_cors_star_only_when_asked() -> None:
     [("https://b.example", "https://b.example"), ("https://evil.example", None)],
 )
 async def test_cors_list_echoes_a_listed_origin(origin: str, expected: str | None) -> None:
-    app = flet_app(main, cors_allow_origin="https://a.example, https://b.example")
+    app = quart_app(main, cors_allow_origin="https://a.example, https://b.example")
     headers = await headers_of(app, "/", headers={"Origin": origin})
     assert headers.get("Access-Control-Allow-Origin") == expected
     assert "Origin" in headers["Vary"]
@@ -155,7 +155,7 @@ def test_origin_rule(
 
 
 async def test_websocket_from_a_foreign_origin_is_refused_with_403() -> None:
-    app = flet_app(main)
+    app = quart_app(main)
     async with app.test_app() as test_app:
         client = test_app.test_client()
         with pytest.raises(WebsocketResponseError) as refused:
@@ -168,7 +168,7 @@ async def test_websocket_from_a_foreign_origin_is_refused_with_403() -> None:
 
 
 async def test_allowed_origins_admit_another_site() -> None:
-    app = flet_app(main, allowed_origins="https://portal.example")
+    app = quart_app(main, allowed_origins="https://portal.example")
     async with app.test_app() as test_app:
         client = test_app.test_client()
         async with client.websocket("/ws", headers={"Origin": "https://portal.example"}) as ws:

@@ -168,3 +168,14 @@ def test_old_module_names_warn_and_still_work() -> None:
     from quart_flet.app.metrics import FletCollector
 
     assert importlib.import_module("quart_flet.metrics").FletCollector is FletCollector
+
+
+def test_the_old_name_of_quart_app_warns_and_still_works() -> None:
+    import pytest
+    from quart import Quart
+
+    with pytest.warns(DeprecationWarning, match=r"quart_app\(\)"):
+        app = quart_flet.flet_app(lambda page: None)
+    assert isinstance(app, Quart)
+    websockets = [rule.endpoint for rule in app.url_map.iter_rules() if rule.websocket]
+    assert websockets == ["flet.websocket"]

@@ -15,7 +15,7 @@ import pytest
 from conftest import FletTestClient
 from quart import Quart
 
-from quart_flet import flet_app, flet_blueprint
+from quart_flet import flet_blueprint, quart_app
 from quart_flet.session.registry import FletRegistry
 
 
@@ -72,7 +72,7 @@ async def test_one_registry_per_app_started_and_stopped_by_serving_hooks(
 
 
 async def test_separate_apps_get_separate_registries() -> None:
-    first, second = flet_app(main), flet_app(main)
+    first, second = quart_app(main), quart_app(main)
     assert first.extensions["quart_flet"] is not second.extensions["quart_flet"]
     async with first.test_app(), second.test_app():
         first_dir = first.extensions["quart_flet"].temp_dir
@@ -107,7 +107,7 @@ async def test_disconnected_session_is_evicted_after_timeout() -> None:
         page.on_close = on_close
         page.add(ft.Text("hello"))
 
-    app = flet_app(tracked_main, session_timeout_seconds=0.5)
+    app = quart_app(tracked_main, session_timeout_seconds=0.5)
     registry = app.extensions["quart_flet"]
     async with app.test_app() as test_app:
         async with test_app.test_client().websocket("/ws") as ws:
@@ -152,7 +152,7 @@ async def test_socket_closed_before_register_leaves_nothing(app: Quart, before_c
 async def test_the_same_app_serves_again_after_a_restart() -> None:
     """Start, stop, start one app object in one process (tests, reloaders):
     the second run must not serve files of the first run's temp dir."""
-    app = flet_app(main)
+    app = quart_app(main)
     for _ in range(2):
         async with app.test_app() as test_app:
             response = await test_app.test_client().get("/")

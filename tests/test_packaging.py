@@ -122,9 +122,9 @@ def test_a_program_that_catches_a_bad_option_keeps_its_own_error_hook(tmp_path: 
     program = """
 import sys
 sys.excepthook = lambda kind, error, tb: print("own hook:", error, file=sys.stderr)
-from quart_flet import OptionError, flet_app
+from quart_flet import OptionError, quart_app
 try:
-    flet_app(lambda page: None, max_threads="zero")
+    quart_app(lambda page: None, max_threads="zero")
 except OptionError as error:
     print("caught:", error)
 raise RuntimeError("the program's own error")

@@ -18,7 +18,7 @@ from flet_web import get_package_web_dir
 from quart import Quart
 from test_webclient import build_config, config_value
 
-from quart_flet import flet_app, flet_blueprint
+from quart_flet import flet_blueprint, quart_app
 from quart_flet.client.preload import font_assets
 
 WEB = Path(get_package_web_dir())
@@ -57,9 +57,9 @@ def test_font_assets_reads_a_manifest_and_skips_what_is_not_a_local_font() -> No
 @pytest.mark.parametrize(
     ("make", "path", "root_path", "base"),
     [
-        (lambda: flet_app(main), "/", "", "/"),
+        (lambda: quart_app(main), "/", "", "/"),
         (prefixed_app, "/flet-app/", "", "/flet-app/"),
-        (lambda: flet_app(main), "/proxy/", "/proxy", "/proxy/"),
+        (lambda: quart_app(main), "/proxy/", "/proxy", "/proxy/"),
     ],
     ids=["root", "prefix", "root_path"],
 )
@@ -114,7 +114,7 @@ async def test_the_index_hints_every_file_the_engine_fetches_next(
 
 
 async def test_the_preload_script_comes_after_the_config_it_reads() -> None:
-    app = flet_app(main)
+    app = quart_app(main)
     async with app.test_app() as test_app:
         index = await (await test_app.test_client().get("/")).get_data()
     config = index.index(b"flet.webSocketEndpoint=")
@@ -125,7 +125,7 @@ async def test_the_preload_script_comes_after_the_config_it_reads() -> None:
 
 
 async def test_a_conditional_index_request_gets_its_304_without_hints() -> None:
-    app = flet_app(main)
+    app = quart_app(main)
     async with app.test_app() as test_app:
         client = test_app.test_client()
         first = await client.get("/")

@@ -14,7 +14,7 @@ from quart import Quart
 from quart.testing import WebsocketResponseError
 
 from examples import existing_quart_app, two_apps
-from quart_flet import flet_app, flet_blueprint
+from quart_flet import flet_blueprint, quart_app
 from quart_flet.http.headers import origin_allowed
 
 
@@ -33,7 +33,7 @@ def test_an_unparsable_origin_is_not_allowed(origin: str) -> None:
 
 
 async def test_an_unparsable_origin_gets_a_json_403_on_the_handshake() -> None:
-    app = flet_app(main)
+    app = quart_app(main)
     async with app.test_app() as test_app:
         client = test_app.test_client()
         for origin in ("http://[::1", "http://[::1]:80:x["):
@@ -135,7 +135,7 @@ async def test_a_websocket_to_a_flet_file_route_is_a_json_400_in_a_users_app() -
 
 @pytest.mark.parametrize(
     ("app", "path"),
-    [(flet_app(lambda page: None), "/ws"), (existing_quart_app.app, "/flet-app/ws")],
+    [(quart_app(lambda page: None), "/ws"), (existing_quart_app.app, "/flet-app/ws")],
 )
 async def test_a_plain_get_of_the_websocket_is_a_json_426(app: Quart, path: str) -> None:
     response = await _open(app, "GET", path)

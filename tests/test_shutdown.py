@@ -200,7 +200,7 @@ async def test_two_hypercorn_servers_on_one_loop_each_close_their_own_flet_socke
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
-    from quart_flet import flet_app
+    from quart_flet import quart_app
 
     def main(page: Any) -> None:
         page.add()
@@ -214,7 +214,7 @@ async def test_two_hypercorn_servers_on_one_loop_each_close_their_own_flet_socke
         config.bind = [f"fd://{listening.detach()}"]
         config.graceful_timeout = 20
         servers.append(
-            asyncio.create_task(serve(flet_app(main), config, shutdown_trigger=trigger.wait))
+            asyncio.create_task(serve(quart_app(main), config, shutdown_trigger=trigger.wait))
         )
 
     async def registered(port: int) -> Any:

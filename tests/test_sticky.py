@@ -33,7 +33,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Origin
 
 from examples.counter import main as counter_main
-from quart_flet import OptionError, flet_app
+from quart_flet import OptionError, quart_app
 from quart_flet.client import browserid
 from quart_flet.options import resolve_options
 
@@ -305,7 +305,7 @@ async def test_without_stickiness_a_reconnect_lands_elsewhere_and_the_log_says_w
 
 
 async def test_the_index_sets_the_sticky_cookie_once_and_keeps_its_etag() -> None:
-    app = flet_app(counter_main, sticky_cookie=COOKIE)
+    app = quart_app(counter_main, sticky_cookie=COOKIE)
     async with app.test_app():
         client = app.test_client(use_cookies=False)  # every request a new browser
         first = await client.get("/")
@@ -333,8 +333,8 @@ async def test_the_index_sets_the_sticky_cookie_once_and_keeps_its_etag() -> Non
 
 
 async def test_the_sticky_cookie_is_mounted_at_the_blueprint() -> None:
-    app = flet_app(counter_main)
-    other = flet_app(counter_main, sticky_cookie=COOKIE)
+    app = quart_app(counter_main)
+    other = quart_app(counter_main, sticky_cookie=COOKIE)
     async with other.test_app() as test_app:
         response = await test_app.test_client().get("/sub/", root_path="/sub")
         assert "Path=/sub/" in set_cookies(response)[COOKIE]

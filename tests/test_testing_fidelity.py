@@ -10,7 +10,7 @@ from typing import Any
 import flet as ft
 import pytest
 
-from quart_flet import flet_app
+from quart_flet import quart_app
 from quart_flet.testing import ActionError, FinderError, open_user
 
 
@@ -28,7 +28,7 @@ async def test_text_field_error_helper_and_counter_are_painted() -> None:
         )
         page.add(field)
 
-    async with open_user(flet_app(main)) as user:
+    async with open_user(quart_app(main)) as user:
         await user.should_see("We never share it")
         await user.should_see("0/20")
         await user.enter_text("E-mail", "ada")
@@ -55,7 +55,7 @@ async def test_snack_bar_string_action_is_shown_and_tappable() -> None:
 
         page.add(ft.Button("Delete", on_click=show), out)
 
-    async with open_user(flet_app(main)) as user:
+    async with open_user(quart_app(main)) as user:
         await user.tap("Delete")
         await user.should_see("Deleted")
         await user.tap("Undo")
@@ -79,7 +79,7 @@ async def test_a_modal_dialog_is_a_barrier() -> None:
 
         page.add(ft.Button("Open dialog", on_click=open_it), count)
 
-    async with open_user(flet_app(main)) as user:
+    async with open_user(quart_app(main)) as user:
         await user.tap("Open dialog")
         await user.should_see("Sure?")
         await user.should_not_see("opened 1")  # behind the barrier: not in the semantics tree
@@ -96,7 +96,7 @@ async def test_a_bottom_sheet_hides_the_page_behind_it() -> None:
         sheet = ft.BottomSheet(ft.Text("Sheet body"))
         page.add(ft.Button("Open sheet", on_click=lambda e: page.show_dialog(sheet)))
 
-    async with open_user(flet_app(main)) as user:
+    async with open_user(quart_app(main)) as user:
         await user.tap("Open sheet")
         await user.should_see("Sheet body")
         await user.should_not_see("Open sheet")
@@ -121,7 +121,7 @@ async def test_views_rendered_from_a_component() -> None:
     def main(page: ft.Page) -> None:
         page.render_views(App)
 
-    async with open_user(flet_app(main)) as user:
+    async with open_user(quart_app(main)) as user:
         await user.should_see("Home 0")
         await user.tap("Add")
         await user.should_see("Home 1")
@@ -146,7 +146,7 @@ async def test_dropdown_opens_lists_its_options_and_selects() -> None:
             out,
         )
 
-    async with open_user(flet_app(main)) as user:
+    async with open_user(quart_app(main)) as user:
         await user.should_not_see("Pear")  # a closed menu paints no options
         await user.tap("Fruit")
         await user.should_see("Pear")
@@ -176,7 +176,7 @@ async def test_editable_dropdown_types_filters_and_picks() -> None:
             out,
         )
 
-    async with open_user(flet_app(main)) as user:
+    async with open_user(quart_app(main)) as user:
         await user.type_text("City", "P")
         await user.should_see("typed P")
         await user.should_see("Porto")
@@ -221,7 +221,7 @@ async def test_data_table_sorts_by_header_and_selects_all() -> None:
         )
         page.add(table, out, ft.Text("Total"))
 
-    async with open_user(flet_app(main)) as user:
+    async with open_user(quart_app(main)) as user:
         await user.tap("Name")
         await user.should_see(user.find_by_text("Ada").first)
         assert [t for t in user.texts() if t in ("Ada", "Bob", "Cleo")] == ["Ada", "Bob", "Cleo"]
@@ -246,7 +246,7 @@ async def test_tapping_a_column_without_on_sort_names_on_sort() -> None:
     def main(page: ft.Page) -> None:
         page.add(ft.DataTable(columns=[ft.DataColumn("Age")], rows=[]))
 
-    async with open_user(flet_app(main)) as user:
+    async with open_user(quart_app(main)) as user:
         with pytest.raises(ActionError, match="DataColumn takes a tap through on_sort"):
             await user.tap("Age")
 
@@ -274,7 +274,7 @@ async def test_expansion_panels() -> None:
             out,
         )
 
-    async with open_user(flet_app(main)) as user:
+    async with open_user(quart_app(main)) as user:
         await user.should_not_see("First body")
         await user.should_see("Header Placeholder")
         with pytest.raises(ActionError, match="can_tap_header"):
@@ -300,7 +300,7 @@ async def test_slider_sends_values_as_the_client_computes_them() -> None:
             out,
         )
 
-    async with open_user(flet_app(main)) as user:
+    async with open_user(quart_app(main)) as user:
         await user.should_not_see("%")  # the label shows only while dragging
         await user.increase(user.find_by_type("Slider"))
         await user.should_see("value 30.000000000000004")
@@ -312,7 +312,7 @@ async def test_should_see_honours_at_first_and_last() -> None:
     def main(page: ft.Page) -> None:
         page.add(ft.Text("same"), ft.Text("same", visible=True))
 
-    async with open_user(flet_app(main)) as user:
+    async with open_user(quart_app(main)) as user:
         await user.should_see(user.find_by_text("same").at(1))
         await user.should_see(user.find_by_text("same").last)
         await user.should_not_see(user.find_by_text("same").at(2))
@@ -347,7 +347,7 @@ async def test_settle_waits_for_a_mount_effect() -> None:
         page.render(App)
 
     for _ in range(5):
-        async with open_user(flet_app(main)) as user:
+        async with open_user(quart_app(main)) as user:
             await user.should_see("Home page")
             await user.tap("Go")
             await user.should_see("heard go")
@@ -367,7 +367,7 @@ async def test_settle_waits_for_a_running_handler() -> None:
 
         page.add(ft.Button("Work", on_click=work), out)
 
-    async with open_user(flet_app(main)) as user:
+    async with open_user(quart_app(main)) as user:
         await user.tap("Work")
         await user.settle()
         assert "done" in user.texts()
@@ -378,7 +378,7 @@ async def test_texts_are_in_paint_order() -> None:
     def main(page: ft.Page) -> None:
         page.show_dialog(ft.AlertDialog(content=ft.Text("Body"), title=ft.Text("Title")))
 
-    async with open_user(flet_app(main)) as user:
+    async with open_user(quart_app(main)) as user:
         await user.should_see("Body")
         assert user.texts() == ["Title", "Body"]
 
@@ -387,7 +387,7 @@ async def test_finder_errors_on_ambiguity_still() -> None:
     def main(page: ft.Page) -> None:
         page.add(ft.Text("twice"), ft.Text("twice"))
 
-    async with open_user(flet_app(main)) as user:
+    async with open_user(quart_app(main)) as user:
         with pytest.raises(FinderError, match="matches 2 controls"):
             await user.tap("twice")
 
@@ -401,11 +401,11 @@ def test_the_harness_never_builds_the_compressed_client(tmp_path: Any) -> None:
 
     script = """
 import asyncio, os, pathlib, threading, flet as ft
-from quart_flet import flet_app
+from quart_flet import quart_app
 from quart_flet.testing import FletHarness
 
 async def run():
-    app = flet_app(lambda page: page.add(ft.Text("hi")))
+    app = quart_app(lambda page: page.add(ft.Text("hi")))
     async with FletHarness(app) as harness:
         user = await harness.open_user()
         await user.should_see("hi")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from quart import Quart
 
-from quart_flet import flet_app
+from quart_flet import quart_app
 from quart_flet.testing import open_user
 
 FLET_REPO = Path("/work/.mirror/flet-dev+flet/repo")
@@ -32,7 +32,7 @@ def flet_example(path: str) -> Quart:
     module = types.ModuleType(name)
     sys.modules[name] = module  # dataclasses look their module up
     exec(compile(shown.stdout, path, "exec"), module.__dict__)
-    return flet_app(module.main)
+    return quart_app(module.main)
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ import flet as ft
 import pytest
 from quart import Quart, abort, websocket
 
-from quart_flet import flet_app, flet_blueprint, handshake
+from quart_flet import flet_blueprint, handshake, quart_app
 from quart_flet.testing import (
     ActionError,
     Disconnected,
@@ -74,7 +74,7 @@ async def form_main(page: ft.Page) -> None:
 
 @pytest.fixture(name="form")
 async def _form() -> Any:
-    async with open_user(flet_app(form_main)) as user:
+    async with open_user(quart_app(form_main)) as user:
         yield user
 
 
@@ -152,7 +152,7 @@ async def dialogs_main(page: ft.Page) -> None:
 
 
 async def test_alert_dialog_opens_closes_and_reopens() -> None:
-    async with open_user(flet_app(dialogs_main)) as user:
+    async with open_user(quart_app(dialogs_main)) as user:
         await user.should_not_see("Delete?")
         await user.tap("Ask")
         await user.should_see("This cannot be undone")
@@ -167,7 +167,7 @@ async def test_alert_dialog_opens_closes_and_reopens() -> None:
 
 
 async def test_bottom_sheet_and_snack_bars() -> None:
-    async with open_user(flet_app(dialogs_main)) as user:
+    async with open_user(quart_app(dialogs_main)) as user:
         await user.tap("Sheet")
         await user.should_see("Sheet body")
         await user.dismiss(user.find_by_text("Sheet body"))
@@ -206,7 +206,7 @@ async def table_main(page: ft.Page) -> None:
 
 
 async def test_data_table_rows_and_selection() -> None:
-    async with open_user(flet_app(table_main)) as user:
+    async with open_user(quart_app(table_main)) as user:
         await user.should_see("Age")
         assert "41" in user.texts()
         await user.tap("Alan")
@@ -233,7 +233,7 @@ def chat_app() -> Quart:
         field.on_submit = send
         page.add(messages, field, ft.Button("Send", on_click=send))
 
-    return flet_app(main)
+    return quart_app(main)
 
 
 async def test_two_users_chat() -> None:
@@ -285,7 +285,7 @@ async def services_main(page: ft.Page) -> None:
 
 
 async def test_client_methods_answered_by_fakes() -> None:
-    async with open_user(flet_app(services_main)) as user:
+    async with open_user(quart_app(services_main)) as user:
         await user.tap("Copy")
         await user.should_see("pasted: copied text")
         assert user.fakes.clipboard == "copied text"
@@ -309,20 +309,20 @@ async def crash_main(page: ft.Page) -> None:
 
 async def test_a_crash_fails_the_test_with_the_apps_traceback() -> None:
     with pytest.raises(SessionCrashed, match=r"(?s)the app's own bug.*Traceback.*in boom"):
-        async with open_user(flet_app(crash_main)) as user:
+        async with open_user(quart_app(crash_main)) as user:
             await user.tap("Boom")
             await user.should_see("never shown")
 
 
 async def test_an_expected_crash_is_checked_and_passes() -> None:
-    async with open_user(flet_app(crash_main)) as user:
+    async with open_user(quart_app(crash_main)) as user:
         await user.tap("Boom")
         report = await user.should_crash("the app's own bug")
         assert 'raise ValueError("the app' in report
 
 
 async def test_reconnect_resumes_the_session() -> None:
-    async with open_user(flet_app(form_main)) as user:
+    async with open_user(quart_app(form_main)) as user:
         first = user.session_id
         await user.tap("I agree")
         await user.should_see("agree=True")
@@ -416,7 +416,7 @@ async def test_waits_are_event_driven_and_fast() -> None:
         page.add(text)
         page.run_task(later)
 
-    async with open_user(flet_app(main)) as user:
+    async with open_user(quart_app(main)) as user:
         loop = asyncio.get_running_loop()
         started = loop.time()
         await user.should_see("done", timeout=5)
@@ -436,7 +436,7 @@ async def test_moves_removes_and_inserts_apply_as_in_the_client() -> None:
 
         page.add(column, ft.Button("Shuffle", on_click=shuffle))
 
-    async with open_user(flet_app(main)) as user:
+    async with open_user(quart_app(main)) as user:
         await user.should_see("5")
         await user.tap("Shuffle")
         await user.should_see("new")

@@ -17,7 +17,7 @@ from flet_web import get_package_web_dir
 from quart import Blueprint, Quart
 from werkzeug.datastructures import Headers
 
-from quart_flet import OptionError, flet_app, flet_blueprint
+from quart_flet import OptionError, flet_blueprint, quart_app
 from quart_flet.client.files import version_build_config
 
 
@@ -71,7 +71,7 @@ def two_flet_apps(sub_first: bool) -> Quart:
 
 
 async def test_index_at_root_is_patched_for_root() -> None:
-    status, headers, body = await get(flet_app(main), "/")
+    status, headers, body = await get(quart_app(main), "/")
     assert status == 200
     assert headers["Content-Type"].startswith("text/html")
     assert base_href(body) == "/"
@@ -112,7 +112,7 @@ async def test_index_under_root_path_follows_root_path_and_prefix() -> None:
 
 
 async def test_local_canvaskit_is_served() -> None:
-    status, headers, _ = await get(flet_app(main), "/canvaskit/canvaskit.wasm")
+    status, headers, _ = await get(quart_app(main), "/canvaskit/canvaskit.wasm")
     assert status == 200
     assert headers["Content-Type"] == "application/wasm"
 
@@ -146,7 +146,7 @@ async def test_missing_asset_is_a_json_404(prefix: str, path: str) -> None:
 
 
 async def test_path_traversal_is_not_served() -> None:
-    status, _, body = await get(flet_app(main), "/../../../etc/passwd.txt")
+    status, _, body = await get(quart_app(main), "/../../../etc/passwd.txt")
     assert status in (400, 404)
     assert b"root:" not in body
 
@@ -168,7 +168,7 @@ async def test_path_traversal_is_not_served() -> None:
     ],
 )
 async def test_mime_types(path: str, mime: str) -> None:
-    status, headers, body = await get(flet_app(main), path)
+    status, headers, body = await get(quart_app(main), path)
     assert status == 200
     assert headers["Content-Type"].split(";")[0] == mime
     assert body
@@ -176,7 +176,7 @@ async def test_mime_types(path: str, mime: str) -> None:
 
 @pytest.mark.parametrize("path", ["/", "/some/route", "/flutter.js", "/manifest.json"])
 async def test_etag_gives_304_on_revalidation(path: str) -> None:
-    app = flet_app(main)
+    app = quart_app(main)
     async with app.test_app() as test_app:
         client = test_app.test_client()
         first = await client.get(path)
@@ -220,7 +220,7 @@ def range_cases(n: int) -> list[tuple[str, int, str | None, slice]]:
     ],
 )
 async def test_byte_ranges_follow_rfc_9110(path: str, accept: str) -> None:
-    app = flet_app(main)
+    app = quart_app(main)
     async with app.test_app() as test_app:
         client = test_app.test_client()
         whole = await client.get(path, headers={"Accept-Encoding": accept})
@@ -248,7 +248,7 @@ async def test_byte_ranges_follow_rfc_9110(path: str, accept: str) -> None:
 
 @pytest.mark.parametrize("path", ["/", "/flutter.js", "/manifest.json"])
 async def test_if_match_and_if_range_are_checked(path: str) -> None:
-    app = flet_app(main)
+    app = quart_app(main)
     async with app.test_app() as test_app:
         client = test_app.test_client()
         accept = {"Accept-Encoding": "br"}
@@ -312,14 +312,14 @@ async def test_other_spellings_of_a_file_redirect_to_it(
 
 @pytest.mark.parametrize("path", ["/canvaskit/../flutter.js", "/icons/../../web/flutter.js"])
 async def test_dot_dot_paths_are_never_looked_up(path: str) -> None:
-    status, headers, body = await get(flet_app(main), path)
+    status, headers, body = await get(quart_app(main), path)
     assert status == 404
     assert headers["Content-Type"] == "application/json"
     assert b"(()=>" not in body
 
 
 async def test_font_manifest_is_served_when_not_patched() -> None:
-    status, headers, body = await get(flet_app(main, no_cdn=False), "/assets/FontManifest.json")
+    status, headers, body = await get(quart_app(main, no_cdn=False), "/assets/FontManifest.json")
     assert status == 200
     assert headers["Content-Type"] == "application/json"
     assert json.loads(body) == json.loads((WEB / "assets/FontManifest.json").read_bytes())
@@ -361,7 +361,7 @@ async def client_urls(client: Any, prefix: str = "") -> dict[str, str]:
 
 
 async def test_build_config_names_each_engine_file_by_its_content() -> None:
-    app = flet_app(main)
+    app = quart_app(main)
     async with app.test_app() as test_app:
         client = test_app.test_client()
         urls = await client_urls(client)
@@ -437,7 +437,7 @@ async def test_the_tokens_follow_the_content(
     async def tokens() -> tuple[str, str, str]:
         # a new cache root: a new store, as a restarted server indexes anew
         monkeypatch.setenv("QUART_FLET_CACHE_DIR", str(tmp_path / f"cache{next(restarts)}"))
-        async with flet_app(main).test_app() as test_app:
+        async with quart_app(main).test_app() as test_app:
             urls = await client_urls(test_app.test_client())
             return urls["canvaskit"], urls["assets"], urls["main.dart.mjs"]
 
@@ -498,22 +498,22 @@ def test_build_config_paths_without_a_version_stay_as_they_are() -> None:
     ],
 )
 async def test_cache_control_by_url(path: str, policy: str) -> None:
-    status, headers, _ = await get(flet_app(main), path)
+    status, headers, _ = await get(quart_app(main), path)
     assert status == 200
     assert headers["Cache-Control"] == policy
 
 
 async def test_a_version_of_another_file_is_not_immutable() -> None:
-    status, headers, _ = await get(flet_app(main), f"/main.dart.mjs?v={version('main.dart.wasm')}")
+    status, headers, _ = await get(quart_app(main), f"/main.dart.mjs?v={version('main.dart.wasm')}")
     assert status == 200
     assert headers["Cache-Control"] == "no-cache"
-    status, headers, _ = await get(flet_app(main), f"/main.dart.mjs?v={version('main.dart.mjs')}")
+    status, headers, _ = await get(quart_app(main), f"/main.dart.mjs?v={version('main.dart.mjs')}")
     assert headers["Cache-Control"] == IMMUTABLE
 
 
 @pytest.mark.parametrize("which", ["canvaskit", "assets"])
 async def test_a_token_is_only_good_for_its_own_directory(which: str) -> None:
-    app = flet_app(main)
+    app = quart_app(main)
     async with app.test_app() as test_app:
         client = test_app.test_client()
         urls = await client_urls(client)
@@ -526,7 +526,7 @@ async def test_a_token_is_only_good_for_its_own_directory(which: str) -> None:
 
 
 async def test_versioned_urls_keep_304_range_and_head() -> None:
-    app = flet_app(main)
+    app = quart_app(main)
     async with app.test_app() as test_app:
         client = test_app.test_client()
         urls = await client_urls(client)
@@ -652,13 +652,13 @@ def _assets_dir(tmp_path: Path) -> Path:
 async def test_assets_dir_overrides_client_files(
     assets_dir: Path, path: str, expected: bytes
 ) -> None:
-    status, _, body = await get(flet_app(main, assets_dir=assets_dir), path)
+    status, _, body = await get(quart_app(main, assets_dir=assets_dir), path)
     assert status == 200
     assert body == expected
 
 
 async def test_assets_dir_overrides_manifest_and_falls_back_per_file(assets_dir: Path) -> None:
-    app = flet_app(main, assets_dir=str(assets_dir))
+    app = quart_app(main, assets_dir=str(assets_dir))
     async with app.test_app() as test_app:
         client = test_app.test_client()
         manifest = json.loads(await (await client.get("/manifest.json")).get_data())
@@ -674,7 +674,7 @@ async def test_assets_dir_files_are_never_cached_without_revalidation(assets_dir
     """The app's files are served as they are on disk now, under _v/ too."""
     (assets_dir / "assets" / "fonts").mkdir(parents=True)
     (assets_dir / "assets" / "fonts" / "roboto.woff2").write_bytes(b"my roboto")
-    app = flet_app(main, assets_dir=str(assets_dir))
+    app = quart_app(main, assets_dir=str(assets_dir))
     async with app.test_app() as test_app:
         client = test_app.test_client()
         urls = await client_urls(client)
@@ -692,7 +692,7 @@ async def test_assets_dir_files_are_never_cached_without_revalidation(assets_dir
 
 async def test_own_flutter_bootstrap_in_assets_dir_is_linked_plainly(assets_dir: Path) -> None:
     (assets_dir / "flutter_bootstrap.js").write_text("// my loader\n")
-    app = flet_app(main, assets_dir=str(assets_dir))
+    app = quart_app(main, assets_dir=str(assets_dir))
     async with app.test_app() as test_app:
         client = test_app.test_client()
         index = await (await client.get("/")).get_data()
@@ -704,7 +704,7 @@ async def test_own_flutter_bootstrap_in_assets_dir_is_linked_plainly(assets_dir:
 
 
 async def test_app_metadata_patches_index_and_manifest() -> None:
-    app = flet_app(
+    app = quart_app(
         main,
         app_name="Quart Counter",
         app_short_name="Counter",
@@ -723,7 +723,7 @@ async def test_app_metadata_patches_index_and_manifest() -> None:
 
 
 async def test_without_metadata_the_client_defaults_stay() -> None:
-    status, _, body = await get(flet_app(main), "/")
+    status, _, body = await get(quart_app(main), "/")
     assert status == 200
     assert b"<title>Quart Counter</title>" not in body
     assert re.search(rb"<title>[^<]+</title>", body)
@@ -768,14 +768,14 @@ def test_bad_env_override_fails_naming_option_and_variable(
 ) -> None:
     monkeypatch.setenv(variable, value)
     with pytest.raises(OptionError, match=option) as error:
-        flet_app(main)
+        quart_app(main)
     assert variable in str(error.value)
 
 
 async def test_env_override_reaches_the_index(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLET_WEB_RENDERER", "canvaskit")
     monkeypatch.setenv("FLET_APP_NAME", "From Env")
-    app = flet_app(main, web_renderer="skwasm")
+    app = quart_app(main, web_renderer="skwasm")
     monkeypatch.delenv("FLET_WEB_RENDERER")  # resolved once, at creation
     status, _, body = await get(app, "/")
     assert status == 200
@@ -784,7 +784,7 @@ async def test_env_override_reaches_the_index(monkeypatch: pytest.MonkeyPatch) -
 
 
 async def test_renderer_argument_reaches_the_index() -> None:
-    _, _, body = await get(flet_app(main, web_renderer="skwasm"), "/")
+    _, _, body = await get(quart_app(main, web_renderer="skwasm"), "/")
     assert config_value(body, "webRenderer") == "skwasm"
 
 
@@ -855,7 +855,7 @@ async def test_the_index_carries_the_reconnect_options_before_the_engine_loads()
 
 
 async def test_the_reconnect_notice_cannot_close_its_script() -> None:
-    app = flet_app(main, reconnect_notice="</script><script>alert(1)</script><!--")
+    app = quart_app(main, reconnect_notice="</script><script>alert(1)</script><!--")
     _, _, body = await get(app, "/")
     assert reconnect_config(body)["notice"] == "</script><script>alert(1)</script><!--"
     assert b"alert(1)</script>" not in body

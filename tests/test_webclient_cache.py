@@ -20,7 +20,7 @@ from flet_web import get_package_web_dir
 from quart import Quart
 from quart.utils import run_sync
 
-from quart_flet import flet_app
+from quart_flet import quart_app
 from quart_flet.client.compression import BROTLI_BEST, BROTLI_FAST, GZIP, VariantStore
 from quart_flet.session.registry import get_registry
 
@@ -95,7 +95,7 @@ def test_variants_are_built_once_and_keyed_by_content(client_dir: Path, tmp_path
 async def test_files_are_served_in_the_best_accepted_encoding(
     client_dir: Path, accept: str, encoding: str | None, decode: Any
 ) -> None:
-    app = flet_app(main)
+    app = quart_app(main)
     async with app.test_app() as test_app:
         await wait_built(app)
         response = await test_app.test_client().get(
@@ -112,7 +112,7 @@ async def test_files_are_served_in_the_best_accepted_encoding(
 
 
 async def test_etags_differ_per_encoding_and_answer_304(client_dir: Path) -> None:
-    app = flet_app(main)
+    app = quart_app(main)
     async with app.test_app() as test_app:
         await wait_built(app)
         client = test_app.test_client()
@@ -135,7 +135,7 @@ async def test_etags_differ_per_encoding_and_answer_304(client_dir: Path) -> Non
 
 
 async def test_range_applies_to_the_selected_representation(client_dir: Path) -> None:
-    app = flet_app(main)
+    app = quart_app(main)
     async with app.test_app() as test_app:
         await wait_built(app)
         client = test_app.test_client()
@@ -157,7 +157,7 @@ async def test_range_applies_to_the_selected_representation(client_dir: Path) ->
 
 
 async def test_index_is_no_cache_and_links_versioned_loaders(client_dir: Path) -> None:
-    app = flet_app(main)
+    app = quart_app(main)
     async with app.test_app() as test_app:
         client = test_app.test_client()
         index = await client.get("/", headers={"Accept-Encoding": "br"})
@@ -183,7 +183,7 @@ async def test_index_is_no_cache_and_links_versioned_loaders(client_dir: Path) -
 async def test_versioned_urls_get_the_same_variants(client_dir: Path, accept: str) -> None:
     """``?v=`` and ``_v/<token>/`` pick the file, not its representation:
     the same encodings, ETags, 304s and Ranges as the plain URL."""
-    app = flet_app(main)
+    app = quart_app(main)
     async with app.test_app() as test_app:
         await wait_built(app)
         client = test_app.test_client()
@@ -219,7 +219,7 @@ async def test_versioned_urls_get_the_same_variants(client_dir: Path, accept: st
 
 
 async def test_incompressible_files_are_sent_as_they_are(client_dir: Path) -> None:
-    app = flet_app(main)
+    app = quart_app(main)
     async with app.test_app() as test_app:
         await wait_built(app)
         response = await test_app.test_client().get(
@@ -236,7 +236,7 @@ async def test_files_are_served_before_their_variants_exist(
 ) -> None:
     """Building never holds a request up: until a variant lands, the file
     goes out as it is (here the build is stopped before it starts)."""
-    app = flet_app(main)
+    app = quart_app(main)
     store = store_of(app)
     store.stop()
     async with app.test_app() as test_app:

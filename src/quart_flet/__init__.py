@@ -8,7 +8,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from quart_flet.app.blueprint import flet_app, flet_blueprint
+from quart_flet.app.blueprint import flet_app, flet_blueprint, quart_app
 from quart_flet.app.extension import QuartFlet
 from quart_flet.app.fletapp import FletApp
 from quart_flet.app.server import run
@@ -40,6 +40,7 @@ __all__ = [
     "handshake",
     "proxy_fix",
     "pubsub_hub",
+    "quart_app",
     "resolve_options",
     "run",
 ]

@@ -1,8 +1,9 @@
-"""``flet_blueprint()`` and ``flet_app()``: the blocks of quart_flet.app.fletapp
+"""``flet_blueprint()`` and ``quart_app()``: the blocks of quart_flet.app.fletapp
 on routes of their own under one prefix, answering errors in JSON."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Unpack, cast
 
 from quart import (
@@ -188,7 +189,7 @@ async def _oauth_callback() -> ResponseReturnValue:
     return await fletapp.serve_oauth_callback(_mount(request.blueprint), _registry())
 
 
-def flet_app(
+def quart_app(
     main: AppCallable,
     before_main: AppCallable | None = None,
     **opts: Any,
@@ -207,3 +208,18 @@ def flet_app(
         QuartFlet(app, **app_wide)
     app.register_blueprint(flet_blueprint(main, before_main, **opts))
     return app
+
+
+def flet_app(
+    main: AppCallable,
+    before_main: AppCallable | None = None,
+    **opts: Any,
+) -> Quart:
+    """Deprecated name of :func:`quart_app` (it returns a Quart app, while
+    :class:`~quart_flet.FletApp` is one Flet app's building blocks)."""
+    warnings.warn(
+        "quart_flet.flet_app() is now quart_app(): same arguments, same app",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return quart_app(main, before_main, **opts)

@@ -143,7 +143,7 @@ def app_for(target: Quart | AppCallable, server: ServerOptions, **opts: Any) -> 
                 "a Quart app has its own url_prefix (unset FLET_WEB_APP_PATH / --path)"
             )
         return target
-    app = Quart("quart_flet", static_folder=None)  # as flet_app(): no /static to shadow
+    app = Quart("quart_flet", static_folder=None)  # as quart_app(): no /static to shadow
     app.register_error_handler(HTTPException, http_exception_as_json)
     prefix = None if server.path == "/" else server.path
     app.register_blueprint(flet_blueprint(target, **opts), url_prefix=prefix)

@@ -7,7 +7,7 @@ it to the wrong view (a 500). ``proxy_fix`` maps it back to ``wss``/``ws``,
 and keeps an HTTP request's scheme ``http``/``https``: whatever the header
 says (``ftp``, ``ws``, empty, garbage), only ``https``/``wss`` mean secure.
 
->>> app = proxy_fix(flet_app(main))  # hypercorn module:app behind nginx
+>>> app = proxy_fix(quart_app(main))  # hypercorn module:app behind nginx
 """
 
 from __future__ import annotations

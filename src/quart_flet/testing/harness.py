@@ -120,7 +120,7 @@ class FletHarness:
         if not paths:
             raise HarnessError(
                 f"{self.app.name!r} has no Flet app: register flet_blueprint(main) on it, "
-                "or build it with flet_app(main)"
+                "or build it with quart_app(main)"
             )
         if mount is not None:
             wanted = mount.rstrip("/") + "/ws"
