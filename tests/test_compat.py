@@ -19,9 +19,14 @@ from hypercorn.protocol.ws_stream import WSStream
 from quart.asgi import ASGIHTTPConnection, ASGIWebsocketConnection
 from quart.wrappers import Websocket
 
-from quart_flet import compat
+import quart_flet
+from quart_flet.compat import flet as compat_flet
+from quart_flet.compat import hypercorn as compat_hypercorn
+from quart_flet.compat import quart as compat_quart
+from quart_flet.compat import stdlib as compat_stdlib
 
-PACKAGE = Path(compat.__file__).parent
+PACKAGE = Path(quart_flet.__file__).parent
+MIRRORED = {**compat_flet.MIRRORED, **compat_quart.MIRRORED}
 
 
 def _resolve(qualified: str) -> object:
@@ -37,9 +42,9 @@ def _resolve(qualified: str) -> object:
     raise LookupError(qualified)
 
 
-@pytest.mark.parametrize("qualified", sorted(compat.MIRRORED))
+@pytest.mark.parametrize("qualified", sorted(MIRRORED))
 def test_the_flet_functions_we_re_do_have_not_changed(qualified: str) -> None:
-    digest, ours = compat.MIRRORED[qualified]
+    digest, ours = MIRRORED[qualified]
     source = inspect.getsource(_resolve(qualified))  # type: ignore[arg-type]
     assert hashlib.sha256(source.encode()).hexdigest()[:16] == digest, (
         f"flet changed {qualified}: compare it with {ours} and update both"
@@ -48,7 +53,7 @@ def test_the_flet_functions_we_re_do_have_not_changed(qualified: str) -> None:
 
 def test_the_private_names_we_use_still_exist() -> None:
     assert "_context_page" in vars(importlib.import_module("flet.controls.context"))
-    assert hasattr(compat.ProtocolMuxedDataChannel, "_deliver")
+    assert hasattr(compat_flet.ProtocolMuxedDataChannel, "_deliver")
     assert inspect.iscoroutinefunction(Page._authorize_callback)
     assert inspect.iscoroutinefunction(BaseControl._trigger_event)
     assert "_services" in {field.name for field in dataclasses.fields(Page)}
@@ -60,28 +65,28 @@ def test_the_private_names_we_use_still_exist() -> None:
     scope_source = inspect.getsource(ASGIWebsocketConnection._create_websocket_from_scope)
     assert "self.queue.get," in scope_source
     hypercorn_run = importlib.import_module("hypercorn.asyncio.run")
-    worker_serve = getattr(hypercorn_run, compat.HYPERCORN_WORKER_SERVE)
+    worker_serve = getattr(hypercorn_run, compat_hypercorn.HYPERCORN_WORKER_SERVE)
     assert inspect.iscoroutinefunction(worker_serve)
     source = inspect.getsource(worker_serve)
-    assert f"{compat.HYPERCORN_WORKER_CONTEXT} = WorkerContext(" in source
-    assert f"await {compat.HYPERCORN_WORKER_CONTEXT}.terminated.set()" in source
-    config = inspect.signature(worker_serve).parameters[compat.HYPERCORN_WORKER_CONFIG]
+    assert f"{compat_hypercorn.HYPERCORN_WORKER_CONTEXT} = WorkerContext(" in source
+    assert f"await {compat_hypercorn.HYPERCORN_WORKER_CONTEXT}.terminated.set()" in source
+    config = inspect.signature(worker_serve).parameters[compat_hypercorn.HYPERCORN_WORKER_CONFIG]
     assert config.annotation == "Config"
-    assert f"{compat.HYPERCORN_WORKER_CONFIG}.graceful_timeout)" in source
-    lifespan_task = compat.HYPERCORN_WORKER_LIFESPAN_TASK
+    assert f"{compat_hypercorn.HYPERCORN_WORKER_CONFIG}.graceful_timeout)" in source
+    lifespan_task = compat_hypercorn.HYPERCORN_WORKER_LIFESPAN_TASK
     assert f"{lifespan_task} = loop.create_task(lifespan.handle_lifespan())" in source
     from hypercorn.asyncio.udp_server import UDPServer
 
-    cls, method = compat.HYPERCORN_UDP_RUN.split(".")
+    cls, method = compat_hypercorn.HYPERCORN_UDP_RUN.split(".")
     assert cls == UDPServer.__name__ and inspect.iscoroutinefunction(getattr(UDPServer, method))
     udp_source = inspect.getsource(UDPServer)
     assert "self.context = " in udp_source and "self.transport = " in udp_source
-    cls, method = compat.HYPERCORN_SEND_PINGS.split(".")
+    cls, method = compat_hypercorn.HYPERCORN_SEND_PINGS.split(".")
     assert cls == WSStream.__name__ and inspect.iscoroutinefunction(getattr(WSStream, method))
     assert callable(vars(importlib.import_module("hypercorn.__main__"))["_load_config"])
     from hypercorn.protocol.h2 import H2Protocol
 
-    cls, method = compat.HYPERCORN_H2_HANDLE_EVENTS.split(".")
+    cls, method = compat_hypercorn.HYPERCORN_H2_HANDLE_EVENTS.split(".")
     handle_events = getattr(H2Protocol, method)
     handle_events = getattr(handle_events, "__wrapped__", handle_events)  # h2streams.install
     assert cls == H2Protocol.__name__ and inspect.iscoroutinefunction(handle_events)
@@ -107,9 +112,9 @@ def test_the_private_names_we_use_still_exist() -> None:
         for name in vars(StreamingUploadConnection)
         if name.startswith("_") and not name.startswith("__") and name in vars(ASGIHTTPConnection)
     }
-    assert overridden == set(compat.QUART_HTTP_CONNECTION_HOOKS)
-    assert compat.get_running_loop_or_none() is None  # no loop runs in this test
-    assert compat.set_running_loop is asyncio.events._set_running_loop
+    assert overridden == set(compat_quart.QUART_HTTP_CONNECTION_HOOKS)
+    assert compat_stdlib.get_running_loop_or_none() is None  # no loop runs in this test
+    assert compat_stdlib.set_running_loop is asyncio.events._set_running_loop
 
 
 def _private_uses(path: Path) -> list[str]:
@@ -142,5 +147,5 @@ def _private_uses(path: Path) -> list[str]:
 
 def test_no_other_module_touches_those_names() -> None:
     for path in sorted(PACKAGE.rglob("*.py")):
-        if path.name != "compat.py":
+        if "compat" not in path.relative_to(PACKAGE).parts:
             assert not _private_uses(path), (path.name, _private_uses(path))

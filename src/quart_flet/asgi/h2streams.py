@@ -26,7 +26,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from quart_flet.compat import HYPERCORN_H2_HANDLE_EVENTS
+from quart_flet.compat.hypercorn import HYPERCORN_H2_HANDLE_EVENTS
 
 _MARK = "_quart_flet_answered_streams"
 

@@ -51,7 +51,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from quart_flet.compat import (
+from quart_flet.compat.hypercorn import (
     HYPERCORN_SEND_PINGS,
     HYPERCORN_UDP_RUN,
     HYPERCORN_WORKER_CONFIG,

@@ -93,7 +93,7 @@ def hypercorn_settings(args: argparse.Namespace) -> tuple[Config, str | None]:
     elif args.command:
         words = command_words(args.command)
     flags, named_target, config_file = parse_hypercorn_words(words)
-    from quart_flet.compat import hypercorn_load_config as _load_config
+    from quart_flet.compat.hypercorn import hypercorn_load_config as _load_config
 
     config = _load_config(args.config or config_file)
     for name, value in flags.items():

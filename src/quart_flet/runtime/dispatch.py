@@ -36,7 +36,7 @@ from flet.messaging.session import Session
 from flet.utils.from_dict import from_dict
 from flet.utils.object_model import get_param_count
 
-from quart_flet.compat import set_context_page
+from quart_flet.compat.flet import set_context_page
 from quart_flet.runtime import threads
 from quart_flet.stats import STATS
 from quart_flet.types import AppCallable

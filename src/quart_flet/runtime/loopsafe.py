@@ -56,7 +56,7 @@ from flet.controls.base_control import BaseControl
 from flet.controls.page import Page, ServiceRegistry
 from flet.messaging.session import Session
 
-from quart_flet.compat import page_services, set_registry_lock, set_trigger_event
+from quart_flet.compat.flet import page_services, set_registry_lock, set_trigger_event
 from quart_flet.runtime import dispatch, threads
 
 
