@@ -3,19 +3,25 @@ controls' private attributes and methods. Imports flet only."""
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from flet.controls.context import _context_page
+from flet.controls.page import Page
 from flet.data_channel import _ProtocolMuxedDataChannel
 
 __all__ = [
+    "CONTROL_PARENT_FIELD",
     "MIRRORED",
+    "PageHooks",
     "ProtocolMuxedDataChannel",
     "authorize_callback",
     "context_page",
+    "id_of_control",
     "deliver_to_channel",
     "page_services",
+    "recast",
     "set_context_page",
     "set_registry_lock",
     "set_trigger_event",
@@ -77,3 +83,38 @@ def set_trigger_event(control: Any, trigger: Callable[..., Awaitable[None]]) -> 
     """Route the events flet fires on ``control`` itself (a dialog's dismiss)
     through ``trigger``."""
     control._trigger_event = trigger
+
+
+#: a control's id (its ``_i`` field), as the client names it in events
+id_of_control: Callable[[Any], int] = operator.attrgetter("_i")
+
+#: the attribute of a control that points up to its parent (a weakref): a
+#: walk down the tree skips it should a control make it a field
+CONTROL_PARENT_FIELD = "_parent"
+
+
+def recast(obj: Any, cls: type) -> None:
+    """Make ``obj``, which flet created, an instance of ``cls``: a subclass of
+    its class that adds methods only (no fields, no slots)."""
+    assert type(obj) in cls.__mro__ and "__slots__" not in vars(cls), (obj, cls)
+    obj.__class__ = cls
+
+
+class PageHooks(Page):
+    """flet's Page, with the private methods quart-flet overrides routed to
+    public ones a subclass may override. Adds no fields."""
+
+    async def _trigger_event(self, event_name: str, event_data: Any, e: Any = None) -> None:
+        await self.route_event(event_name, event_data, e)
+
+    async def route_event(self, event_name: str, event_data: Any, e: Any = None) -> None:
+        """How flet fires an event on the page itself (on_login, on_close...)."""
+        await super()._trigger_event(event_name, event_data, e)
+
+    def _prepare_dialog(self, dialog: Any) -> None:
+        super()._prepare_dialog(dialog)
+        self.dialog_prepared(dialog)
+
+    def dialog_prepared(self, dialog: Any) -> None:
+        """Called once flet has readied ``dialog`` to be shown (its parent set,
+        its dismiss wrapped)."""

@@ -7,10 +7,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from quart import websocket
+from quart.asgi import ASGIHTTPConnection
+from quart.wrappers.request import Body
 
 __all__ = [
     "MIRRORED",
     "QUART_HTTP_CONNECTION_HOOKS",
+    "BufferedBody",
+    "HTTPConnectionHooks",
     "create_websocket_from_scope",
     "current_websocket",
     "set_websocket_queue",
@@ -53,9 +57,37 @@ def set_websocket_queue(connection: Any, queue: Any) -> None:
     connection.queue = queue
 
 
-#: the methods of quart.asgi.ASGIHTTPConnection that quart_flet.http.uploadbody's
-#: StreamingUploadConnection overrides: the request made from the ASGI scope
-#: (an upload gets a streaming body), and the sending of the response (whose
-#: last, empty body message ends the response: an early answer reads the
-#: rest of the request body first)
+#: the methods of quart.asgi.ASGIHTTPConnection that HTTPConnectionHooks
+#: routes to public ones (for quart_flet.http.uploadbody): the request made
+#: from the ASGI scope (an upload gets a streaming body), and the sending of
+#: the response (whose last, empty body message ends the response: an early
+#: answer reads the rest of the request body first)
 QUART_HTTP_CONNECTION_HOOKS = ("_create_request_from_scope", "_send_response")
+
+
+class HTTPConnectionHooks(ASGIHTTPConnection):
+    """Quart's HTTP connection, with the private methods quart-flet overrides
+    routed to public ones a subclass may override."""
+
+    def _create_request_from_scope(self, send: Any) -> Any:
+        return self.request_from_scope(send)
+
+    def request_from_scope(self, send: Any) -> Any:
+        """The Request made from the ASGI scope, before any task reads it."""
+        return super()._create_request_from_scope(send)
+
+    async def _send_response(self, send: Any, response: Any) -> None:
+        await self.send_response(send, response)
+
+    async def send_response(self, send: Any, response: Any) -> None:
+        """Send ``response`` through ``send``, its last body message ending it."""
+        await super()._send_response(send, response)
+
+
+class BufferedBody(Body):
+    """Quart's request Body, with the bytes it holds (received, not yet
+    read) in sight."""
+
+    @property
+    def buffered(self) -> bytearray:
+        return self._data

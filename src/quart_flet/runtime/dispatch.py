@@ -36,7 +36,7 @@ from flet.messaging.session import Session
 from flet.utils.from_dict import from_dict
 from flet.utils.object_model import get_param_count
 
-from quart_flet.compat.flet import set_context_page
+from quart_flet.compat.flet import CONTROL_PARENT_FIELD, id_of_control, set_context_page
 from quart_flet.runtime import threads
 from quart_flet.stats import STATS
 from quart_flet.types import AppCallable
@@ -400,13 +400,13 @@ def find_control(session: Session, control_id: int) -> BaseControl | None:
             continue
         seen.add(id(node))
         if isinstance(node, BaseControl):
-            if node._i == control_id:
+            if id_of_control(node) == control_id:
                 session.index[control_id] = node
                 return node
             stack.extend(
                 getattr(node, f.name, None)
                 for f in dataclasses.fields(node)
-                if f.name != "_parent" and not f.metadata.get("skip", False)
+                if f.name != CONTROL_PARENT_FIELD and not f.metadata.get("skip", False)
             )
         elif isinstance(node, (list, tuple)):
             stack.extend(node)
@@ -546,7 +546,9 @@ async def _trigger(
         try:
             event = from_dict(event_type, {"control": control, "name": name, **data})
         except Exception as error:  # the client's data, not the app's code
-            raise BadEventData(f"bad data for on_{name} of control {control._i}: {error}") from None
+            raise BadEventData(
+                f"bad data for on_{name} of control {id_of_control(control)}: {error}"
+            ) from None
     proceed = control.before_event(event)
     if proceed is not None and not proceed:
         return
@@ -565,7 +567,7 @@ async def _trigger(
         steps = handler(*args)
         _end(session, turn)
         async for _ in steps:
-            await session.after_event(session.index.get(control._i))
+            await session.after_event(session.index.get(id_of_control(control)))
             await asyncio.sleep(0)  # let the send loop flush this step's patch
     elif flets_own(handler):
         is_sync = True
@@ -574,14 +576,14 @@ async def _trigger(
         is_sync = True
         state = sync_state(session)
         async with state.lock:
-            await _run_sync(state, handler, args, control._i, turn)
+            await _run_sync(state, handler, args, id_of_control(control), turn)
     elif callable(handler):  # an object with an async __call__
         running = handler(*args)
         _end(session, turn)
         await running
     STATS.handler_latency["sync" if is_sync else "async"].observe(time.perf_counter() - started)
     _end(session, turn)
-    await session.after_event(session.index.get(control._i))
+    await session.after_event(session.index.get(id_of_control(control)))
 
 
 def _end(session: Session, turn: asyncio.Future[None] | None) -> None:
