@@ -1,11 +1,11 @@
 """quart_flet.compat holds every private flet, Hypercorn, Quart and asyncio
 name the package touches. These tests fail when an upgrade changes one: a
-name gone, or a flet function we re-do whose source changed."""
+name gone, or a flet function we re-do whose source changed. That no other
+module touches one is tests/test_private_names.py's job."""
 
 from __future__ import annotations
 
 import argparse
-import ast
 import asyncio
 import contextlib
 import dataclasses
@@ -183,37 +183,3 @@ def test_stdlib_names() -> None:
         assert compat_stdlib.coroutine_locals(chain[0]) == {}
 
     asyncio.run(look())
-
-
-def _private_uses(path: Path) -> list[str]:
-    """Private names of flet, Hypercorn or Quart that ``path`` imports or
-    reads as an attribute of something it imported from them."""
-    tree = ast.parse(path.read_text())
-    found: list[str] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in (
-            "flet",
-            "flet_web",
-            "hypercorn",
-            "quart",
-        ):
-            found += [
-                f"{node.module}.{alias.name}" for alias in node.names if alias.name.startswith("_")
-            ]
-        elif isinstance(node, ast.Attribute) and node.attr in {
-            "_context_page",
-            "_deliver",
-            "_authorize_callback",
-            "_services",
-            "_get_current_object",
-            "_set_running_loop",
-            "_get_running_loop",
-        }:
-            found.append(node.attr)
-    return found
-
-
-def test_no_other_module_touches_those_names() -> None:
-    for path in sorted(PACKAGE.rglob("*.py")):
-        if "compat" not in path.relative_to(PACKAGE).parts:
-            assert not _private_uses(path), (path.name, _private_uses(path))
