@@ -3,10 +3,13 @@
 Each folder's ``__init__`` says its job and what it may import; this test
 holds the code to it. The rooms, bottom to top:
 
-- the root modules (options, errors, stats, compat, types, and mount: one
-  Flet app at one place, which every room works on) import no folder;
+- the root modules (options, errors, stats, types, and mount: one Flet app
+  at one place, which every room works on) import no folder; ``compat/``
+  (every private name of flet, Quart, Hypercorn, asyncio) counts as root,
+  and its modules import nothing of quart_flet;
 - ``runtime/`` (flet's side: event turns, the pool threads, the loop-safe
-  session, pubsub) imports only the root, and never Quart or Hypercorn;
+  session, pubsub) imports only the root, and never Quart or Hypercorn, not
+  even through the quart_flet modules it imports;
 - ``client/`` (the web client's files), ``asgi/`` (patches to Quart's and
   Hypercorn's classes) and ``http/`` (uploads, response headers) import only
   the root;
@@ -29,7 +32,7 @@ import quart_flet
 
 PACKAGE = Path(quart_flet.__file__).parent  # the installed package
 
-ROOT_MODULES = {"options", "errors", "stats", "compat", "types", "mount"}
+ROOT_MODULES = {"options", "errors", "stats", "compat", "types", "mount"}  # compat/: a folder
 
 #: room -> the rooms it may import (its own room always)
 MAY_IMPORT: dict[str, set[str]] = {
@@ -65,6 +68,8 @@ def room_of(module: str) -> str:
     parts = module.split(".")
     if module == "quart_flet":
         return "face"
+    if parts[1] == "compat":
+        return "root"
     if module in DEPRECATED_ALIASES:
         return "alias"
     if len(parts) == 2 and parts[1] not in MAY_IMPORT:
@@ -116,11 +121,36 @@ def test_imports_flow_down_the_rooms() -> None:
     assert not broken, "\n".join(sorted(broken))
 
 
-def test_runtime_knows_no_quart_or_hypercorn() -> None:
+def test_compat_imports_nothing_of_the_package() -> None:
     for module, targets in graph().items():
+        if module.startswith("quart_flet.compat"):
+            ours = {t for t in targets if t.split(".")[0] == "quart_flet"}
+            assert not ours, f"{module} imports {ours}"
+
+
+def reached_from(module: str, edges: dict[str, set[str]]) -> dict[str, list[str]]:
+    """The modules ``module`` imports, directly or through quart_flet
+    modules, each with the chain that reaches it."""
+    chains: dict[str, list[str]] = {}
+    todo = [(module, [module])]
+    while todo:
+        current, chain = todo.pop()
+        for target in sorted(edges.get(current, ())):
+            if target not in chains:
+                chains[target] = [*chain, target]
+                if target in edges:
+                    todo.append((target, chains[target]))
+    return chains
+
+
+def test_runtime_knows_no_quart_or_hypercorn() -> None:
+    """Not even through a root module: ``runtime`` may import
+    ``compat.flet``, not ``compat.quart``."""
+    edges = graph()
+    for module in edges:
         if room_of(module) == "runtime":
-            for target in targets:
-                assert target.split(".")[0] not in NOT_IN_RUNTIME, f"{module} imports {target}"
+            for target, chain in reached_from(module, edges).items():
+                assert target.split(".")[0] not in NOT_IN_RUNTIME, " -> ".join(chain)
 
 
 def test_the_package_imports_form_no_cycle() -> None:
@@ -151,6 +181,16 @@ def test_the_rules_can_fail() -> None:
     assert room_of("quart_flet.app.extension") == "app"
     assert room_of("quart_flet.session.registry") == "session"
     assert room_of("quart_flet.options") == "root"
+    assert room_of("quart_flet.compat.quart") == "root"
+    edges = {
+        "quart_flet.runtime.x": {"quart_flet.compat.quart"},
+        "quart_flet.compat.quart": {"quart"},
+    }
+    assert reached_from("quart_flet.runtime.x", edges)["quart"] == [
+        "quart_flet.runtime.x",
+        "quart_flet.compat.quart",
+        "quart",
+    ]
 
 
 def test_old_module_names_warn_and_still_work() -> None:

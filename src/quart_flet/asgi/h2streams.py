@@ -23,12 +23,9 @@ checked by tests/test_compat.py). Under another server it changes nothing.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from quart_flet.compat import HYPERCORN_H2_HANDLE_EVENTS
-
-_MARK = "_quart_flet_answered_streams"
+from quart_flet.compat.hypercorn import HandleEvents, h2_flush, wrap_h2_handle_events
 
 
 def install() -> None:
@@ -37,27 +34,28 @@ def install() -> None:
         import h2.errors
         import h2.events
         import h2.exceptions
-        from hypercorn.protocol.h2 import H2Protocol
     except ImportError:  # not served by Hypercorn
         return
-    name = HYPERCORN_H2_HANDLE_EVENTS.split(".")[1]
-    original: Callable[[Any, list[Any]], Awaitable[None]] = getattr(H2Protocol, name)
-    if getattr(original, _MARK, False):
-        return
 
-    async def handle_events(self: Any, events: list[Any]) -> None:
-        for event in events:
-            if isinstance(event, h2.events.DataReceived) and event.stream_id not in self.streams:
-                self.connection.acknowledge_received_data(
-                    event.flow_controlled_length, event.stream_id
-                )
-                if event.stream_id not in self.stream_buffers:  # its END_STREAM is out
-                    with contextlib.suppress(h2.exceptions.ProtocolError):  # already closed
-                        self.connection.reset_stream(event.stream_id, h2.errors.ErrorCodes.NO_ERROR)
-                await self._flush()
-            else:
-                await original(self, [event])
+    def answered_streams_kept(original: HandleEvents) -> HandleEvents:
+        async def handle_events(self: Any, events: list[Any]) -> None:
+            for event in events:
+                if (
+                    isinstance(event, h2.events.DataReceived)
+                    and event.stream_id not in self.streams
+                ):
+                    self.connection.acknowledge_received_data(
+                        event.flow_controlled_length, event.stream_id
+                    )
+                    if event.stream_id not in self.stream_buffers:  # its END_STREAM is out
+                        with contextlib.suppress(h2.exceptions.ProtocolError):  # already closed
+                            self.connection.reset_stream(
+                                event.stream_id, h2.errors.ErrorCodes.NO_ERROR
+                            )
+                    await h2_flush(self)
+                else:
+                    await original(self, [event])
 
-    setattr(handle_events, _MARK, True)
-    handle_events.__wrapped__ = original  # type: ignore[attr-defined]
-    setattr(H2Protocol, name, handle_events)
+        return handle_events
+
+    wrap_h2_handle_events(answered_streams_kept)

@@ -24,7 +24,7 @@ from typing import Any
 from quart import Quart
 from quart.asgi import ASGIWebsocketConnection
 
-from quart_flet.compat import create_websocket_from_scope, set_websocket_queue
+from quart_flet.compat.quart import create_websocket_from_scope, set_websocket_queue
 
 __all__ = ["LeanQueue", "LeanWebsocketConnection", "install"]
 

@@ -51,14 +51,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from quart_flet.compat import (
-    HYPERCORN_SEND_PINGS,
-    HYPERCORN_UDP_RUN,
-    HYPERCORN_WORKER_CONFIG,
-    HYPERCORN_WORKER_CONTEXT,
-    HYPERCORN_WORKER_LIFESPAN_TASK,
-    HYPERCORN_WORKER_SERVE,
-)
+from quart_flet.compat.hypercorn import hypercorn_workers, ping_tasks, quic_servers
 
 logger = logging.getLogger("quart_flet")
 
@@ -66,12 +59,6 @@ _LOOK_EVERY, _LOOK_FOR = 0.05, 30.0  # seconds: the context appears right after 
 # seconds a worker waits, on SIGTERM, for its shutdown trigger (Hypercorn polls
 # the parent's event every 0.1 s) before dying of the signal as it would have
 SIGTERM_GRACE = 1.0
-
-
-def _is_hypercorn(coro: Any, qualname: str) -> bool:
-    return getattr(coro, "__qualname__", "") == qualname and "hypercorn" in getattr(
-        getattr(coro, "cr_code", None), "co_filename", ""
-    )
 
 
 def _worker_context(
@@ -86,22 +73,12 @@ def _worker_context(
     that one has its context. If no worker's lifespan task is ``startup``, the
     first worker with a context is taken. Returned with the worker's Config."""
     first = None
-    for task in asyncio.all_tasks(loop):
-        coro: Any = task.get_coro()
-        while coro is not None:
-            if _is_hypercorn(coro, HYPERCORN_WORKER_SERVE):
-                frame = getattr(coro, "cr_frame", None)
-                local = {} if frame is None else frame.f_locals
-                context = local.get(HYPERCORN_WORKER_CONTEXT)
-                found = None
-                if hasattr(context, "terminated"):
-                    found = (context, local.get(HYPERCORN_WORKER_CONFIG))
-                if startup is not None and local.get(HYPERCORN_WORKER_LIFESPAN_TASK) is startup:
-                    return found
-                if first is None:
-                    first = found
-                break
-            coro = getattr(coro, "cr_await", None)
+    for worker in hypercorn_workers(loop):
+        found = None if worker.context is None else (worker.context, worker.config)
+        if startup is not None and worker.lifespan_task is startup:
+            return found
+        if first is None:
+            first = found
     return first
 
 
@@ -218,20 +195,14 @@ class _SigtermHold:
         self.loop.remove_signal_handler(signal.SIGTERM)
 
 
-_UDP_RUN = HYPERCORN_UDP_RUN
 _wakers: set[asyncio.Task[None]] = set()
 
 
 def _wake_quic(loop: asyncio.AbstractEventLoop) -> None:
     """Once the worker has stopped accepting (its ``terminated`` event), give
     each of its QUIC servers a datagram to notice it by."""
-    for task in asyncio.all_tasks(loop):
-        coro = task.get_coro()
-        frame = getattr(coro, "cr_frame", None)
-        if not _is_hypercorn(coro, _UDP_RUN) or frame is None:
-            continue
-        server = frame.f_locals.get("self")
-        if server is None or getattr(server, "transport", None) is None:
+    for server in quic_servers(loop):
+        if getattr(server, "transport", None) is None:
             continue
         waker = loop.create_task(_wake_when_terminated(server))
         _wakers.add(waker)
@@ -244,10 +215,6 @@ async def _wake_when_terminated(server: Any) -> None:
     server.datagram_received(b"", address)  # not a QUIC packet: dropped, then the flag is seen
 
 
-_SEND_PINGS = HYPERCORN_SEND_PINGS
-
-
 def _stop_pings(loop: asyncio.AbstractEventLoop) -> None:
-    for task in asyncio.all_tasks(loop):
-        if _is_hypercorn(task.get_coro(), _SEND_PINGS):
-            task.cancel()
+    for task in ping_tasks(loop):
+        task.cancel()

@@ -22,6 +22,7 @@ from quart import Quart
 
 from quart_flet.app.server import SAFE_SETTINGS, app_for, resolve_server_options
 from quart_flet.cli.target import TargetError, parse_target
+from quart_flet.compat.stdlib import SubParsersAction
 from quart_flet.options import FletOptions, ignored_env_warnings
 
 MIN_BACKLOG = 1024  # after a restart every open page reconnects at once
@@ -61,7 +62,7 @@ _INTS = {"workers", "backlog", "read_timeout"}
 
 
 def add_doctor_parser(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser], target_help: str
+    commands: SubParsersAction[argparse.ArgumentParser], target_help: str
 ) -> None:
     parser = commands.add_parser(
         "doctor",
@@ -93,7 +94,7 @@ def hypercorn_settings(args: argparse.Namespace) -> tuple[Config, str | None]:
     elif args.command:
         words = command_words(args.command)
     flags, named_target, config_file = parse_hypercorn_words(words)
-    from quart_flet.compat import hypercorn_load_config as _load_config
+    from quart_flet.compat.hypercorn import hypercorn_load_config as _load_config
 
     config = _load_config(args.config or config_file)
     for name, value in flags.items():

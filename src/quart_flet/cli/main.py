@@ -16,12 +16,13 @@ from importlib.metadata import version
 
 from quart_flet.app.server import SERVER_ENV_VARS, app_for, resolve_server_options, serve
 from quart_flet.cli.target import TargetError, parse_target
+from quart_flet.compat.stdlib import SubParsersAction
 from quart_flet.options import OptionError
 
 TARGET_HELP = "the app: app.py, dir/app.py, module, module:main or module:app"
 
 
-def _run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _run_parser(commands: SubParsersAction[argparse.ArgumentParser]) -> None:
     run = commands.add_parser(
         "run",
         help="serve an app with Hypercorn (--reload while editing it)",

@@ -45,7 +45,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from quart import Quart
 from quart.asgi import ASGIHTTPConnection
-from quart.wrappers.request import Body
+
+from quart_flet.compat.quart import BufferedBody, HTTPConnectionHooks
 
 if TYPE_CHECKING:
     from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, ASGISendEvent
@@ -65,7 +66,7 @@ LINGER_SECONDS = 30.0
 LINGER_IDLE_SECONDS = 2.0
 
 
-class StreamingBody(Body):
+class StreamingBody(BufferedBody):
     """A request body without Quart's size limit that tells the receiver to
     pause while more than HIGH_WATER bytes wait to be read, and that can throw
     the rest away (:meth:`discard_rest`)."""
@@ -91,7 +92,7 @@ class StreamingBody(Body):
                 self._enough.set()
             return
         super().append(data)
-        if len(self._data) >= HIGH_WATER and not self._whole:
+        if len(self.buffered) >= HIGH_WATER and not self._whole:
             self.room.clear()
 
     def set_complete(self) -> None:
@@ -113,8 +114,8 @@ class StreamingBody(Body):
     async def discard_rest(self) -> None:
         """Read the rest of the body and throw it away, within the LINGER_* bounds."""
         self._discarding = True
-        self.discarded += len(self._data)
-        self._data.clear()
+        self.discarded += len(self.buffered)
+        self.buffered.clear()
         self.room.set()
         self._last_arrival = time.monotonic()
         deadline = self._last_arrival + LINGER_SECONDS
@@ -126,7 +127,7 @@ class StreamingBody(Body):
                 await asyncio.wait_for(self._enough.wait(), wait)
 
 
-class StreamingUploadConnection(ASGIHTTPConnection):
+class StreamingUploadConnection(HTTPConnectionHooks):
     """Quart's HTTP connection, except that PUTs to a Flet upload route get a
     :class:`StreamingBody`, read with backpressure, and an answer sent before
     the whole body came is followed by reading the rest (see the module
@@ -149,8 +150,8 @@ class StreamingUploadConnection(ASGIHTTPConnection):
             await asyncio.gather(*self._tasks, return_exceptions=True)
             raise
 
-    def _create_request_from_scope(self, send: ASGISendCallable) -> Request:
-        request = super()._create_request_from_scope(send)
+    def request_from_scope(self, send: ASGISendCallable) -> Request:
+        request: Request = super().request_from_scope(send)
         if request.method == "PUT" and request.path in self.upload_paths:
             self.upload_body = StreamingBody(request.content_length)
             request.body = self.upload_body
@@ -180,10 +181,10 @@ class StreamingUploadConnection(ASGIHTTPConnection):
         if task is not None and hasattr(self, "_tasks"):
             self._tasks.append(task)
 
-    async def _send_response(self, send: ASGISendCallable, response: ResponseTypes) -> None:
+    async def send_response(self, send: ASGISendCallable, response: ResponseTypes) -> None:
         body = self.upload_body
         if body is None or body.received_all:
-            return await super()._send_response(send, response)
+            return await super().send_response(send, response)
         if self.scope["http_version"] in ("1.0", "1.1"):
             response.headers["Connection"] = "close"
 
@@ -198,7 +199,7 @@ class StreamingUploadConnection(ASGIHTTPConnection):
                     )
             await send(message)
 
-        await super()._send_response(send_then_linger, response)
+        await super().send_response(send_then_linger, response)
 
 
 def stream_path(app: Quart, path: str) -> None:

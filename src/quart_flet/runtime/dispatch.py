@@ -32,7 +32,7 @@ from flet.controls.exceptions import FletPageDisconnectedException
 from flet.utils.from_dict import from_dict
 from flet.utils.object_model import get_param_count
 
-from quart_flet.compat import set_context_page
+from quart_flet.compat.flet import CONTROL_PARENT_FIELD, id_of_control, set_context_page
 from quart_flet.runtime import threads
 from quart_flet.runtime.turns import RuntimeSession, Turn
 from quart_flet.stats import STATS
@@ -232,13 +232,13 @@ def find_control(session: RuntimeSession, control_id: int) -> BaseControl | None
             continue
         seen.add(id(node))
         if isinstance(node, BaseControl):
-            if node._i == control_id:
+            if id_of_control(node) == control_id:
                 session.index[control_id] = node
                 return node
             stack.extend(
                 getattr(node, f.name, None)
                 for f in dataclasses.fields(node)
-                if f.name != "_parent" and not f.metadata.get("skip", False)
+                if f.name != CONTROL_PARENT_FIELD and not f.metadata.get("skip", False)
             )
         elif isinstance(node, (list, tuple)):
             stack.extend(node)
@@ -377,7 +377,9 @@ async def _trigger(
         try:
             event = from_dict(event_type, {"control": control, "name": name, **data})
         except Exception as error:  # the client's data, not the app's code
-            raise BadEventData(f"bad data for on_{name} of control {control._i}: {error}") from None
+            raise BadEventData(
+                f"bad data for on_{name} of control {id_of_control(control)}: {error}"
+            ) from None
     proceed = control.before_event(event)
     if proceed is not None and not proceed:
         return
@@ -396,7 +398,7 @@ async def _trigger(
         steps = handler(*args)
         _end(session, turn)
         async for _ in steps:
-            await session.after_event(session.index.get(control._i))
+            await session.after_event(session.index.get(id_of_control(control)))
             await asyncio.sleep(0)  # let the send loop flush this step's patch
     elif flets_own(handler):
         is_sync = True
@@ -404,14 +406,14 @@ async def _trigger(
     elif runs_in_thread(handler):
         is_sync = True
         async with session.sync.lock:
-            await _run_sync(session, handler, args, control._i, turn)
+            await _run_sync(session, handler, args, id_of_control(control), turn)
     elif callable(handler):  # an object with an async __call__
         running = handler(*args)
         _end(session, turn)
         await running
     STATS.handler_latency["sync" if is_sync else "async"].observe(time.perf_counter() - started)
     _end(session, turn)
-    await session.after_event(session.index.get(control._i))
+    await session.after_event(session.index.get(id_of_control(control)))
 
 
 def _end(session: RuntimeSession, turn: asyncio.Future[None] | None) -> None:

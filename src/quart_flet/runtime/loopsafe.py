@@ -54,9 +54,15 @@ from concurrent.futures import Executor
 from typing import Any
 
 from flet.controls.base_control import BaseControl
-from flet.controls.page import Page, ServiceRegistry
+from flet.controls.page import ServiceRegistry
 
-from quart_flet.compat import page_services, set_registry_lock, set_trigger_event
+from quart_flet.compat.flet import (
+    PageHooks,
+    page_services,
+    recast,
+    set_registry_lock,
+    set_trigger_event,
+)
 from quart_flet.runtime import dispatch, threads
 from quart_flet.runtime.turns import RuntimeSession
 
@@ -73,9 +79,9 @@ class LoopSafeSession(RuntimeSession):
         super().__init__(connection, executor)
         self.loop = loop
         self.loop_thread = threading.get_ident()  # created on the loop's thread
-        self.page.__class__ = LoopSafePage  # same fields and _c: only methods differ
+        recast(self.page, LoopSafePage)  # same fields and _c: only methods differ
         services = page_services(self.page)
-        services.__class__ = LoopSafeServiceRegistry
+        recast(services, LoopSafeServiceRegistry)
         set_registry_lock(services, LoopYieldingLock(self.loop_thread))
 
     def on_loop_thread(self) -> bool:
@@ -133,7 +139,7 @@ class LoopSafeSession(RuntimeSession):
         return await asyncio.wrap_future(future)
 
 
-class LoopSafePage(Page):
+class LoopSafePage(PageHooks):
     """flet's Page of a :class:`LoopSafeSession` (its class is swapped in
     after flet creates it; no new fields)."""
 
@@ -158,14 +164,13 @@ class LoopSafePage(Page):
         run = functools.partial(contextvars.copy_context().run, handler)
         super().run_thread(run, *args, **kwargs)
 
-    async def _trigger_event(
+    async def route_event(
         self, event_name: str, event_data: Any, e: Any = None
     ) -> None:  # flet fires on_login, on_logout, on_close... through this
         await dispatch.trigger_event(self._loop_safe_session, self, event_name, event_data, e)
 
-    def _prepare_dialog(self, dialog: Any) -> None:
-        super()._prepare_dialog(dialog)
-        # flet's dismiss wrapper calls dialog._trigger_event itself
+    def dialog_prepared(self, dialog: Any) -> None:
+        # flet's dismiss wrapper fires the dialog's events itself
         set_trigger_event(
             dialog, functools.partial(dispatch.trigger_event, self._loop_safe_session, dialog)
         )

@@ -46,7 +46,7 @@ from typing import Any, Protocol
 
 from flet.controls.exceptions import FletPageDisconnectedException
 
-from quart_flet.compat import context_page
+from quart_flet.compat.flet import context_page
 from quart_flet.runtime.dispatch import runs_in_thread
 from quart_flet.runtime.turns import RuntimeSession, SyncState
 from quart_flet.stats import STATS

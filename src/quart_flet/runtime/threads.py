@@ -47,7 +47,7 @@ from typing import Any, TypeVar
 
 from flet.controls.exceptions import FletPageDisconnectedException
 
-from quart_flet.compat import get_running_loop_or_none, set_running_loop
+from quart_flet.compat.stdlib import get_running_loop_or_none, set_running_loop
 
 T = TypeVar("T")
 

@@ -29,14 +29,13 @@ from flet.messaging.protocol import (
 from quart import abort, websocket
 
 from quart_flet.client import browserid
-from quart_flet.compat import (
+from quart_flet.compat.flet import (
     ProtocolMuxedDataChannel,
-    current_websocket,
     deliver_to_channel,
     set_context_page,
     trigger_page_event,
-    websocket_queues,
 )
+from quart_flet.compat.quart import current_websocket, websocket_queues
 from quart_flet.errors import NOT_STARTED, json_error
 from quart_flet.http import headers, uploads
 from quart_flet.mount import FletMount, path_for

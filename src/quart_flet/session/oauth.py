@@ -26,7 +26,7 @@ from quart_schema.conversion import model_load
 
 from quart_flet.backends import MemoryOAuthStateStore, OAuthStateStore
 from quart_flet.client import browserid
-from quart_flet.compat import authorize_callback, set_context_page
+from quart_flet.compat.flet import authorize_callback, set_context_page
 from quart_flet.errors import ErrorBody, json_error, validation_summary
 from quart_flet.mount import FletMount, path_for
 from quart_flet.runtime.loopsafe import LoopSafeSession

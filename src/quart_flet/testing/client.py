@@ -14,6 +14,7 @@ from quart.testing import QuartClient
 from quart.testing.connections import WebsocketDisconnectError, WebsocketResponseError
 
 from quart_flet.client import browserid
+from quart_flet.compat.stdlib import await_chain, coroutine_code, coroutine_locals
 from quart_flet.runtime import dispatch
 from quart_flet.runtime.loopsafe import LoopSafeSession
 from quart_flet.session.registry import EXTENSION_KEY, FletRegistry
@@ -439,18 +440,15 @@ class FletClient:
         not waiting on a timer."""
         found = []
         for task in asyncio.all_tasks():
-            coro: Any = task.get_coro()
             handling = False
-            while coro is not None:
-                code = getattr(coro, "cr_code", None)
-                frame = getattr(coro, "cr_frame", None)
+            for coro in await_chain(task.get_coro()):
+                code = coroutine_code(coro)
                 if code in _HANDLING:
-                    owner = frame.f_locals.get("session") if frame is not None else None
+                    owner = coroutine_locals(coro).get("session")
                     handling = owner is None or owner is session
-                elif code is _SLEEP and frame is not None and frame.f_locals.get("delay", 0) > 0:
+                elif code is _SLEEP and coroutine_locals(coro).get("delay", 0) > 0:
                     handling = False  # a timer: the app is idle until it fires
                     break
-                coro = getattr(coro, "cr_await", None)
             if handling:
                 found.append(task)
         return found
