@@ -269,7 +269,7 @@ async def test_readme_kubernetes_probes_and_scrape_answer(hypercorn: Any) -> Non
 
 
 def test_readme_publication_snippet_is_the_outage_test_apps_code() -> None:
-    """The README's send with an outcome is the one tests/test_redis.py runs
+    """The README's send with an outcome is the one tests/backends/test_redis.py runs
     against a Redis killed under a fan-out (tests/apps/redis_fanout.py)."""
     block = next(b for b in code_blocks("python") if "pubsub_hub(page)" in b)
     app = (ROOT / "tests" / "apps" / "redis_fanout.py").read_text()
