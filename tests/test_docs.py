@@ -231,7 +231,7 @@ def test_the_nginx_sticky_recipe_matches_the_tested_config() -> None:
 
 
 def test_the_publication_snippet_is_the_outage_test_apps_code() -> None:
-    """The send with an outcome is the one tests/test_redis.py runs against a
+    """The send with an outcome is the one tests/backends/test_redis.py runs against a
     Redis killed under a fan-out (tests/apps/redis_fanout.py)."""
     snippet = block("how-to/scale-out.md", "pubsub_hub(page)")
     app = (ROOT / "tests" / "apps" / "redis_fanout.py").read_text()

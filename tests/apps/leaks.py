@@ -1,4 +1,4 @@
-"""A Flet app for the leak checks (tests/test_leaks.py): a counter with a
+"""A Flet app for the leak checks (tests/e2e/test_leaks.py): a counter with a
 sync click handler (it runs on the thread pool), a pubsub subscription (global
 and on a topic) with a button that sends to everyone, and held sessions that
 expire after LEAKS_SESSION_TIMEOUT seconds (default 1).

@@ -1,4 +1,4 @@
-"""A pubsub fan-out for the Redis outage test and bench (tests/test_redis.py,
+"""A pubsub fan-out for the Redis outage test and bench (tests/backends/test_redis.py,
 bench/redis_outage.py).
 
 Every session subscribes with a sync handler that shows ``got:<message>``.

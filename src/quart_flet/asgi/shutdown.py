@@ -36,7 +36,7 @@ timeout and a CancelledError traceback. When the server stops we cancel
 those ping loops: nobody needs pings any more.
 
 This reads Hypercorn internals (pinned to <0.19 in pyproject; covered by
-tests/test_shutdown.py). Under another server nothing is found and nothing
+tests/asgi/test_shutdown.py). Under another server nothing is found and nothing
 changes.
 """
 

@@ -9,8 +9,8 @@ expect (see quart_flet.runtime.threads). That means re-doing
 ``BaseControl._trigger_event`` (building the event object, before_event, the
 auto-update), which we also make cheaper by caching what flet recomputes per
 event. It relies on flet internals pinned in
-pyproject (flet 1.0.x) and covered by tests/test_handlers.py and
-tests/test_protocol.py.
+pyproject (flet 1.0.x) and covered by tests/runtime/test_handlers.py and
+tests/session/test_protocol.py.
 """
 
 from __future__ import annotations

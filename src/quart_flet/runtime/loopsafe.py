@@ -39,7 +39,7 @@ works there). A dialog's ``on_dismiss``, fired by flet itself, goes through
 our dispatch like the page's events.
 
 Relies on flet internals pinned in pyproject (flet 1.0.x), covered by
-tests/test_loopsafe.py.
+tests/runtime/test_loopsafe.py.
 """
 
 from __future__ import annotations

@@ -203,34 +203,6 @@ async def test_a_non_singleton_quart_auth_leaves_the_user_unknown() -> None:
     assert seen == [None]
 
 
-async def test_two_tabs_resuming_one_session_at_once_never_share_it() -> None:
-    release = asyncio.Event()
-
-    def slow_disconnect_main(page: ft.Page) -> None:
-        async def on_disconnect(e: Any) -> None:
-            await release.wait()
-
-        page.on_disconnect = on_disconnect
-        page.add(ft.Text("hello"))
-
-    app = Quart(__name__)
-    app.register_blueprint(flet_blueprint(slow_disconnect_main))
-    async with app.test_app() as test_app:
-        client = browser(test_app)  # one browser, its id with it
-        async with client.websocket("/ws") as ws:
-            first = FletTestClient(ws)
-            await first.register()
-            await first.patch_with("hello")
-        async with client.websocket("/ws") as one, client.websocket("/ws") as two:
-            tabs = [FletTestClient(one), FletTestClient(two)]
-            registers = [asyncio.ensure_future(t.register(first.session_id)) for t in tabs]
-            await asyncio.sleep(0)  # let both send their register (a yield, not a wait)
-            release.set()
-            await asyncio.gather(*registers)
-        ids = [tab.session_id for tab in tabs]
-        assert ids.count(first.session_id) == 1, ids
-
-
 # ---- the extension -----------------------------------------------------------
 
 

@@ -3,7 +3,7 @@ flutter_bootstrap.js will load, the fonts of FontManifest.json, and the Link
 header for the index's own scripts, at the root, under a blueprint prefix
 and under an ASGI root_path. Every hinted URL must be one the server answers
 with the very file the engine would fetch, or the browser downloads twice.
-(That Chromium uses them is in tests/test_browser_preload.py.)"""
+(That Chromium uses them is in tests/e2e/test_browser_preload.py.)"""
 
 from __future__ import annotations
 

@@ -102,4 +102,4 @@ async def test_existing_quart_app_keeps_its_routes() -> None:
         await count_once(client, "/flet-app/ws")
 
 
-# `python examples/counter.py` serves it: tests/test_run.py
+# `python examples/counter.py` serves it: tests/cli/test_run.py

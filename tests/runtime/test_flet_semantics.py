@@ -1,9 +1,10 @@
 """Flet apps written for flet's own server run the same here, though our sync
 code runs in threads (issue 11): a sync handler's ``asyncio.create_task``,
 ``asyncio.get_running_loop()`` in a sync ``main``/``before_main`` or in a
-class used as ``main``; the order of a session's events; a client message
-over the size limit; and a pool busy with handlers delaying nothing else.
-Minimal apps of our own, at the protocol layer, against the real flet Session."""
+class used as ``main``; a client message over the size limit; and a pool
+busy with handlers delaying nothing else (the order of a session's events is
+in tests/runtime/test_turns.py). Minimal apps of our own, at the protocol
+layer, against the real flet Session."""
 
 from __future__ import annotations
 
@@ -303,76 +304,7 @@ async def test_a_thread_safe_queue_stays_in_the_pool() -> None:
     assert SEEN["put thread"].startswith("quart_flet")
 
 
-# ---- 2. one order of events per session ----------------------------------
-
-
-def typing_main(page: ft.Page) -> None:
-    changes: list[str] = []
-    result = ft.Text("")
-
-    def on_change(e: ft.Event[ft.TextField]) -> None:  # sync: runs in a thread
-        time.sleep(0.005)
-        changes.append(field.value)
-
-    async def on_submit(e: ft.Event[ft.TextField]) -> None:
-        result.value = f"submitted {field.value} after {len(changes)}: {','.join(changes)}"
-        page.update()
-
-    field = ft.TextField(on_change=on_change, on_submit=on_submit)
-    page.add(field, result)
-
-
-@pytest.mark.parametrize("round_", range(3))
-async def test_events_run_in_arrival_order(round_: int) -> None:
-    """8 changes then a submit, sent at once: the async on_submit starts only
-    after every sync on_change returned, and each change saw its own value."""
-    app = make_app(typing_main)
-    async with app.test_app() as test_app, test_app.test_client().websocket("/ws") as ws:
-        client = FletTestClient(ws)
-        await client.register()
-        patch = await client.receive_until(
-            lambda m: (
-                not_crashed(m) or (m[0] == PATCH_CONTROL and find_controls(m[1], _c="TextField"))
-            )
-        )
-        field = int(find_controls(patch, _c="TextField")[0]["_i"])
-        typed = ""
-        for letter in "abcdefgh":
-            typed += letter
-            await ws.send(encode(UPDATE_CONTROL_PROPS, {"id": field, "props": {"value": typed}}))
-            await client.click(field, "change", typed)
-        await client.click(field, "submit")
-        done = await client.receive_until(lambda m: not_crashed(m) or "submitted" in str(m))
-    expected = "submitted abcdefgh after 8: a,ab,abc,abcd,abcde,abcdef,abcdefg,abcdefgh"
-    assert expected in str(done)
-
-
-def stuck_main(page: ft.Page) -> None:
-    page.add(ft.Button("stuck", on_click=lambda e: BUSY.wait(30)))
-
-
-async def test_a_flood_of_events_behind_a_stuck_handler_closes_that_connection() -> None:
-    from test_malformed import expect_close
-
-    from quart_flet.runtime.turns import MAX_EVENTS_IN_LINE
-
-    BUSY.clear()
-    app = make_app(stuck_main)
-    async with app.test_app() as test_app:
-        try:
-            async with test_app.test_client().websocket("/ws") as ws:
-                client = FletTestClient(ws)
-                target = await button(client, "stuck")
-                for _ in range(MAX_EVENTS_IN_LINE + 1):
-                    await client.click(target)
-                assert await expect_close(client) == 1008
-            async with test_app.test_client().websocket("/ws") as ws:
-                await button(FletTestClient(ws), "stuck")  # the server goes on
-        finally:
-            BUSY.set()
-
-
-# ---- 3. a client message over the size limit ------------------------------
+# ---- 2. a client message over the size limit ------------------------------
 
 
 def picker_main(page: ft.Page) -> None:
@@ -427,7 +359,7 @@ async def test_the_default_message_limit_is_flets_16_mib() -> None:
     assert options.max_message_size == 16 * 1024 * 1024
 
 
-# ---- 4. a busy pool delays nothing but user code ---------------------------
+# ---- 3. a busy pool delays nothing but user code ---------------------------
 
 
 async def busy_main(page: ft.Page) -> None:

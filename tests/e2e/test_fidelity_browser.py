@@ -1,6 +1,6 @@
 """The fidelity journeys (tests/fidelity_journeys.py) in real Chromium,
 against a real Hypercorn serving tests/apps/fidelity.py: the same steps and
-assertions as tests/test_fidelity_harness.py, so a step the harness gets
+assertions as tests/testing/test_fidelity_harness.py, so a step the harness gets
 wrong fails one of the two. One server and one browser for the module; each
 journey opens its own tab and finds elements in Flutter's semantics tree,
 by text or accessible name."""

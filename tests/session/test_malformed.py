@@ -1,6 +1,6 @@
 """Malformed input over the test websocket: each kind is either ignored by rule
 (the connection keeps working) or closes that connection with the close code
-transport.py names. Either way the next session on the same app works."""
+quart_flet.session.connection names. Either way the next session on the same app works."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The fidelity journeys (tests/fidelity_journeys.py) through
 ``quart_flet.testing``: the same steps and assertions that
-tests/test_fidelity_browser.py runs in real Chromium."""
+tests/e2e/test_fidelity_browser.py runs in real Chromium."""
 
 from __future__ import annotations
 
