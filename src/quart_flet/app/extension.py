@@ -41,11 +41,12 @@ class QuartFlet:
     """quart-flet for a Quart app: ``QuartFlet(app, max_threads=8)`` or
     ``flet = QuartFlet()`` then ``flet.init_app(app)``.
 
-    Options given here (any of :class:`quart_flet.FletOptions`) apply to every
-    Flet app of the app that does not set its own; the app-wide ones
+    Options given here (any of [FletOptions][quart_flet.FletOptions]) apply to
+    every Flet app of the app that does not set its own; the app-wide ones
     (``max_threads``, ``redis_url``, ``secret_key``, ``drain_seconds``, and
-    the routes ``health_path``, ``ready_path``, ``metrics_path``) belong here. Set it up
-    before registering Flet apps, once per app.
+    the routes ``health_path``, ``ready_path``, ``metrics_path``: see "Where
+    options come from" in the options reference) belong here. Set it up before
+    registering Flet apps, once per app.
 
     The probes and metrics are also blocks for routes of your own:
 

@@ -1,18 +1,10 @@
 """``FletApp``: one Flet app, and the four blocks that serve it from routes
-of the app's own, at paths it chooses and behind its own decorators:
+of the app's own (the web client, the WebSocket, the upload PUT, the OAuth
+callback), at paths it chooses and behind its own decorators. ``FletRoutes``
+names the endpoints of those routes, so every URL the browser is given comes
+from ``url_for``; ``flet_blueprint()`` is these blocks on routes of its own.
 
-=====================  ===================================  ====================
-job                    here                                 flet.fastapi
-=====================  ===================================  ====================
-the web client         ``await flet_app.static_files(path)``  ``FletStaticFiles``
-the WebSocket          ``await flet_app.handle()``          ``FletApp.handle``
-the upload PUT         ``await flet_app.upload()``          ``FletUpload.handle``
-the OAuth callback     ``await flet_app.oauth_callback()``  ``FletOAuth.handle``
-=====================  ===================================  ====================
-
-``FletRoutes`` names the endpoints of those routes, so every URL the browser
-is given (the client's base, the WebSocket, upload and callback URLs) comes
-from ``url_for``. ``flet_blueprint()`` is these blocks on routes of its own.
+The four blocks, and flet.fastapi's counterparts: docs/how-to/own-routes.md.
 """
 
 from __future__ import annotations

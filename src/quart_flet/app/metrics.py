@@ -2,14 +2,10 @@
 or :func:`metrics` on a route of your own, or :class:`FletCollector` in a
 ``prometheus_client`` registry of yours. Nothing is counted through
 prometheus_client on the hot path: the collector reads quart_flet.stats'
-plain ints and the registry's gauges at scrape time.
+plain ints, the registry's gauges and the other workers' snapshots at scrape
+time.
 
-Every series has a ``worker`` label (the process id). With ``--workers N``
-a scrape reaches one worker at random, so each worker writes its numbers to
-a shared directory once a second and the scraped worker answers for all of
-them (its own fresh, the others at most a second old). Prometheus'
-multiprocess mode would need a prometheus_client call (an mmap write) per
-frame instead; ``sum without (worker) (...)`` gives the app's totals.
+Why and how: docs/reference/metrics.md.
 """
 
 from __future__ import annotations

@@ -1,23 +1,16 @@
 """Hypercorn's HTTP/2 connection, kept alive when a client sends body data for
-a stream that already has its whole answer.
-
-An answer before the whole request body (an early 413 of an upload, see
-quart_flet.http.uploadbody) ends the stream on Hypercorn's side, which forgets it.
-The client's next DATA frame for it then raises a KeyError in Hypercorn's
-``H2Protocol._handle_events`` (0.17 and 0.18; pgjones/hypercorn#329, unfixed
-there), and that kills the whole connection: the client never reads the answer
-it was sent, and every other stream on the connection dies with it, the Flet
-WebSocket of the same tab included (RFC 8441 runs it on that connection).
-
-With :func:`install`, such DATA is taken as RFC 9113 section 8.1 has it: the
-bytes count back into the connection's flow-control window, and once the
-answer's END_STREAM is out the stream is reset with NO_ERROR, which asks the
-client to stop sending without an error. Every other event goes to Hypercorn's
-own code, one event at a time, so a stream that ends while earlier events of
-the same read are handled is seen as ended.
+a stream that already has its whole answer (an early 413 of an upload, see
+quart_flet.http.uploadbody). Hypercorn's ``H2Protocol._handle_events`` raises
+a KeyError for such DATA (0.17 and 0.18; pgjones/hypercorn#329, unfixed
+there), which kills the whole connection. With :func:`install` it is taken
+as RFC 9113 section 8.1 has it; every other event goes to Hypercorn's own
+code, one event at a time, so a stream that ends while earlier events of the
+same read are handled is seen as ended.
 
 This reads Hypercorn internals (pinned to <0.19 in pyproject; the names are
 checked by tests/test_compat.py). Under another server it changes nothing.
+
+Why and how: docs/discussion/backpressure.md, "The same over HTTP/2".
 """
 
 from __future__ import annotations

@@ -1,18 +1,11 @@
-"""Quart's ASGI WebSocket connection, lighter for sockets held open.
+"""Quart's ASGI WebSocket connection, lighter for sockets held open (about
+5 KiB less each): :class:`LeanQueue` holds received messages without
+``asyncio.Queue``'s standing deques, and :class:`LeanWebsocketConnection`
+runs the handler in the server's task for the socket instead of a task of
+its own. :func:`install` makes it the app's ASGI WebSocket class unless the
+app chose one of its own.
 
-Quart hands each WebSocket's received messages to its handler through an
-``asyncio.Queue``: four deques (items, getters, putters, and the waiters of
-its ``join`` event), about 3 KiB held for the socket's whole life, most of
-an idle Flet session's share of Quart. :class:`LeanQueue` does the same job
-for the two calls Quart makes (``await queue.put(message)`` from its receive
-task, ``await queue.get()`` in ``websocket.receive()``) and holds nothing
-while empty. And Quart runs the handler in a task of its own beside the
-receive task, both watched by an ``asyncio.wait`` (a set, a waiter and a
-callback per task, ~2 KiB more): :class:`LeanWebsocketConnection` runs the
-handler in the server's task for the socket, and the receive task's end
-cancels it, as Quart's wait did. :func:`install` makes it the app's ASGI
-WebSocket class unless the app chose one of its own; every WebSocket route of
-the app gets it.
+Why and how: docs/discussion/click.md, "The WebSocket itself".
 """
 
 from __future__ import annotations

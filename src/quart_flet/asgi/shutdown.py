@@ -1,43 +1,14 @@
-"""Close Flet WebSockets as soon as the server starts to stop.
-
-Hypercorn runs the app's shutdown (``after_serving``) only once every
-connection has ended, and tells the app nothing before: open WebSockets hold
-it for the whole graceful timeout, then get cancelled, which closes them with
-1011 and logs tracebacks. Hypercorn's worker (``worker_serve``, asyncio and
-uvloop alike, one process or many) tells its own connections to close by
-setting its context's ``terminated`` event, the moment it starts to stop. We
-find that context and wait on the same event, then close every Flet WebSocket
-with 1001 (going away: the client reconnects), whatever told the server to
-stop: SIGTERM in a single process, the parent's event for ``--workers N``,
-``max_requests``, or the ``shutdown_trigger`` of ``hypercorn.asyncio.serve``.
-(An event, not the tasks that wait for the trigger: those can come and go
-between two looks when a stop follows the start at once.)
-
-With ``--workers N`` there is a second trap: Hypercorn's parent sets the
-workers' shutdown event, and as soon as the *first* worker has exited it
-``terminate()``s the others. A worker has no SIGTERM handler of its own, so
-one still busy closing its connections dies mid-way: its clients see 1006,
-its ``after_serving`` never runs, its temporary files stay. The same happens
-when SIGTERM reaches the whole process group (systemd, ``kill -- -PGID``). So
-in a worker process we hold SIGTERM: once the worker is stopping it is
-ignored (the graceful timeout bounds the rest); before that, the signal gets
-a moment (``SIGTERM_GRACE``) for the shutdown event to be seen, and if it is
-not, the worker dies of it as before (someone killed that worker alone).
-
-With HTTP/3 on, Hypercorn's ``UDPServer`` only looks at the shutdown flag
-after its next datagram, so an idle QUIC socket held every stop for the whole
-graceful timeout: once the server is stopping we hand each UDP server an
-empty datagram (which QUIC's header parser rejects and drops) to wake it.
-
-With ``websocket_ping_interval`` set, each WebSocket's ping loop sleeps the
-whole interval before it sees its socket closed, and holds its connection
-(and so the server's stop) that long; at shutdown it ends with the graceful
-timeout and a CancelledError traceback. When the server stops we cancel
-those ping loops: nobody needs pings any more.
+"""Close Flet WebSockets as soon as the server starts to stop, instead of when
+Hypercorn's graceful timeout runs out: wait on the ``terminated`` event of
+the context of Hypercorn's ``worker_serve``, hold SIGTERM in worker
+processes (``SIGTERM_GRACE``), wake each idle QUIC ``UDPServer`` with an
+empty datagram, and cancel the WebSockets' ping loops.
 
 This reads Hypercorn internals (pinned to <0.19 in pyproject; covered by
 tests/asgi/test_shutdown.py). Under another server nothing is found and nothing
 changes.
+
+Why and how: docs/discussion/shutdown.md.
 """
 
 from __future__ import annotations
@@ -98,13 +69,12 @@ def on_server_shutdown(
     found: Callable[[float | None], Any] | None = None,
 ) -> Callable[[], None]:
     """Call ``callback`` when the Hypercorn serving ``loop`` begins to stop;
-    returns a function that stops watching. Call it from the app's startup.
-
-    Hypercorn makes its context only after the app's startup, so this looks
-    for it a few times a second for a while (with timer callbacks), then
-    waits on its ``terminated`` event. In a worker process SIGTERM is held
-    from now on. ``found`` hears the server's graceful timeout (None if
-    unknown) once its context is found."""
+    returns a function that stops watching. Call it from the app's startup:
+    the context is looked for until Hypercorn has made it
+    (docs/discussion/shutdown.md, "Closing the sockets at once"). In a worker
+    process SIGTERM is held from now on. ``found`` hears the server's graceful
+    timeout (None if unknown) once its context is found.
+    """
     deadline = loop.time() + _LOOK_FOR
     startup = asyncio.current_task(loop)  # Hypercorn's lifespan task, under Hypercorn
     handle: asyncio.Handle | None = None

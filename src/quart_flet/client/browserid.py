@@ -1,18 +1,8 @@
 """The browser id: a random value with no meaning in an HttpOnly cookie,
-``flet_browser``, that binds a Flet session to the browser that started it.
+``flet_browser``, that binds a Flet session to the browser that started it,
+so a session id alone never resumes it. The registry keeps only its digest.
 
-The index sets it (a browser that loads the page carries it on its first
-WebSocket), and so does the WebSocket's handshake answer when the request
-came without one (an index of your own, a client that skipped the page). A
-session is resumed, or ended by a sign-in change, only by a WebSocket that
-carries the id of the browser that started it: a session id alone, seen in a
-log or over a shoulder, gives a stranger a new session of their own and
-leaves the old one alone. The id never leaves the server in any other form,
-and the registry keeps only its digest.
-
-A browser that blocks cookies never sends one back: its pages work, each
-reconnect (a reload, a network blip) gets a new session, and the one it left
-is held until it expires or is evicted, as any other.
+Why and how: docs/discussion/sessions.md, "The browser id".
 """
 
 from __future__ import annotations

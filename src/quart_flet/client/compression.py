@@ -1,17 +1,9 @@
 """Brotli and gzip variants of the Flet web client, built once per client
-build in a background thread and kept on disk.
+build in a background thread and kept on disk, in a cache named after the
+flet-web version and the client's content. ``quart-flet prebuild``
+(quart_flet.cli.prebuild) builds them ahead of time.
 
-The cache directory is named after the flet-web version and a hash of the
-client's content, so upgrading flet-web (or pointing FLET_WEB_PATH at another
-build) starts a fresh cache by itself; stale ones can be deleted at any time.
-Processes sharing a cache take turns through a lock file: one builds, the
-others pick its files up.
-
-Two passes, because brotli's best quality costs about 3 s per MB: first every
-compressible file gets gzip (level 6) and brotli (quality 5), seconds in all;
-then the files a browser loads get brotli quality 11, minutes in all, on a
-low-priority thread. Until a file has a variant it is served as it is.
-Prebuild (in a Docker image, say) with ``python -m quart_flet.cli.prebuild``.
+Why and how: docs/discussion/web-client.md, "Compression, built once".
 """
 
 from __future__ import annotations

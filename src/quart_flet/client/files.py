@@ -1,47 +1,12 @@
 """The Flet web client: the patched index.html (also the SPA fallback), the
 patched manifests, and every other file of the compiled client or of the
-app's assets_dir, with correct MIME types, ETags, 304s and Ranges.
+app's assets_dir, with correct MIME types, ETags, 304s and Ranges. Files go
+out compressed (:mod:`quart_flet.client.compression`), the index with preload
+hints (:mod:`quart_flet.client.preload`), and only a URL that names its
+content is cached for good, so a browser never mixes two flet-web releases.
 
-Files of the client go out brotli- or gzip-compressed by Accept-Encoding
-(variants from :mod:`quart_flet.client.compression`, built off the event loop; the
-index is rendered and compressed once per mount point, so no request pays
-for compression). The index carries preload hints for what the engine
-fetches next and a ``Link`` header for its own scripts
-(:mod:`quart_flet.client.preload`).
-
-Cache policy: a browser mixing files of two flet-web releases breaks, so
-every file the engine needs is reached through a URL that names its content,
-and only such a URL is cached for good (``public, max-age=31536000,
-immutable``):
-
-- the index (``no-cache``, one per mount point) links ``python.js`` and
-  ``flutter_bootstrap.js`` with ``?v=<content version>``, and points
-  ``flet.canvasKitBaseUrl`` and ``flet.assetBase`` into ``_v/<tree>/``, a
-  prefix naming the content of the client's ``canvaskit/`` or ``assets/``
-  directory (the engine joins file names to these bases, so a query cannot
-  carry the version there);
-- the flutter_bootstrap.js we serve is the packaged one with
-  ``_flutter.buildConfig``'s ``mainWasmPath``, ``jsSupportRuntimePath`` and
-  ``mainJsPath`` given ``?v=<that file's content version>``.
-
-A version that does not match what is served (another release asked this
-server, as in a rolling upgrade) gets ``no-cache``: caching those bytes under
-that URL would pin the wrong release. The client's files on URLs without a
-version (icons, favicon, whatever a custom index links plainly) get
-``max-age=600`` and their ETag: no request for ten minutes, and an upgrade is
-seen within that bound. ``no-cache`` stays on the index,
-flutter_bootstrap.js and flutter_service_worker.js without a version (they
-bind the other files together; the service worker only unregisters itself
-and must always be fetched fresh), on the patched manifests outside
-``_v/`` and on the app's own assets_dir files, served as they are on disk
-now.
-
-Conditional requests are answered here, on the exact bytes sent (the chosen
-variant), in RFC 9110 order: If-Match (412), If-None-Match (304), then one
-byte Range (206, or 416 when unsatisfiable) if If-Range, when given, is a
-strong match. Several ranges, or a Range that does not parse, get the whole
-file (200). A file's path has one spelling: ``a//b``, ``a/./b`` or ``a/b/``
-naming a file get a 308 to ``a/b``; paths with ``..`` are never looked up.
+Why and how: docs/discussion/web-client.md, "Caching, and never mixing two
+releases".
 """
 
 from __future__ import annotations

@@ -1,24 +1,10 @@
 """What the Flet web client fetches after its index, told to the browser up
-front so the files start together instead of one round trip after another.
+front so the files start together instead of one round trip after another:
+a ``Link`` header for the index's own scripts, and :func:`engine_script`,
+which makes flutter_bootstrap.js's choice of engine files in the browser and
+preloads them, then the fonts and FontManifest.json.
 
-Seen in a Chromium trace of the counter at 10 Mbit/s (bench/first_load.py),
-without hints the chain is: the index, then flutter_bootstrap.js, which
-starts skwasm.js/.wasm and imports main.dart.mjs, which only then fetches
-main.dart.wasm (the largest file); once main.dart.wasm has compiled and run,
-the engine fetches assets/FontManifest.json and then every font in it, and
-only when the last font is in does the app open its WebSocket. So the link
-sits idle at the start and during the compile, and the fonts wait for it.
-
-Two kinds of hint:
-
-- the fonts and FontManifest.json do not depend on the browser: plain
-  ``<link rel="preload" as="fetch" crossorigin>`` tags (the engine loads
-  them with ``fetch()``, which such a preload matches), also sent as a
-  ``Link`` header on the index;
-- the engine files depend on what flutter_bootstrap.js picks for this
-  browser (skwasm with the dart2wasm build, or CanvasKit with dart2js), so a
-  small script in the index makes the same choice and adds the links for it.
-  A wrong guess costs a fetch the page does not use, never a broken page.
+Why and how: docs/discussion/web-client.md, "Preload hints".
 """
 
 from __future__ import annotations

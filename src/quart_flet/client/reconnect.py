@@ -1,26 +1,9 @@
 """The index's reconnect script: what the page does when its Flet WebSocket
-is lost, without rebuilding the Flutter client.
+is lost, without rebuilding the Flutter client (a notice, a reload once the
+server answers again, the sign-in page when the host's auth no longer lets
+the browser in). Inline, as flet-web's own index scripts are.
 
-The script wraps the page's ``WebSocket`` (only sockets to the app's own
-WebSocket path are watched) before the Flutter engine loads, and from what it
-sees:
-
-- **A notice while the connection is lost** (``reconnect_notice``), shown
-  once the loss lasts ``reconnect_notice_delay_seconds`` and gone when a new
-  socket gets its first answer.
-- **A reload after ``reconnect_reload_seconds``** once the page's URL answers
-  again: Flet's client doubles its retry interval on remote hosts, so a long
-  outage could leave the page waiting minutes after the server is back.
-- **Signed out:** a browser cannot see why a handshake failed, so a socket
-  that closes before it opened makes the script ask the page's own URL
-  (``fetch`` with ``redirect: "manual"``): a 401, 403 or redirect there means
-  the host's auth no longer lets this browser in, and the page goes to
-  ``reconnect_login_url`` (or reloads, so the host's auth answers the page
-  itself) instead of retrying forever.
-
-The script is inline, as flet-web's own index scripts are: a host sending a
-Content-Security-Policy needs ``script-src 'unsafe-inline'`` (or its hash) for
-the Flet page anyway.
+Why and how: docs/discussion/sessions.md, "When the connection is lost".
 """
 
 from __future__ import annotations

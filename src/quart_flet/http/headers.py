@@ -1,26 +1,11 @@
-"""Response headers and the WebSocket Origin check, both driven by options.
+"""Response headers and the WebSocket Origin check, both driven by options:
+COOP/COEP on the web client's responses (cross-origin isolated by default,
+so Flutter's skwasm renderer runs multi-threaded), ``cors_allow_origin``,
+and the Origins a WebSocket may come from (its own host, or
+``allowed_origins``).
 
-The web client's page is cross-origin isolated by default, because Flutter's
-skwasm renderer runs multi-threaded only then (``crossOriginIsolated``); without
-it the first paint is markedly slower. The index and the client's files carry
-COOP ``same-origin`` and COEP ``credentialless``: unlike ``require-corp`` (what
-the official integration forces on every response), other sites' images and
-other no-cors resources still load without a CORP header, only without
-cookies. Chromium (96+) and Firefox (119+) isolate the page with it; Safari does
-not implement ``credentialless`` and simply leaves the page un-isolated (skwasm
-single-threaded, as with no header at all). ``cross_origin_isolation=
-"require-corp"`` asks for the strict policy, ``False`` sends neither header.
-Only successful responses of the client's routes carry them: JSON errors, the
-upload and OAuth routes and redirects need no document policy.
-
-``cors_allow_origin`` sends ``Access-Control-Allow-Origin`` for one origin, a
-comma-separated list (the request's Origin is echoed when listed) or ``*``.
-
-Browsers always send Origin when opening a WebSocket and do not apply CORS to
-it, so a page on another site could open one with the user's cookies. The
-WebSocket therefore accepts only an Origin whose host is the request's Host,
-or one listed in ``allowed_origins`` (``*`` allows any); clients without an
-Origin header (not browsers) are let through.
+Why and how: docs/discussion/web-client.md, "Isolation headers" and "CORS and
+the WebSocket's Origin".
 """
 
 from __future__ import annotations

@@ -1,37 +1,11 @@
-"""The body of an upload PUT: streamed with backpressure, and read to its end
-after an early answer.
+"""The body of an upload PUT: streamed with backpressure (a
+:class:`StreamingBody`; past ``HIGH_WATER`` unread bytes Hypercorn stops
+reading the socket), and, after an answer sent before it ended, read to its
+end within the ``LINGER_*`` bounds, so that a client still sending hears the
+answer instead of a reset (over HTTP/2 with quart_flet.asgi.h2streams).
 
-Backpressure: PUTs to a Flet upload route get a :class:`StreamingBody` (no
-``MAX_CONTENT_LENGTH``), and the ASGI receive loop waits while more than
-``HIGH_WATER`` bytes wait to be read, so Hypercorn stops reading the socket
-(TCP / HTTP/2 flow control) and memory stays flat whatever the upload's size.
-
-An early answer: the upload view may answer before the whole body is in (a 413
-by Content-Length or once past ``max_upload_size``, a 403 or 410 for a bad URL,
-a 507 for a full disk; a ``before_request`` hook of the app may too). A server
-that closes the connection then, with bytes of the body still unread, makes the
-kernel answer them with a RST, and a client still sending loses the answer
-("connection reset"): Python's http.client and requests send the whole body
-before they read anything. So, as nginx's lingering close does, the answer goes
-out at once (with ``Connection: close`` over HTTP/1.x) and the rest of the body
-is read and thrown away, nothing written anywhere, until it ends, or until one
-of these bounds, whichever comes first:
-
-- ``LINGER_BYTES`` (1 GiB) more have been thrown away,
-- ``LINGER_SECONDS`` (30 s, nginx's ``lingering_time``) have passed since the
-  answer,
-- nothing came for ``LINGER_IDLE_SECONDS`` (2 s): the client stopped sending
-  (curl does on an early answer) but left the connection open.
-
-A client that sends everything first so hears its answer for bodies up to
-1 GiB over the refused part, when it sends fast enough (loopback: ~170 MiB/s
-thrown away by one core), and a refused client costs the server no more
-reading than an accepted upload of that size would.
-
-Only then does the response end: over HTTP/1.1 the connection closes (a client
-still sending past a bound gets its RST then, long after the answer was
-there to read); over HTTP/2 the stream ends, and DATA that still comes for it
-gets a RST_STREAM with NO_ERROR (quart_flet.asgi.h2streams).
+Why and how: docs/discussion/backpressure.md, "From a browser" and "An answer
+before the body ends"; the bounds: docs/reference/limits.md, "Uploads".
 """
 
 from __future__ import annotations
@@ -130,8 +104,8 @@ class StreamingBody(BufferedBody):
 class StreamingUploadConnection(HTTPConnectionHooks):
     """Quart's HTTP connection, except that PUTs to a Flet upload route get a
     :class:`StreamingBody`, read with backpressure, and an answer sent before
-    the whole body came is followed by reading the rest (see the module
-    docstring) before the response ends."""
+    the whole body came is followed by reading the rest (within the ``LINGER_*``
+    bounds) before the response ends."""
 
     upload_paths: ClassVar[frozenset[str]] = frozenset()
     upload_body: StreamingBody | None = None

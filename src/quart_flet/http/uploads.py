@@ -1,19 +1,15 @@
 """Signed upload URLs and the streaming PUT that receives them.
 
-``page.get_upload_url(name, expires)`` returns ``<mount>/upload?f=<name>&e=<expires>&s=<token>``.
-The token is an itsdangerous ``URLSafeTimedSerializer`` signature of ``[name, expires]``,
-salted per Flet blueprint and verified against ``[*SECRET_KEY_FALLBACKS, key]``; it
-covers neither host nor path, so a proxy that rewrites the path does not break it.
+``page.get_upload_url(name, expires)`` returns
+``<mount>/upload?f=<name>&e=<expires>&s=<token>``: the token is an
+itsdangerous ``URLSafeTimedSerializer`` signature of ``[name, expires]``,
+salted per Flet blueprint and verified against ``[*SECRET_KEY_FALLBACKS,
+key]``. The PUT streams the body (quart_flet.http.uploadbody) into a
+temporary file, renamed into place only once complete and within the limit,
+so a refused or broken upload leaves nothing behind.
 
-The PUT streams the body into a temporary file in the deepest existing directory
-on the way to its destination inside ``upload_dir``; once the body is complete and
-within the limit, the missing parent directories are created and the file is renamed
-into place, so a refused or broken upload leaves nothing behind: not on a full disk
-(ENOSPC, EDQUOT: a 507), not when the server stops mid-upload (the file work runs
-in threads, and a cancelled upload waits for its thread before it closes and
-removes the file). Quart's ``MAX_CONTENT_LENGTH`` does not apply to this route, and
-the body is read with backpressure; an answer before the whole body is followed by
-reading the rest for a bounded time (both in quart_flet.http.uploadbody).
+Why and how: docs/how-to/uploads.md, "Uploads" and "What a refused upload
+gets".
 """
 
 from __future__ import annotations

@@ -1,16 +1,14 @@
 """Where user code runs, and in what order: async callables as tasks on the
-loop, sync ones on the app's bounded thread pool (quart_flet.runtime.threads),
-each event of a session in its turn.
+loop, sync ones (plain and generator) on the app's bounded thread pool
+(quart_flet.runtime.threads), each event of a session in its turn.
 
-Flet 1.0 calls sync handlers inline on the event loop, so one ``time.sleep``
-stalls every user of the worker. We run sync ones (plain and generator) in a
-thread instead, where they still find the session's loop as flet's apps
-expect (see quart_flet.runtime.threads). That means re-doing
-``BaseControl._trigger_event`` (building the event object, before_event, the
-auto-update), which we also make cheaper by caching what flet recomputes per
-event. It relies on flet internals pinned in
-pyproject (flet 1.0.x) and covered by tests/runtime/test_handlers.py and
+Running sync handlers off the loop means re-doing flet's
+``BaseControl._trigger_event`` (the event object, before_event, the
+auto-update), so this relies on flet internals pinned in pyproject (flet
+1.0.x), covered by tests/runtime/test_handlers.py and
 tests/session/test_protocol.py.
+
+Why and how: docs/discussion/handlers.md.
 """
 
 from __future__ import annotations

@@ -1,45 +1,16 @@
 """Flet entry points that only work on the event loop, made safe to call from
-the threads where quart-flet runs sync handlers.
-
-Flet 1.0 runs sync handlers inline on the loop, so some of its sync APIs
-assume the loop's thread. Calls into asyncio (``page.navigate()`` and
-``page.logout()`` call ``asyncio.create_task``) find the session's loop in
-our threads (quart_flet.runtime.threads). But the components runtime's
-``session.schedule_update()`` / ``schedule_effect()`` set an
-``asyncio.Event`` of the loop, which from a thread may wake flet's scheduler
-late or not at all. Our
-sessions are :class:`LoopSafeSession` (and their pages :class:`LoopSafePage`,
-subclasses of flet's), whose versions, called from another thread, run them on
-the loop (in the caller's context, in order with the caller's page updates,
-which reach the loop the same way). Flet's classes are untouched: other Flet
-hosts in the process see no change.
-
-Page events flet fires itself (``on_login``, ``on_logout``, ``on_close``,
-``on_views_pop_until``) go through the page's ``_trigger_event``, which would
-call a sync handler inline on the loop; that page's ``_trigger_event`` is
-routed through quart_flet.runtime.dispatch, so they run on the pool like every other
-sync handler.
-
-Flet's control tree is not thread-safe either: its diff (``patch_control``)
-walks the tree and snapshots it for the next diff, so a diff in one thread
-while another thread changes the tree crashes or loses updates. So a
-``patch_control`` called from a thread runs on the loop while that thread
-waits (its own changes pause, and no loop code runs mid-diff); a session's
-sync handlers run one at a time, as in flet, where they run on the loop; and
-while one runs, the loop's own diffs for that session wait for it
-(quart_flet.runtime.turns.SyncState). ``did_mount``/``will_unmount`` run on the
-loop as a result, as in flet.
-
-A sync handler's ``asyncio.run(ft.Clipboard().get())`` (or any service call)
-starts a second event loop in the worker thread; the session's method calls
-are answered on the server's loop, so ``invoke_method`` from another loop is
-forwarded to the session's loop. ``page.run_thread(fn)`` runs ``fn`` with the
-caller's context variables (Quart's websocket context: ``get_upload_url``
-works there). A dialog's ``on_dismiss``, fired by flet itself, goes through
-our dispatch like the page's events.
+the threads where quart-flet runs sync handlers. Our sessions are
+:class:`LoopSafeSession` (their pages :class:`LoopSafePage`), subclasses of
+flet's whose ``schedule_update`` / ``schedule_effect``, ``patch_control`` and
+``invoke_method``, called from another thread or loop, run on the session's
+loop, and whose page events go through quart_flet.runtime.dispatch. Flet's
+own classes are untouched: other Flet hosts in the process see no change.
 
 Relies on flet internals pinned in pyproject (flet 1.0.x), covered by
 tests/runtime/test_loopsafe.py.
+
+Why and how: docs/discussion/handlers.md, "Flet entry points that need the
+loop" and "The control tree is not thread-safe".
 """
 
 from __future__ import annotations
@@ -183,14 +154,10 @@ class RegistryBusy(Exception):
 class LoopYieldingLock:
     """The lock of a page's service registry, which the loop never waits for.
 
-    A thread that creates a service (``ft.Clipboard()`` in a sync handler)
-    holds flet's registry lock while its ``page.update()`` waits for the loop;
-    the loop, meanwhile, may want the same lock (after an event it drops
-    services nobody references). Waiting there would deadlock both, so on the
-    loop's thread a held lock raises :class:`RegistryBusy` instead: that
-    housekeeping is put off to the next event, and an async handler that
-    creates a service at the very moment a sync handler of the same session
-    does gets the error rather than a frozen server.
+    On the loop's thread a held lock raises :class:`RegistryBusy` instead, as a
+    thread that creates a service holds it while its ``page.update()`` waits for
+    the loop (the deadlock: docs/discussion/handlers.md, "Flet entry points that
+    need the loop").
     """
 
     def __init__(self, loop_thread: int) -> None:

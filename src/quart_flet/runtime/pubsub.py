@@ -1,31 +1,12 @@
 """``page.pubsub`` for one Flet app: flet's ``PubSubHub`` API, with handlers
-run where the rest of quart-flet runs user code, and an optional relay that
-carries every send to the other processes of the deployment.
+run where the rest of quart-flet runs user code (one session's messages one
+at a time, in order), and an optional relay that carries every send to the
+other processes of the deployment. flet's ``PubSubClient`` calls only the
+public methods below, so this hub replaces ``PubSubHub`` on our connections
+without patching flet.
 
-- A sync handler runs on the app's thread pool, an async one as a task on the
-  loop; both in the context variables of the code that subscribed, so
-  ``ft.context.page`` is the subscriber's page.
-- One session receives its messages one at a time, in the order they were
-  sent: a chat shows its lines in order, even with sync handlers on a pool.
-- A send to many idle sessions with sync handlers is one batch: one pool job
-  runs their handlers one session after the other, and hands the finished
-  sessions back to the loop together (a blocked handler makes another job
-  take over the rest). An async handler of an idle session runs in the task
-  that delivers to it, not in a task of its own.
-- A send delivers to this process's subscribers at once and hands the message
-  to the relay (Redis) for the others; a relay failure never stops local delivery.
-  flet's ``page.pubsub`` returns nothing; the same sends on this hub
-  (:func:`pubsub_hub`) return a :data:`Publication`, a future that fails with
-  :class:`PubSubNotPublished` when the other processes will not get the message.
-- What waits for one session's handlers (its *backlog*, in bytes) counts
-  against that session's send bound with the frames its connection has not
-  sent yet: past ``max_backlog`` the connection is closed (1008) and the
-  backlog dropped; a session without a connection has later messages
-  dropped until its handlers catch up.
-
-flet's ``PubSubClient`` calls only the public methods below, so this object
-replaces ``PubSubHub`` on our connections without patching flet: any other
-Flet host in the process keeps its own, unchanged hub.
+Why and how: docs/discussion/pubsub.md, "In one process" and "Through
+Redis"; the backlog bound: docs/discussion/backpressure.md.
 """
 
 from __future__ import annotations
@@ -472,18 +453,12 @@ class _Entry:
 
 
 class _Batch:
-    """Sync deliveries to many idle sessions, run in the app's pool.
-
-    One pool job takes the entries in turn and runs each session's handlers
-    in the context its subscription was made in (no copy: a session is in
-    one batch or drain at a time, so no two threads enter that context at
-    once). Finished entries go back to the loop together: one wake-up of the
-    loop for all the entries that finished while it was busy.
-
-    A handler that blocks (``time.sleep`` in it) must not hold up the other
-    sessions of its batch: while entries wait and none has started for
-    :data:`STALL_SECONDS`, one more job joins, up to the pool's size.
-    """
+    """Sync deliveries to many idle sessions, run in the app's pool: one job
+    takes the entries in turn, each in the context its subscription was made in
+    (no copy: a session is in one batch or drain at a time), and hands the
+    finished ones back to the loop together; one more job joins while entries
+    wait and none has started for :data:`STALL_SECONDS`
+    (docs/discussion/pubsub.md, "In one process")."""
 
     def __init__(self, hub: FletPubSub, entries: list[_Entry]) -> None:
         self.hub = hub

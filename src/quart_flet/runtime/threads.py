@@ -1,34 +1,14 @@
 """Sync user code in the app's thread pool, with the event loop flet's own
-apps expect to find there.
-
-Flet 1.0 runs a sync ``main``, ``before_main`` and sync event handlers inline
-on the event loop, and flet's apps rely on it: ``asyncio.create_task(...)`` in
-a sync lambda, ``asyncio.get_running_loop()`` in a sync ``main`` or in the
-constructor of a class used as ``main``. We run that code in threads so one
-blocking handler never stalls other users; in a bare thread those calls raise
-"no running event loop".
-
-So while such code runs, its thread's running loop (``asyncio._get_running_loop``)
-is the session's :class:`SessionLoop`: the real loop, seen from a thread.
-Calls that are thread-safe go straight through (``call_soon_threadsafe``,
-``time``...); ``call_soon`` becomes ``call_soon_threadsafe``; everything else
-(``create_task``, ``create_future``, ``call_later``, ``run_in_executor``...)
-runs on the loop while the thread waits for its result, which is what it
-would return on the loop. A coroutine so started runs on the loop in the
-caller's context (``ft.context.page`` is the caller's page). Tasks started
-through it belong to the session: an exception in one is reported to the
-session like any handler error, and the ones still running when the session
-ends are cancelled (the caller's ``owner`` callbacks do both).
-
-The one thing a thread cannot do safely is touch an asyncio object bound to
-the real loop (``asyncio.Event().set()``, ``Queue.put_nowait()``,
-``Future.set_result()`` on something an async task awaits): those schedule
-their wake-ups with the real loop's non-thread-safe ``call_soon``.
-:func:`loop_bound_reason` spots such calls in a handler's code, so the caller
-can run that handler on the loop instead, as flet does.
+apps expect to find there: while such code runs, its thread's running loop
+is the session's :class:`SessionLoop`, the real loop seen from a thread.
+:func:`loop_bound_reason` spots the handlers that must run on the loop
+instead.
 
 ``asyncio._get_running_loop`` / ``_set_running_loop`` are asyncio's own hooks
 for event loop implementations (in ``asyncio.events.__all__``).
+
+Why and how: docs/discussion/handlers.md, "Threads that still see the loop"
+and "What a thread must not do".
 """
 
 from __future__ import annotations

@@ -39,24 +39,17 @@ class TooManyEvents(Exception):
 
 class SyncState:
     """One session's order of events, and how its sync code shares the
-    control tree with the loop.
+    control tree with the loop (why: docs/discussion/handlers.md, "Events in
+    order" and "The control tree is not thread-safe").
 
-    - ``tail``: events (and the prop updates between them) are handled in
-      arrival order, as in flet: each waits for the previous one's turn to
-      end, which is when a sync handler has returned or an async one has
-      started (flet starts each event as a task, and a sync handler runs to
-      its end on the loop). :meth:`take_turn` / :meth:`end_turn`.
-    - ``lock``: a session's sync handlers (events, pubsub) run one at a time.
-      ``main`` takes neither, so a ``main`` that never returns does not
-      freeze its page.
-    - ``running``: while one runs in a thread, a diff the *loop* wants for
-      this session (an async handler's ``page.update()``) is ``deferred`` and
-      made when the thread is done, so it never reads the tree mid-change.
-      (A thread's own diffs run on the loop while it waits:
-      quart_flet.runtime.loopsafe.)
-    - ``loop``: the event loop sync code of this session sees in its thread
-      (quart_flet.runtime.threads); ``tasks``: the tasks it started there, which
-      end with the session.
+    - ``tail``: the latest event turn (:meth:`take_turn` / :meth:`end_turn`);
+      ``in_line``: turns taken and not yet ended.
+    - ``lock``: taken by each sync handler (events, pubsub); ``main`` takes
+      neither it nor a turn.
+    - ``running``: sync handlers running in threads now; ``deferred``: the
+      loop's diffs for this session, made when none runs.
+    - ``loop``: the loop this session's sync code sees in its thread
+      (quart_flet.runtime.threads); ``tasks``: the tasks it started there.
     """
 
     __slots__ = (

@@ -1,10 +1,10 @@
 """One WebSocket <-> one flet Session: the frame codec, the receive loop, a
 thread-safe bounded send queue, and the close codes for bad input.
 
-Frames are binary, ``[type:u8][payload]``: type 0 is msgpack ``[action, body]``,
-type 1 a data-channel frame ``[channel_id:u32 LE][bytes]``. Anything else, a
-text frame, undecodable msgpack or a message of the wrong shape closes this
-connection with a close code that says why; it never reaches other sessions.
+Frames are ``[type:u8][payload]``: 0 msgpack ``[action, body]``, 1 a data
+channel's ``[channel_id:u32 LE][bytes]``. Why and how:
+docs/discussion/click.md, "On the wire"; the close codes:
+docs/reference/limits.md, "Bad input".
 """
 
 from __future__ import annotations

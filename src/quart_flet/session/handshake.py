@@ -1,17 +1,12 @@
 """What a Flet session's WebSocket handshake carried: headers, cookies, the
 query, the client's address, the Quart session and, when the app uses
-quart-auth, the signed-in user's ``auth_id``.
+quart-auth, the signed-in user's ``auth_id``. Quart's ``websocket`` context
+is gone in pool threads and later tasks, so it is copied when the browser
+connects (and reconnects), and :func:`handshake` (its docstring has the
+example the API page shows) returns that copy from anywhere.
 
-Quart's ``websocket`` context is a context variable: it is gone in a pool
-thread, a pubsub handler or a task started later. So the handshake is copied
-once, when the browser connects (and again when it reconnects to the same
-session), and :func:`handshake` returns that copy from anywhere:
-
->>> def main(page: ft.Page) -> None:
-...     page.add(ft.Text(f"Hello {handshake(page).auth_id}"))
-
-It is a snapshot: a cookie set or a sign-in made after the connection opened
-is seen at the next reconnect, not before.
+Why and how: docs/reference/api.md, "The request in the page", and
+docs/how-to/login.md.
 """
 
 from __future__ import annotations
@@ -135,6 +130,9 @@ def _auth_id() -> str | None:
 def handshake(page: Any = None) -> Handshake:
     """The handshake of ``page``'s session (default: ``ft.context.page``, the
     page of the handler running now, in a pool thread too).
+
+    >>> def main(page: ft.Page) -> None:
+    ...     page.add(ft.Text(f"Hello {handshake(page).auth_id}"))
 
     Raises RuntimeError for a page quart-flet does not serve.
     """

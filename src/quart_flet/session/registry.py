@@ -160,11 +160,9 @@ class FletRegistry:
         return max(0.0, timeout - min(1.0, timeout / 2))
 
     def server_stopping(self) -> None:
-        """The server began a graceful stop: first turn readiness off (so a
-        load balancer stops sending new users; new sockets are refused from
-        now), then drain: open sessions keep working for drain_seconds, their
-        ``on_drain`` hooks told, then close with 1012 (service restart). With
-        no drain they close at once (1001, going away)."""
+        """The server began a graceful stop: readiness off and new sockets
+        refused, then drain (docs/discussion/shutdown.md, "Draining") or close at
+        once."""
         self.stopping = True
         seconds = self.drain_time()
         if seconds <= 0 or not self.connections:
