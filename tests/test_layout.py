@@ -48,7 +48,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "testing": {"root", "runtime", "client", "asgi", "backends", "session", "http", "app"},
     # the public face hands on names of every room but the top two
     "face": {"root", "runtime", "client", "asgi", "backends", "session", "http", "app"},
-    # a module's old name: it warns and hands on the new module's names
+    # a module's old name: it warns (and hands on the new module's names,
+    # but for the pytest plugin, which loads by itself)
     "alias": {"app", "cli"},
 }
 

@@ -278,7 +278,7 @@ def stuck_main(page: ft.Page) -> None:
 
 
 async def test_a_flood_of_events_behind_a_stuck_handler_closes_that_connection() -> None:
-    from quart_flet.runtime.turns import MAX_EVENTS_IN_LINE
+    from quart_flet.runtime.session import MAX_EVENTS_IN_LINE
 
     BUSY.clear()
     app = make_app(stuck_main)
@@ -310,7 +310,7 @@ async def test_events_up_to_the_bound_wait_and_are_all_handled() -> None:
     """Exactly MAX_EVENTS_IN_LINE events in line (the first one blocked) keep
     the connection: once the server has read them all (the echo is back) it
     is still open, and when the handler is released every one is handled."""
-    from quart_flet.runtime.turns import MAX_EVENTS_IN_LINE
+    from quart_flet.runtime.session import MAX_EVENTS_IN_LINE
 
     BUSY.clear()
     app = make_app(counting_main)

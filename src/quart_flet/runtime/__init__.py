@@ -1,8 +1,10 @@
 """Flet's side of a session: where user code runs.
 
-A session's event turns and shared state (``turns``), handler calls
-(``dispatch``), the pool threads that still see the session's loop
-(``threads``), the loop-safe page and session (``loopsafe``) and pubsub
-(``pubsub``). It imports only the root modules, and never Quart or
-Hypercorn: nothing here knows how the frames travel.
+The session object, one per browser session, with its event turns and
+state (``session``: ``RuntimeSession``, ``SyncState``), its loop-safe page
+(``loopsafe``: ``LoopSafeSession``, the class the connection makes),
+handler calls and events (``dispatch``), the pool threads that still see the
+session's loop (``threads``) and pubsub (``pubsub``). It imports only the
+root modules, and never Quart or Hypercorn: nothing here knows how the
+frames travel.
 """

@@ -32,7 +32,7 @@ from flet.utils.object_model import get_param_count
 
 from quart_flet.compat.flet import CONTROL_PARENT_FIELD, id_of_control, set_context_page
 from quart_flet.runtime import threads
-from quart_flet.runtime.turns import RuntimeSession, Turn
+from quart_flet.runtime.session import RuntimeSession, Turn
 from quart_flet.stats import STATS
 from quart_flet.types import AppCallable
 
@@ -119,7 +119,7 @@ async def _run_sync(
                 _end(session, turn)
                 await asyncio.sleep(0)
         return
-    # main does not hold back the loop's own diffs (see turns.SyncState.running)
+    # main does not hold back the loop's own diffs (see runtime.session.SyncState.running)
     running = state.thread_running if control_id is not None else contextlib.nullcontext
     with running():
         result = await threads.run_sync(state.executor, state.loop, func, *args)

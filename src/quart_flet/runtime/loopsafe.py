@@ -35,7 +35,7 @@ from quart_flet.compat.flet import (
     set_trigger_event,
 )
 from quart_flet.runtime import dispatch, threads
-from quart_flet.runtime.turns import RuntimeSession
+from quart_flet.runtime.session import RuntimeSession
 
 
 class LoopSafeSession(RuntimeSession):
@@ -89,7 +89,7 @@ class LoopSafeSession(RuntimeSession):
     def patch_control(self, *args: Any, **kwargs: Any) -> Any:
         """From a thread, run on the loop while the thread waits; on the loop
         while a sync handler of this session runs in a thread, deferred until
-        it is done (see turns.SyncState)."""
+        it is done (see runtime.session.SyncState)."""
         patch = super().patch_control
         if self.on_loop_thread():
             if self.sync.running:

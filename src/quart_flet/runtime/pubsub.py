@@ -29,7 +29,7 @@ from flet.controls.exceptions import FletPageDisconnectedException
 
 from quart_flet.compat.flet import context_page
 from quart_flet.runtime.dispatch import runs_in_thread
-from quart_flet.runtime.turns import RuntimeSession, SyncState
+from quart_flet.runtime.session import RuntimeSession, SyncState
 from quart_flet.stats import STATS
 
 logger = logging.getLogger("quart_flet")
@@ -348,7 +348,7 @@ class FletPubSub:
     def _batchable(self, session_id: str, items: list[_Delivery]) -> _Entry | None:
         """A batch entry for ``items`` if all are sync and the session's sync
         handlers' lock is free (then taken, and its loop diffs held back, as
-        for one sync handler: see turns.SyncState); else None."""
+        for one sync handler: see runtime.session.SyncState); else None."""
         if not all(subscription.in_thread for subscription, _, _ in items):
             return None
         state = _sync_state(items[0][0].context)
@@ -412,7 +412,7 @@ class FletPubSub:
             elif subscription.in_thread:
                 # a copy per delivery: one Context cannot be entered by two threads at once
                 context = subscription.context.copy()
-                state = _sync_state(context)  # see turns.SyncState
+                state = _sync_state(context)  # see runtime.session.SyncState
                 async with state.lock if state else contextlib.nullcontext():
                     with state.thread_running() if state else contextlib.nullcontext():
                         await self.loop.run_in_executor(

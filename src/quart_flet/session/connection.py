@@ -41,7 +41,7 @@ from quart_flet.http import headers, uploads
 from quart_flet.mount import FletMount, path_for
 from quart_flet.runtime import dispatch
 from quart_flet.runtime.loopsafe import LoopSafeSession
-from quart_flet.runtime.turns import TooManyEvents, Turn
+from quart_flet.runtime.session import TooManyEvents, Turn
 from quart_flet.session import oauth
 from quart_flet.session.handshake import ClientInfo, Handshake
 from quart_flet.session.registry import FletRegistry

@@ -18,7 +18,7 @@ from quart import current_app, session, websocket
 from werkzeug.datastructures import Headers, MultiDict
 
 from quart_flet.client.browserid import digest
-from quart_flet.runtime.turns import RuntimeSession
+from quart_flet.runtime.session import RuntimeSession
 
 __all__ = ["ClientInfo", "Handshake", "Owner", "handshake"]
 

@@ -1,7 +1,8 @@
-"""A session's order of events, and how its sync code shares the control
-tree with the loop: :class:`SyncState`, which every :class:`RuntimeSession`
-owns. The event turns (:meth:`SyncState.take_turn`) keep flet's order: each
-event of a session waits for the previous one's turn to end.
+"""The session object: :class:`RuntimeSession`, the one object of a browser's
+Flet session, and :class:`SyncState`, which it owns: its order of events and
+how its sync code shares the control tree with the loop. The event turns
+(:meth:`SyncState.take_turn`) keep flet's order: each event of a session
+waits for the previous one's turn to end.
 """
 
 from __future__ import annotations
