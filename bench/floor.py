@@ -68,8 +68,8 @@ async def measure(
     """CPU and wall time per click, round-robin over ``sessions`` sessions.
 
     ``dispatcher``: "flet" (Session.dispatch_event, the floor) or "quart_flet"
-    (quart_flet.dispatch.dispatch_event, what our server runs per click)."""
-    from quart_flet import dispatch
+    (quart_flet.runtime.dispatch.dispatch_event, what our server runs per click)."""
+    from quart_flet.runtime import dispatch
 
     executor = ThreadPoolExecutor(2)
     hub = PubSubHub(loop=asyncio.get_running_loop(), executor=executor)

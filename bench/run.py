@@ -581,7 +581,7 @@ def main() -> None:
         return
     rounds: list[dict[str, dict[str, float]]] = []
     floors: list[float] = []
-    ours_floors: list[float] = []  # the same clicks through quart_flet.dispatch
+    ours_floors: list[float] = []  # the same clicks through quart_flet.runtime.dispatch
     started = time.perf_counter()
     for i in range(args.rounds):
         shift = i % len(kinds)

@@ -74,7 +74,7 @@ def harness_suite(tests: int) -> tuple[float, float]:
             "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
             "quart_flet_app = examples.counter:app\n"
         )
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "quart_flet.pytest_plugin"]
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "quart_flet.testing.plugin"]
         started = time.perf_counter()
         result = subprocess.run(
             [*command, "-p", "no:cacheprovider", "test_counter_suite.py"],

@@ -28,7 +28,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from quart_flet.uploads import upload_serializer  # noqa: E402
+from quart_flet.http.uploads import upload_serializer  # noqa: E402
 
 MiB = 1024 * 1024
 KEY = "bench-upload-key"

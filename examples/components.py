@@ -9,7 +9,7 @@ then open http://127.0.0.1:8000/
 
 import flet as ft
 
-from quart_flet import flet_app
+from quart_flet import quart_app
 
 
 @ft.component
@@ -30,4 +30,4 @@ def main(page: ft.Page) -> None:
     page.render(Counter)
 
 
-app = flet_app(main)
+app = quart_app(main)

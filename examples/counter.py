@@ -7,7 +7,7 @@ hypercorn examples.counter:app --bind 127.0.0.1:8000 --workers 0
 
 import flet as ft
 
-from quart_flet import flet_app, run
+from quart_flet import quart_app, run
 
 
 async def main(page: ft.Page) -> None:
@@ -24,7 +24,7 @@ async def main(page: ft.Page) -> None:
     page.add(ft.Text("Counter:"), counter)
 
 
-app = flet_app(main)
+app = quart_app(main)
 
 if __name__ == "__main__":
     run(main)

@@ -11,7 +11,7 @@ import time
 
 import flet as ft
 
-from quart_flet import flet_app
+from quart_flet import quart_app
 
 
 def main(page: ft.Page) -> None:
@@ -31,4 +31,4 @@ def main(page: ft.Page) -> None:
 
 # max_threads bounds the pool (FLET_MAX_THREADS overrides it); when every
 # thread is busy, further sync work waits in the queue: it is never dropped.
-app = flet_app(main, max_threads=16)
+app = quart_app(main, max_threads=16)

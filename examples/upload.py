@@ -10,7 +10,7 @@ in FLET_UPLOAD_DIR, streamed, whatever their size.
 
 import flet as ft
 
-from quart_flet import flet_app
+from quart_flet import quart_app
 
 
 async def main(page: ft.Page) -> None:
@@ -38,4 +38,4 @@ async def main(page: ft.Page) -> None:
     page.add(ft.Button("Pick files and upload", on_click=pick_and_upload), progress)
 
 
-app = flet_app(main, upload_dir="uploads")
+app = quart_app(main, upload_dir="uploads")

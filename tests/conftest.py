@@ -22,10 +22,10 @@ from typing import Any
 import msgpack
 import pytest
 
-from quart_flet import browserid
+from quart_flet.client import browserid
 
 # the harness's fixtures (installed, the pytest11 entry point loads it by this same name)
-pytest_plugins = ["quart_flet.pytest_plugin"]
+pytest_plugins = ["quart_flet.testing.plugin"]
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -1,7 +1,7 @@
 """Journeys through the apps of tests/apps/fidelity.py, each written once
 against :class:`Driver` and run two ways with the same assertions: through
-``quart_flet.testing`` (tests/test_fidelity_harness.py) and in real Chromium
-against Hypercorn (tests/test_fidelity_browser.py). A step that passes one
+``quart_flet.testing`` (tests/testing/test_fidelity_harness.py) and in real Chromium
+against Hypercorn (tests/e2e/test_fidelity_browser.py). A step that passes one
 way and fails the other is a difference between the harness and the
 browser."""
 

@@ -104,7 +104,7 @@ def test_a_bad_option_under_hypercorn_is_one_line_and_a_failed_exit(tmp_path: Pa
     """As the README and the Procfile run it (--workers 0: Hypercorn 0.18's
     supervisor, used for --workers 1 and up, reports 0 for a worker that failed)."""
     (tmp_path / "badapp.py").write_text(
-        "from quart_flet import flet_app\napp = flet_app(lambda page: None, max_threads='zero')\n"
+        "from quart_flet import quart_app\napp = quart_app(lambda page: None, max_threads='zero')\n"
     )
     result = subprocess.run(
         [

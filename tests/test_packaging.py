@@ -56,7 +56,7 @@ def test_one_version_everywhere() -> None:
 
 def test_pytest_finds_the_plugin_through_its_entry_point() -> None:
     (plugin,) = [entry for entry in entry_points(group="pytest11") if "quart_flet" in entry.value]
-    assert plugin.load().__name__ == "quart_flet.pytest_plugin"
+    assert plugin.load().__name__ == "quart_flet.testing.plugin"
 
 
 # In a fresh interpreter outside the checkout: import every module, and report
@@ -122,9 +122,9 @@ def test_a_program_that_catches_a_bad_option_keeps_its_own_error_hook(tmp_path: 
     program = """
 import sys
 sys.excepthook = lambda kind, error, tb: print("own hook:", error, file=sys.stderr)
-from quart_flet import OptionError, flet_app
+from quart_flet import OptionError, quart_app
 try:
-    flet_app(lambda page: None, max_threads="zero")
+    quart_app(lambda page: None, max_threads="zero")
 except OptionError as error:
     print("caught:", error)
 raise RuntimeError("the program's own error")

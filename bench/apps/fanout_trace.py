@@ -53,7 +53,8 @@ def _profile(sent: float) -> None:
 
 
 def _install() -> None:
-    from quart_flet import pubsub, transport
+    from quart_flet.runtime import pubsub
+    from quart_flet.session import connection
 
     deliver = pubsub.FletPubSub.deliver
 
@@ -65,14 +66,14 @@ def _install() -> None:
             self.loop.call_soon_threadsafe(_profile, sent)
         deliver(self, *args)
 
-    enqueue = transport.FletConnection._enqueue
+    enqueue = connection.FletConnection._enqueue
 
     def traced_enqueue(self: Any, frame: bytes) -> None:
         if b"all:" in frame and _current[0] in _rounds:
             _rounds[_current[0]].setdefault("queued", []).append(time.monotonic())
         enqueue(self, frame)
 
-    send_outbox = transport.FletConnection._send_outbox
+    send_outbox = connection.FletConnection._send_outbox
 
     async def traced_send_outbox(self: Any) -> None:
         await send_outbox(self)
@@ -80,8 +81,8 @@ def _install() -> None:
             _rounds[_current[0]].setdefault("written", []).append(time.monotonic())
 
     pubsub.FletPubSub.deliver = traced_deliver  # type: ignore[method-assign]
-    transport.FletConnection._enqueue = traced_enqueue  # type: ignore[method-assign]
-    transport.FletConnection._send_outbox = traced_send_outbox  # type: ignore[method-assign]
+    connection.FletConnection._enqueue = traced_enqueue  # type: ignore[method-assign]
+    connection.FletConnection._send_outbox = traced_send_outbox  # type: ignore[method-assign]
 
 
 if os.environ.get(ENV):

@@ -1,6 +1,6 @@
 """The blocking-handler app on quart-flet (Hypercorn)."""
 
 from bench.apps.counter import blocking_main
-from quart_flet import flet_app
+from quart_flet import quart_app
 
-app = flet_app(blocking_main)
+app = quart_app(blocking_main)

@@ -2,6 +2,6 @@
 
 from bench.apps import gclog, memtrace  # noqa: F401  # BENCH_GCLOG, BENCH_TRACEMALLOC
 from bench.apps.counter import main
-from quart_flet import flet_app
+from quart_flet import quart_app
 
-app = flet_app(main)
+app = quart_app(main)

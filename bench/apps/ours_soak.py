@@ -4,9 +4,9 @@
 from typing import Any
 
 from bench.apps.soak import SESSION_TIMEOUT, main, stats
-from quart_flet import flet_app
+from quart_flet import quart_app
 
-app = flet_app(main, session_timeout_seconds=SESSION_TIMEOUT)
+app = quart_app(main, session_timeout_seconds=SESSION_TIMEOUT)
 
 
 @app.route("/soak-stats")

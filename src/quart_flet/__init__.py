@@ -8,15 +8,15 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from quart_flet.blueprint import flet_app, flet_blueprint
-from quart_flet.extension import QuartFlet
-from quart_flet.fletapp import FletApp
-from quart_flet.handshake import Handshake, handshake
+from quart_flet.app.blueprint import flet_app, flet_blueprint, quart_app
+from quart_flet.app.extension import QuartFlet
+from quart_flet.app.fletapp import FletApp
+from quart_flet.app.server import run
+from quart_flet.asgi.proxy import proxy_fix
 from quart_flet.mount import FletRoutes, SessionEndReason
 from quart_flet.options import FletOptions, FletOptionsArgs, OptionError, resolve_options
-from quart_flet.proxy import proxy_fix
-from quart_flet.pubsub import Publication, PubSubNotPublished, pubsub_hub
-from quart_flet.server import run
+from quart_flet.runtime.pubsub import Publication, PubSubNotPublished, pubsub_hub
+from quart_flet.session.handshake import Handshake, handshake
 
 try:
     __version__ = version("quart-flet")
@@ -40,6 +40,7 @@ __all__ = [
     "handshake",
     "proxy_fix",
     "pubsub_hub",
+    "quart_app",
     "resolve_options",
     "run",
 ]

@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from quart import Response, jsonify
 from werkzeug.exceptions import HTTPException
+
+
+@dataclass
+class ErrorBody:
+    """Every error response's body (as :func:`json_error` makes it), for the
+    OpenAPI documents quart-schema builds."""
+
+    error: str
+    status: int
 
 
 def json_error(status: int, message: str) -> Response:

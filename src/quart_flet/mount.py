@@ -2,23 +2,23 @@
 the endpoints of the routes that serve it and its web client's files.
 
 Every block (the web client, the WebSocket, the upload PUT, the OAuth
-callback) works on a mount; the registry keeps them by name. This module sits
-low in the import graph: it knows nothing of sessions or connections.
+callback) works on a mount; the registry keeps them by name, with each one's
+web client files. It is a root module: it knows nothing of sessions,
+connections or the client.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
 from quart import url_for
 
-from quart_flet.dispatch import AppCallable
 from quart_flet.options import FletOptions
-from quart_flet.webclient import WebClient
+from quart_flet.types import AppCallable
 
 __all__ = ["DrainHook", "FletMount", "FletRoutes", "SessionEndReason", "path_for"]
 
@@ -89,7 +89,3 @@ class FletMount:
     on_session_start: AppCallable | None = None
     on_session_end: SessionEndHook | None = None
     on_drain: DrainHook | None = None
-    webclient: WebClient = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.webclient = WebClient(self.options)

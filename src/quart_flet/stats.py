@@ -1,6 +1,6 @@
 """What quart-flet counts while it serves: plain ints bumped on the hot path
 (an attribute increment per frame), read only when someone asks (the
-readiness body, :mod:`quart_flet.metrics` at scrape time). Counters are
+readiness body, :mod:`quart_flet.app.metrics` at scrape time). Counters are
 process-wide, as Prometheus counts per process; gauges (sessions,
 connections) are read from each app's registry.
 """
@@ -13,6 +13,8 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
+
+from quart_flet.compat.stdlib import executor_max_workers
 
 #: upper bounds (seconds) of the event-handler latency histogram's buckets
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -62,7 +64,7 @@ class CountingExecutor(ThreadPoolExecutor):
 
     @property
     def max_threads(self) -> int:
-        return self._max_workers
+        return executor_max_workers(self)
 
     @property
     def busy(self) -> int:

@@ -1,4 +1,4 @@
-"""The counter under a url_prefix, behind a proxy: quart_flet.proxy.proxy_fix
+"""The counter under a url_prefix, behind a proxy: quart_flet.asgi.proxy.proxy_fix
 (Hypercorn's ProxyFixMiddleware, WebSocket-safe) trusts one hop of
 X-Forwarded-For/-Proto/-Host.
 
@@ -11,7 +11,7 @@ from quart import Quart
 
 from examples.counter import main
 from quart_flet import flet_blueprint
-from quart_flet.proxy import proxy_fix
+from quart_flet.asgi.proxy import proxy_fix
 
 quart_app = Quart(__name__)
 quart_app.register_blueprint(flet_blueprint(main), url_prefix="/flet-app")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import flet as ft
 
-from quart_flet import flet_app
+from quart_flet import quart_app
 
 
 async def main(page: ft.Page) -> None:
@@ -57,4 +57,4 @@ async def main(page: ft.Page) -> None:
     )
 
 
-app = flet_app(main)
+app = quart_app(main)

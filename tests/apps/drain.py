@@ -17,7 +17,7 @@ from quart import Quart, Response
 
 from examples.counter import main
 from quart_flet import QuartFlet, flet_blueprint
-from quart_flet.registry import get_registry
+from quart_flet.session.registry import get_registry
 
 app = Quart(__name__, static_folder=None)
 QuartFlet(app, ready_path="/readyz")

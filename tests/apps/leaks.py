@@ -1,4 +1,4 @@
-"""A Flet app for the leak checks (tests/test_leaks.py): a counter with a
+"""A Flet app for the leak checks (tests/e2e/test_leaks.py): a counter with a
 sync click handler (it runs on the thread pool), a pubsub subscription (global
 and on a topic) with a button that sends to everyone, and held sessions that
 expire after LEAKS_SESSION_TIMEOUT seconds (default 1).
@@ -24,7 +24,7 @@ from flet.messaging.session import Session
 from quart import Quart, current_app
 
 from quart_flet import QuartFlet, flet_blueprint
-from quart_flet.registry import get_registry
+from quart_flet.session.registry import get_registry
 
 POOLS = ("quart_flet", "asyncio_", "uvloop_", "ThreadPoolExecutor-")
 TIMEOUT = float(os.environ.get("LEAKS_SESSION_TIMEOUT", "1"))

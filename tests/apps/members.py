@@ -1,6 +1,6 @@
 """A components app whose sign-in dialog's sync handler changes observable
 state and closes the dialog: the re-render it asks for must wait until the
-handler has returned (quart_flet.loopsafe), or the next click lands on a
+handler has returned (quart_flet.runtime.loopsafe), or the next click lands on a
 detached control."""
 
 from dataclasses import dataclass

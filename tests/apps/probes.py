@@ -13,7 +13,7 @@ from quart import Quart, Response
 
 from examples.counter import main
 from quart_flet import QuartFlet, flet_blueprint
-from quart_flet.registry import get_registry
+from quart_flet.session.registry import get_registry
 
 app = Quart(__name__, static_folder=None)
 QuartFlet(app, health_path="/healthz", ready_path="/readyz", metrics_path="/metrics")

@@ -1,4 +1,4 @@
-"""A pubsub fan-out for the Redis outage test and bench (tests/test_redis.py,
+"""A pubsub fan-out for the Redis outage test and bench (tests/backends/test_redis.py,
 bench/redis_outage.py).
 
 Every session subscribes with a sync handler that shows ``got:<message>``.
@@ -16,7 +16,7 @@ import asyncio
 
 import flet as ft
 
-from quart_flet import PubSubNotPublished, flet_app, pubsub_hub
+from quart_flet import PubSubNotPublished, pubsub_hub, quart_app
 
 
 async def main(page: ft.Page) -> None:
@@ -44,4 +44,4 @@ async def main(page: ft.Page) -> None:
     page.add(ft.Button("send", on_click=send), log)
 
 
-app = flet_app(main)
+app = quart_app(main)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import flet as ft
 
-from quart_flet import flet_app
+from quart_flet import quart_app
 
 
 async def main(page: ft.Page) -> None:
@@ -24,4 +24,4 @@ async def main(page: ft.Page) -> None:
     page.add(ft.Text("Counter:"), counter, ft.Button("Increment", on_click=increment))
 
 
-app = flet_app(main)
+app = quart_app(main)

@@ -14,7 +14,7 @@ import os
 import flet as ft
 
 from examples.counter import main as counter_main
-from quart_flet import flet_app
+from quart_flet import quart_app
 
 logger = logging.getLogger("quart_flet.tests.sticky")
 
@@ -29,4 +29,4 @@ async def main(page: ft.Page) -> None:
     page.on_disconnect = on_disconnect
 
 
-app = flet_app(main)
+app = quart_app(main)

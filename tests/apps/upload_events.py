@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import flet as ft
 
-from quart_flet import flet_app
+from quart_flet import quart_app
 
 
 async def main(page: ft.Page) -> None:
@@ -48,4 +48,4 @@ async def main(page: ft.Page) -> None:
     )
 
 
-app = flet_app(main, upload_dir="uploads")
+app = quart_app(main, upload_dir="uploads")

@@ -6,12 +6,13 @@ it share pubsub with every process using the same Redis, and the app's OAuth
 states live there too, through
 :class:`quart_flet.backends.redis.RedisBackend`. The ``redis`` package is an
 optional dependency (``pip install 'quart-flet[redis]'``), imported only here
-and only when a URL is set.
+and only when a URL is set. It imports the root modules and ``runtime``
+(the pubsub hub a backend feeds).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from quart_flet.backends.base import (
@@ -21,16 +22,16 @@ from quart_flet.backends.base import (
     OAuthStateStore,
     safe_url,
 )
-from quart_flet.mount import FletMount
-from quart_flet.options import OptionError, secret_keys
+from quart_flet.options import FletOptions, OptionError, secret_keys
 
 __all__ = ["Backend", "MemoryOAuthStateStore", "OAuthStateStore", "backend_for"]
 
 
 def backend_for(
-    config: Mapping[str, Any], mounts: Iterable[FletMount], on_oauth: OAuthHandler
+    config: Mapping[str, Any], apps: Mapping[str, FletOptions], on_oauth: OAuthHandler
 ) -> Backend | None:
-    """The backend the options of ``mounts`` ask for, or None for in-memory.
+    """The backend the options of ``apps`` (each Flet app's, by name) ask
+    for, or None for in-memory.
 
     Every Flet app that sets ``redis_url`` must set the same one: the first
     one set is the app's, and a different one is an :class:`OptionError`. Each
@@ -39,19 +40,19 @@ def backend_for(
     to this one.
     """
     url: str | None = None
-    shared: list[FletMount] = []
-    for mount in mounts:
-        wanted = mount.options.redis_url
+    shared: list[str] = []
+    for name, options in apps.items():
+        wanted = options.redis_url
         if wanted is None:
             continue
         if url is not None and wanted != url:
             raise OptionError(
                 f"quart-flet option redis_url: {safe_url(wanted)} of Flet blueprint "
-                f"{mount.name!r} conflicts with {safe_url(url)} given by another Flet "
+                f"{name!r} conflicts with {safe_url(url)} given by another Flet "
                 "blueprint of this app (one Redis per app)"
             )
         url = wanted
-        shared.append(mount)
+        shared.append(name)
     if url is None:
         return None
     try:
@@ -62,9 +63,9 @@ def backend_for(
             f"pip install 'quart-flet[redis]' ({error})"
         ) from None
     keys = {
-        mount.name: secret_keys(
-            config, mount.options, "redis_url is set, and messages between processes are signed"
+        name: secret_keys(
+            config, apps[name], "redis_url is set, and messages between processes are signed"
         )
-        for mount in shared
+        for name in shared
     }
     return RedisBackend(url, keys, on_oauth)

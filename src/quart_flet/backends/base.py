@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from quart_flet.pubsub import FletPubSub, Publication
+from quart_flet.runtime.pubsub import FletPubSub, Publication
 
 __all__ = ["Backend", "MemoryOAuthStateStore", "OAuthHandler", "OAuthStateStore", "safe_url"]
 

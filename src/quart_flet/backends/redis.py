@@ -19,7 +19,7 @@ once.
 Faults: when Redis is unreachable the server keeps serving and local delivery
 goes on. Each message that could not be appended is logged with
 ``logger.error``, counted as failed, and the :class:`~concurrent.futures.Future`
-its send returned fails with :class:`~quart_flet.pubsub.PubSubNotPublished`.
+its send returned fails with :class:`~quart_flet.runtime.pubsub.PubSubNotPublished`.
 The reader reconnects with a short capped backoff (0.05 s doubling to
 ``max_backoff``) and catches up, logging a warning when it is back. Every
 appended message carries its process's id and a sequence number: a reader
@@ -64,7 +64,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from quart_flet.backends.base import OAuthHandler, safe_url
-from quart_flet.pubsub import FletPubSub, Publication, PubSubNotPublished
+from quart_flet.runtime.pubsub import FletPubSub, Publication, PubSubNotPublished
 from quart_flet.stats import STATS
 
 logger = logging.getLogger("quart_flet")

@@ -5,7 +5,8 @@
 ...     await user.tap(user.find_by_tooltip("Increment"))
 ...     await user.should_see("1")
 
-Fixtures for pytest are in :mod:`quart_flet.pytest_plugin`.
+Fixtures for pytest are in :mod:`quart_flet.testing.plugin`. It imports every
+room but ``cli``; nothing in the package imports it.
 """
 
 from quart_flet.testing.actions import ActionError, FletUser

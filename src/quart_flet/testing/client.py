@@ -10,12 +10,14 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flet.messaging.session import Session
 from quart.testing import QuartClient
 from quart.testing.connections import WebsocketDisconnectError, WebsocketResponseError
 
-from quart_flet import browserid, dispatch
-from quart_flet.registry import EXTENSION_KEY, FletRegistry
+from quart_flet.client import browserid
+from quart_flet.compat.stdlib import await_chain, coroutine_code, coroutine_locals
+from quart_flet.runtime import dispatch
+from quart_flet.runtime.loopsafe import LoopSafeSession
+from quart_flet.session.registry import EXTENSION_KEY, FletRegistry
 from quart_flet.testing import _wire
 from quart_flet.testing.fakes import ClientFakes, MethodCall
 from quart_flet.testing.finders import Finder, describe_screen
@@ -397,7 +399,7 @@ class FletClient:
 
     # ---- settling ---------------------------------------------------------------
 
-    def _session(self) -> Session | None:
+    def _session(self) -> LoopSafeSession | None:
         """This tab's flet Session, from the app's registry (same process)."""
         registry = getattr(self.client, "app", None)
         registry = registry.extensions.get(EXTENSION_KEY) if registry is not None else None
@@ -418,38 +420,35 @@ class FletClient:
         session = self._session()
         if session is None:
             return found
-        if dispatch.in_turn(session):
+        if session.sync.in_turn():
             found.append("an event is waiting for, or running, its handler")
         found += [f"{_coro_name(task)} is running" for task in self._handling(session)]
         return found
 
-    def _waitables(self, session: Session | None) -> list[Any]:
+    def _waitables(self, session: LoopSafeSession | None) -> list[Any]:
         waits: list[Any] = list(self._tasks)
         if session is not None:
-            state = dispatch.sync_state_if_any(session)
-            if state is not None and state.tail is not None and not state.tail.done():
-                waits.append(state.tail)
+            tail = session.sync.tail
+            if tail is not None and not tail.done():
+                waits.append(tail)
             waits += self._handling(session)
         return waits
 
     @staticmethod
-    def _handling(session: Session) -> list[asyncio.Task[Any]]:
+    def _handling(session: LoopSafeSession) -> list[asyncio.Task[Any]]:
         """Tasks in one of the app's handlers or main for ``session``, and
         not waiting on a timer."""
         found = []
         for task in asyncio.all_tasks():
-            coro: Any = task.get_coro()
             handling = False
-            while coro is not None:
-                code = getattr(coro, "cr_code", None)
-                frame = getattr(coro, "cr_frame", None)
+            for coro in await_chain(task.get_coro()):
+                code = coroutine_code(coro)
                 if code in _HANDLING:
-                    owner = frame.f_locals.get("session") if frame is not None else None
+                    owner = coroutine_locals(coro).get("session")
                     handling = owner is None or owner is session
-                elif code is _SLEEP and frame is not None and frame.f_locals.get("delay", 0) > 0:
+                elif code is _SLEEP and coroutine_locals(coro).get("delay", 0) > 0:
                     handling = False  # a timer: the app is idle until it fires
                     break
-                coro = getattr(coro, "cr_await", None)
             if handling:
                 found.append(task)
         return found

@@ -13,11 +13,11 @@ from typing import Any, cast
 from quart import Quart, Response
 from quart.testing import QuartClient
 
-from quart_flet.registry import EXTENSION_KEY, FletRegistry
+from quart_flet.client.files import WebClient
+from quart_flet.session.registry import EXTENSION_KEY, FletRegistry
 from quart_flet.testing.actions import FletUser
 from quart_flet.testing.client import DEFAULT_TIMEOUT
 from quart_flet.testing.fakes import ClientFakes
-from quart_flet.webclient import WebClient
 
 
 class LazyWebClient(WebClient):
@@ -47,9 +47,9 @@ def _lazy_web_clients(app: Quart) -> None:
     registry = app.extensions.get(EXTENSION_KEY)
     if not isinstance(registry, FletRegistry) or registry.started:
         return
-    for mount in registry.mounts.values():
-        if type(mount.webclient) is WebClient:
-            mount.webclient = LazyWebClient(mount.webclient)
+    for name, webclient in registry.webclients.items():
+        if type(webclient) is WebClient:
+            registry.webclients[name] = LazyWebClient(webclient)
 
 
 class HarnessError(RuntimeError):
@@ -120,7 +120,7 @@ class FletHarness:
         if not paths:
             raise HarnessError(
                 f"{self.app.name!r} has no Flet app: register flet_blueprint(main) on it, "
-                "or build it with flet_app(main)"
+                "or build it with quart_app(main)"
             )
         if mount is not None:
             wanted = mount.rstrip("/") + "/ws"

@@ -1,0 +1,98 @@
+"""The ``quart-flet`` command: ``run`` an app (``--reload`` while editing it),
+``prebuild`` the compressed web client, ``doctor`` a deployment's settings.
+
+    quart-flet run app.py --port 8000 --reload
+    quart-flet run package.module:main --path /flet-app
+    quart-flet doctor package.module:app --workers 4 --backlog 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from importlib.metadata import version
+
+from quart_flet.app.server import SERVER_ENV_VARS, app_for, resolve_server_options, serve
+from quart_flet.cli.target import TargetError, parse_target
+from quart_flet.compat.stdlib import SubParsersAction
+from quart_flet.options import OptionError
+
+TARGET_HELP = "the app: app.py, dir/app.py, module, module:main or module:app"
+
+
+def _run_parser(commands: SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = commands.add_parser(
+        "run",
+        help="serve an app with Hypercorn (--reload while editing it)",
+        description=(
+            "Serve a Flet main or a Quart app with Hypercorn and the Procfile's safe "
+            "settings. The flags override FLET_SERVER_IP, FLET_SERVER_PORT and "
+            "FLET_WEB_APP_PATH, which override the defaults (127.0.0.1, 8000, /)."
+        ),
+    )
+    run.add_argument("target", help=TARGET_HELP)
+    run.add_argument("--host", help="address to listen on (* or 0.0.0.0: every interface)")
+    run.add_argument("--port", help="port to listen on (0: any free port)")
+    run.add_argument("--path", help="where to mount a Flet main (e.g. /flet-app)")
+    run.add_argument(
+        "--reload",
+        action="store_true",
+        help="restart when a .py file of the app changes; open pages reconnect by themselves",
+    )
+    # the reloader's child: serve on the reloader's listening socket
+    run.add_argument("--fd", type=int, help=argparse.SUPPRESS)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from quart_flet.cli.doctor import add_doctor_parser, doctor
+
+    parser = argparse.ArgumentParser(prog="quart-flet", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--version", action="version", version=f"quart-flet {version('quart-flet')}"
+    )
+    commands = parser.add_subparsers(dest="subcommand", required=True, metavar="command")
+    _run_parser(commands)
+    commands.add_parser(
+        "prebuild",
+        help="build the compressed web client's cache (python -m quart_flet.cli.prebuild)",
+        add_help=False,
+    )
+    add_doctor_parser(commands, TARGET_HELP)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["prebuild"]:  # its own parser and --help
+        from quart_flet.cli import prebuild
+
+        return prebuild.main(arguments[1:], prog="quart-flet prebuild")
+    args = parser.parse_args(arguments)
+    try:
+        if args.subcommand == "doctor":
+            return doctor(args)
+        return _run(args)
+    except (OptionError, TargetError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    flags = {"host": args.host, "port": args.port, "path": args.path}
+    resolve_server_options({}, **flags)  # a bad flag's error names the flag, not a variable
+    # a flag wins over the variable, as `flet run --port` does (it sets the variable)
+    environ = {
+        **os.environ,
+        **{SERVER_ENV_VARS[name]: value for name, value in flags.items() if value is not None},
+    }
+    server = resolve_server_options(environ)
+    target = parse_target(args.target)
+    if args.reload:
+        from quart_flet.cli.reload import Reloader
+
+        return Reloader(target, server, environ).run()
+    app = app_for(target.load(prefer_main=server.path != "/"), server)
+    serve(app, server, fd=args.fd)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

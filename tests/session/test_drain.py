@@ -1,0 +1,135 @@
+"""Draining on a graceful stop (the drain_seconds option, issue 25).
+
+Against a real Hypercorn, one process and two workers: on SIGTERM readiness
+turns 503 in every worker before any Flet socket closes; open sessions keep
+answering clicks for drain_seconds and hear ``on_drain``; then their sockets
+close with 1012 (service restart) and the process exits within its graceful
+timeout. At the protocol level: a WebSocket opened during the drain is
+refused with 1012, and a drain longer than the graceful timeout is cut."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from typing import Any
+
+import httpx
+import pytest
+from conftest import FletTestClient, WebsocketsSocket, register_frame, start_counter, wait_for_log
+from quart import Quart
+from quart.testing.connections import WebsocketDisconnectError
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from examples.counter import main
+from quart_flet import OptionError, QuartFlet, flet_blueprint, quart_app
+from quart_flet.session.registry import get_registry
+
+DRAIN, GRACEFUL_TIMEOUT = 2.0, 5
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("workers", ["0", "2"])
+async def test_sigterm_drains_open_sessions_then_closes_them_with_1012(
+    hypercorn: Any, workers: str
+) -> None:
+    server = hypercorn(
+        "tests.apps.drain:app",
+        "--graceful-timeout",
+        str(GRACEFUL_TIMEOUT),
+        "--workers",
+        workers,
+        env={"FLET_DRAIN_SECONDS": str(DRAIN)},
+    )
+    processes = max(int(workers), 1)
+    wait_for_log(server, "Running on", processes)
+    sessions = []
+    for _ in range(4):
+        ws = await connect(server.url.replace("http", "ws") + "/ws")
+        client = FletTestClient(WebsocketsSocket(ws))
+        sessions.append((ws, client, await start_counter(client)))
+    # an in-flight readiness probe in every worker (the kernel picks the worker)
+    probes: list[asyncio.Task[httpx.Response]] = []
+    clients: list[httpx.AsyncClient] = []
+    for _ in range(30):
+        http = httpx.AsyncClient(base_url=server.url, timeout=20)
+        clients.append(http)
+        probes.append(asyncio.create_task(http.get("/_probe/ready-once-stopping")))
+        await asyncio.to_thread(wait_for_log, server, "probe waiting for the stop", len(probes))
+        waiting = {line for line in server.log().splitlines() if "probe waiting" in line}
+        if len(waiting) == processes:
+            break
+    assert len(waiting) == processes, server.log()
+
+    sigterm = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    answers = await asyncio.gather(*probes)
+    for http in clients:
+        await http.aclose()
+    assert {answer.status_code for answer in answers} == {503}, server.log()
+    assert {answer.json()["status"] for answer in answers} == {"stopping"}
+    stopped_at = {
+        answer.headers["X-Worker"]: float(answer.headers["X-Stopped-At"]) for answer in answers
+    }
+    assert len(stopped_at) == processes
+
+    async def drained(ws: Any, client: FletTestClient, fab: int) -> float:
+        # the hook ran, and the session still answers a click during the drain
+        await client.patch_with(f"Restarting in {DRAIN:g} s")
+        await client.click(fab)
+        await client.patch_with("1")
+        with pytest.raises(ConnectionClosed):
+            while True:
+                await asyncio.wait_for(ws.recv(), GRACEFUL_TIMEOUT)
+        assert ws.close_code == 1012, server.log()
+        return time.time()
+
+    closed_at = await asyncio.gather(*(drained(*session) for session in sessions))
+    # readiness was off in every worker before the first socket closed, and
+    # the sessions lived through the drain
+    assert max(stopped_at.values()) < min(closed_at)
+    assert min(closed_at) - max(stopped_at.values()) >= DRAIN - 0.5
+    assert await asyncio.to_thread(server.proc.wait, GRACEFUL_TIMEOUT + 2) == 0, server.log()
+    assert time.monotonic() - sigterm < GRACEFUL_TIMEOUT + 1
+    assert "Traceback" not in server.log()
+
+
+async def test_a_websocket_opened_during_the_drain_is_refused_with_1012() -> None:
+    heard: list[float] = []
+    app = quart_app(main, drain_seconds=30, on_drain=lambda page, left: heard.append(left))
+    registry = get_registry(app)
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        async with client.websocket("/ws") as ws:
+            flet = FletTestClient(ws)
+            fab = await start_counter(flet)
+            registry.server_stopping()  # what Hypercorn's stop triggers
+            await flet.click(fab)
+            await flet.patch_with("1")  # the open session keeps working
+            assert heard == [30]
+            async with client.websocket("/ws") as late:
+                with pytest.raises(WebsocketDisconnectError) as refused:
+                    await late.send(register_frame())
+                    await asyncio.wait_for(late.receive(), 5)
+                assert refused.value.args[0] == 1012
+        assert registry.draining is not None and not registry.draining.done()
+
+
+def test_drain_seconds_is_an_app_wide_checked_option() -> None:
+    with pytest.raises(OptionError, match="drain_seconds"):
+        QuartFlet(Quart(__name__), drain_seconds=-1)
+    with pytest.raises(OptionError, match="drain_seconds is app-wide"):
+        flet_blueprint(main, drain_seconds=3)
+
+
+def test_a_drain_longer_than_the_graceful_timeout_is_cut_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    registry = get_registry(quart_app(main))
+    registry.drain_seconds = 10
+    registry.server_found(5.0)
+    assert registry.drain_time() == 4.0
+    assert "drain_seconds (10) is not below Hypercorn's graceful_timeout (5)" in caplog.text
+    registry.drain_seconds = 3
+    assert registry.drain_time() == 3
