@@ -41,6 +41,7 @@ class Stats:
         self.registrations = 0  # new sessions
         self.resumes = 0
         self.resume_failures = 0  # asked to resume, got a new session
+        self.relayed = 0  # reconnects relayed to the worker holding their session
         self.session_ends: Counter[str] = Counter()  # by SessionEndReason (started ones)
         self.frames_in = self.bytes_in = 0
         self.frames_out = self.bytes_out = 0

@@ -29,7 +29,7 @@ from quart_flet.options import (
     config_layer,
     resolve_options,
 )
-from quart_flet.session import oauth
+from quart_flet.session import connection, oauth, relay
 from quart_flet.session.registry import EXTENSION_KEY, FletRegistry
 
 __all__ = ["QuartFlet"]
@@ -149,10 +149,28 @@ async def start(app: Quart, registry: FletRegistry) -> None:
         backend_for(app.config, {m.name: m.options for m in registry.mounts.values()}, deliver)
     )
     assert registry.temp_dir is not None
+    await start_relay(app, registry)
     for mount in registry.mounts.values():
         # patched client files, and for uploads the key, upload_dir and streaming
         await registry.webclients[mount.name].prepare(f"{registry.temp_dir}/{mount.name}")
         await uploads.prepare(app, mount)
+
+
+async def start_relay(app: Quart, registry: FletRegistry) -> None:
+    """In a worker of a server with several (``--workers N``), listen for
+    the siblings' misrouted reconnects (quart_flet.session.relay)."""
+    directory = relay.relay_dir()
+    if directory is None:
+        return
+    try:
+        relay.private_dir(directory)
+        key = relay.shared_key(directory, app.secret_key)
+        channel = relay.Relay(directory, key, functools.partial(connection.serve_relayed, registry))
+        await channel.start()
+    except OSError as error:
+        logger.warning("no relay between workers (%s): a reconnect may lose its session", error)
+        return
+    registry.relay = channel
 
 
 def check_routes(app: Quart, mount: FletMount) -> None:

@@ -243,21 +243,12 @@ def check_workers(app: Quart, mounts: list[FletMountInfo], config: Config) -> It
         )
     if workers > 1 and not redis:
         yield Finding(
-            "error",
-            f"{workers} worker processes share the port and no redis_url is set: pubsub "
-            "reaches only the sessions of one worker, an OAuth callback fails on the others, "
-            "and a reconnecting browser can land on a worker without its session",
-            "run one process per port (--workers 0) behind a sticky load balancer "
-            "(sticky_cookie / FLET_STICKY_COOKIE), and set FLET_REDIS_URL to share pubsub "
-            "and OAuth between them",
-        )
-    elif workers > 1:
-        yield Finding(
             "warning",
-            f"{workers} worker processes share one port: no load balancer can keep a "
-            "browser on its worker, so a reconnect may land elsewhere and lose its session",
-            "run one process per port (--workers 0) behind a sticky load balancer "
-            "(sticky_cookie / FLET_STICKY_COOKIE)",
+            f"{workers} worker processes and no redis_url: a reconnect reaches its session "
+            "(the workers relay it to the one holding it), but pubsub reaches only the "
+            "sessions of one worker and an OAuth callback fails on the others",
+            "set FLET_REDIS_URL (with a secret key) to share pubsub and OAuth between the "
+            "workers, if the app uses them",
         )
 
 

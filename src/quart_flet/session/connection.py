@@ -27,6 +27,7 @@ from flet.messaging.protocol import (
     decode_ext_from_msgpack,
 )
 from quart import abort, websocket
+from werkzeug.datastructures import Headers, MultiDict
 
 from quart_flet.client import browserid
 from quart_flet.compat.flet import (
@@ -42,7 +43,7 @@ from quart_flet.mount import FletMount, path_for
 from quart_flet.runtime import dispatch
 from quart_flet.runtime.loopsafe import LoopSafeSession
 from quart_flet.runtime.session import TooManyEvents, Turn
-from quart_flet.session import oauth
+from quart_flet.session import oauth, relay
 from quart_flet.session.handshake import ClientInfo, Handshake
 from quart_flet.session.registry import FletRegistry
 from quart_flet.stats import STATS
@@ -103,6 +104,18 @@ class ProtocolError(Exception):
 def encode_message(message: Message) -> bytes:
     packed: bytes = msgpack.packb([message.action, message.body], default=_encode_default)
     return b"\x00" + packed
+
+
+class Relayed(Exception):
+    """The session a register asks for lives in another worker, which now
+    serves it through ``wire``."""
+
+    def __init__(self, wire: relay.RelayWire) -> None:
+        self.wire = wire
+
+
+class RelayEnded(ProtocolError):
+    """The worker holding a relayed session closed it with this code."""
 
 
 def decode_frame(data: bytes) -> tuple[int, Any]:
@@ -208,9 +221,13 @@ class FletConnection(Connection):
         close: tuple[int, str] | None = None
         try:
             await self._receive_loop()
+        except RelayEnded as ended:  # the worker holding the session closed it
+            close = (ended.code, ended.reason)
         except ProtocolError as error:
             logger.info("closing a Flet connection (%d): %s", error.code, error.reason)
             close = (error.code, error.reason)
+        except relay.WireClosed:
+            pass  # a relayed session's browser went away: as a client leaving
         except asyncio.CancelledError:
             if self._close_code is None:
                 raise  # the client went away
@@ -245,11 +262,18 @@ class FletConnection(Connection):
 
     # ---- receiving -----------------------------------------------------
 
+    def _queues(self) -> tuple[Any, Any]:
+        """The receive and send of this connection's WebSocket (or of the
+        relay from the worker the browser is connected to)."""
+        if isinstance(self.websocket, relay.RelayWire):
+            return self.websocket.receive, self.websocket.send
+        return websocket_queues(self.websocket)
+
     async def _receive_loop(self) -> None:
         limit = self.mount.options.max_message_size
         # Websocket.receive() re-runs accept() (a Headers object and two awaits)
         # on every frame; serve() accepted already, so read Quart's queue directly
-        receive, _ = websocket_queues(self.websocket)
+        receive, _ = self._queues()
         while True:
             # no local of this loop keeps the last frame (or what it decoded
             # to) alive while an idle client sends nothing
@@ -268,7 +292,11 @@ class FletConnection(Connection):
             return
         kind, payload = decode_frame(data)
         if kind == 0:
-            await self._on_message(payload)
+            try:
+                await self._on_message(payload)
+            except Relayed as relayed:  # its session lives in another worker
+                receive, send = self._queues()
+                raise RelayEnded(*await relay.pump(relayed.wire, data, receive, send)) from None
         else:
             channel = self._data_channels.get(int.from_bytes(payload[1:5], "little"))
             if channel is not None:
@@ -351,6 +379,12 @@ class FletConnection(Connection):
             raise ProtocolError(PROTOCOL_ERROR, "register body has the wrong shape")
         mount, registry = self.mount, self.registry
         session: LoopSafeSession | None = None
+        if requested and registry.relay is not None and not registry.holds(mount.name, requested):
+            wire = await registry.relay.find_owner(relay_fields(mount, requested, self.client))
+            if wire is not None:
+                STATS.relayed += 1
+                logger.info("session %s/%s lives in another worker: relayed", mount.name, requested)
+                raise Relayed(wire)
         if requested:
             session = await registry.resume(mount.name, requested, self, self.client)
         oauth_session = (
@@ -525,7 +559,7 @@ class FletConnection(Connection):
         """Send until the outbox is empty, then end (the next frame starts a
         new sender). Websocket.send() adds a sleep(0) and an accept() per
         frame; serve() accepted already."""
-        (_, send), stats = websocket_queues(self.websocket), STATS
+        (_, send), stats = self._queues(), STATS
         try:
             while self._outbox:
                 frame = self._outbox.popleft()
@@ -602,3 +636,75 @@ async def serve_websocket(mount: FletMount, registry: FletRegistry) -> None:
         return
     connection = FletConnection(mount, registry, current_websocket(), client)
     await connection.serve(answer)
+
+
+# ---- sessions relayed between the workers of one server -------------------
+
+
+def relay_fields(mount: FletMount, session_id: str, client: ClientInfo) -> dict[str, Any]:
+    """What the worker holding a session needs to serve the browser that asks
+    for it: the session and the browser's real handshake, whose cookies and
+    user the holding worker checks as it would its own."""
+    shake = client.handshake
+    return {
+        "app": mount.name,
+        "session_id": session_id,
+        "url": shake.url,
+        "headers": list(shake.headers.items()),
+        "cookies": shake.cookies,
+        "args": list(shake.args.items(multi=True)),
+        "remote_addr": shake.remote_addr,
+        "session": _packable(shake.session),
+        "auth_id": shake.auth_id,
+        "page_url": client.page_url,
+        "page_name": client.page_name,
+        "browsers": list(client.browsers),
+    }
+
+
+def _packable(data: dict[str, Any]) -> dict[str, Any]:
+    try:
+        msgpack.packb(data)
+    except (TypeError, ValueError):
+        return {}  # a Quart session with values msgpack cannot carry
+    return data
+
+
+def client_of(fields: dict[str, Any]) -> ClientInfo:
+    handshake = Handshake(
+        url=str(fields["url"]),
+        headers=Headers([(str(k), str(v)) for k, v in fields["headers"]]),
+        cookies={str(k): str(v) for k, v in dict(fields["cookies"]).items()},
+        args=MultiDict([(str(k), str(v)) for k, v in fields["args"]]),
+        remote_addr=str(fields["remote_addr"]),
+        session=dict(fields["session"]),
+        auth_id=None if fields["auth_id"] is None else str(fields["auth_id"]),
+    )
+    return ClientInfo(
+        handshake=handshake,
+        page_url=str(fields["page_url"]),
+        page_name=str(fields["page_name"]),
+        browsers=tuple(str(b) for b in fields["browsers"]),
+    )
+
+
+async def serve_relayed(
+    registry: FletRegistry, fields: dict[str, Any], wire: relay.RelayWire
+) -> bool:
+    """Serve the browser a sibling worker relays, if this worker holds the
+    session it asks for (False if not: the sibling asks the next one)."""
+    mount = registry.mounts.get(str(fields.get("app")))
+    session_id = fields.get("session_id")
+    if (
+        mount is None
+        or not isinstance(session_id, str)
+        or not registry.holds(mount.name, session_id)
+    ):
+        return False
+    try:
+        client = client_of(fields)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return False
+    await relay.Relay.accepted(wire)
+    await FletConnection(mount, registry, wire, client).serve()
+    return True

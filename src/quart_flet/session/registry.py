@@ -29,6 +29,7 @@ from quart_flet.runtime import dispatch
 from quart_flet.runtime.loopsafe import LoopSafeSession
 from quart_flet.runtime.pubsub import FletPubSub, Receiver
 from quart_flet.session.handshake import ClientInfo, Owner
+from quart_flet.session.relay import Relay
 from quart_flet.stats import STATS, CountingExecutor
 
 logger = logging.getLogger("quart_flet")
@@ -77,6 +78,8 @@ class FletRegistry:
     hubs: dict[str, FletPubSub] = field(default_factory=dict)
     backend: Backend | None = None
     mounts: dict[str, FletMount] = field(default_factory=dict)
+    #: the channel to this server's other workers (None in a single process)
+    relay: Relay | None = None
     #: each Flet app's web client files, by the app's name
     webclients: dict[str, WebClient] = field(default_factory=dict)
     oauth_states: OAuthStateStore = field(default_factory=MemoryOAuthStateStore)
@@ -99,6 +102,10 @@ class FletRegistry:
     graceful_timeout: float | None = None
     #: the drain under way: open sessions close (1012) when it ends
     draining: asyncio.Task[None] | None = None
+
+    def holds(self, blueprint: str, session_id: str) -> bool:
+        """Whether this process holds the session (live or waiting for its browser)."""
+        return (blueprint, session_id) in self.sessions
 
     def add_mount(self, mount: FletMount) -> None:
         """Serve one more Flet app (its name is new here)."""
@@ -203,6 +210,9 @@ class FletRegistry:
             self.draining.cancel()  # closes what is still open (1012)
             self.draining = None
         self.close_connections()
+        if self.relay is not None:
+            await self.relay.stop()
+            self.relay = None
         busy = sum(entry.session.sync.running for entry in self.sessions.values())
         if busy:
             # threads cannot be stopped: the process exits when these return

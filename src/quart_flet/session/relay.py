@@ -1,0 +1,282 @@
+"""Workers of one server reach each other's sessions.
+
+With ``--workers N`` the kernel hands each new connection to any worker, so a
+browser that reconnects lands on a worker that does not hold its session
+(N-1)/N of the time. That worker asks its siblings, over a Unix socket each
+worker listens on, which of them holds the session; the one that does serves
+it as if the browser were connected to it, and the frames are relayed both
+ways. Only a misrouted reconnect pays for the relay; a session never moves.
+Why relay frames rather than hand the socket over, and what the local channel
+trusts: docs/discussion/workers.md.
+
+This module is the channel alone: the listener, finding the owner, the wire
+a relayed session is served on and the pump on the browser's side. It knows
+nothing of sessions; ``quart_flet.session.connection`` serves them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import multiprocessing
+import os
+import socket
+import stat
+import struct
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+__all__ = ["Relay", "RelayWire", "WireClosed", "pump", "relay_dir", "shared_key"]
+
+logger = logging.getLogger("quart_flet")
+
+_LENGTH = struct.Struct(">I")
+#: one relayed message: a WebSocket frame is far below this (max_message_size)
+MAX_RELAY_MESSAGE = 64 * 1024 * 1024
+#: seconds to reach a sibling and hear whether it holds the session
+ASK_TIMEOUT = 2.0
+
+_DATA, _CLOSE = 0, 1
+
+#: what a served relayed session needs: the hello's fields and its wire;
+#: returns False when this worker does not hold the session
+ResumeHandler = Callable[[dict[str, Any], "RelayWire"], Awaitable[bool]]
+
+
+class WireClosed(Exception):
+    """The far end of a relay went away (or sent what no relay sends)."""
+
+
+def relay_dir() -> Path | None:
+    """The directory the workers of this server meet in, or None when this
+    process is no server's worker (no parent process started it)."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return None
+    return Path(tempfile.gettempdir()) / f"quart-flet-{os.getuid()}" / f"workers-{os.getppid()}"
+
+
+def private_dir(path: Path) -> None:
+    """Make ``path`` (and its parent) this user's alone, or refuse: a
+    directory another user made or could write would let them listen in."""
+    for directory in (path.parent, path):
+        with contextlib.suppress(FileExistsError):
+            directory.mkdir(mode=0o700)
+        info = directory.lstat()
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+            raise PermissionError(f"{directory} is not a private directory of this user")
+
+
+def shared_key(directory: Path, secret: str | bytes | None) -> bytes:
+    """The key every worker of this server signs its relay requests with:
+    derived from the app's secret key, or else one the first worker wrote
+    into the private directory (readable by this user only)."""
+    if secret:
+        raw = secret.encode() if isinstance(secret, str) else secret
+        return hmac.new(raw, b"quart-flet worker relay", hashlib.sha256).digest()
+    path = directory / "key"
+    with contextlib.suppress(FileExistsError):
+        staged = directory / f"key.{os.getpid()}"
+        staged.write_bytes(os.urandom(32))
+        staged.chmod(0o600)
+        try:
+            os.link(staged, path)  # the first worker's key wins, whole
+        finally:
+            staged.unlink()
+    return path.read_bytes()
+
+
+async def _write(writer: asyncio.StreamWriter, message: list[Any]) -> None:
+    payload = msgpack.packb(message, use_bin_type=True)
+    writer.write(_LENGTH.pack(len(payload)) + payload)
+    await writer.drain()
+
+
+async def _read(reader: asyncio.StreamReader) -> list[Any]:
+    try:
+        (length,) = _LENGTH.unpack(await reader.readexactly(_LENGTH.size))
+        if length > MAX_RELAY_MESSAGE:
+            raise WireClosed(f"a relayed message of {length} bytes")
+        message = msgpack.unpackb(await reader.readexactly(length), raw=False)
+    except (asyncio.IncompleteReadError, ConnectionError) as error:
+        raise WireClosed(str(error)) from None
+    except (ValueError, msgpack.UnpackException) as error:
+        raise WireClosed(f"not a relay message: {error}") from None
+    if not isinstance(message, list) or not message:
+        raise WireClosed("not a relay message")
+    return message
+
+
+def _peer_is_this_user(writer: asyncio.StreamWriter) -> bool:
+    sock = writer.get_extra_info("socket")
+    if sock is None or not hasattr(socket, "SO_PEERCRED"):
+        return False
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _, uid, _ = struct.unpack("3i", creds)
+    return bool(uid == os.getuid())
+
+
+class RelayWire:
+    """The WebSocket a relayed session is served on, in the worker that
+    holds it: frames from the worker the browser is connected to, and back."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    async def accept(self, headers: dict[str, str] | None = None) -> None:
+        """The browser's worker accepted its WebSocket already."""
+
+    async def receive(self) -> bytes | str:
+        message = await _read(self.reader)
+        if message[0] == _DATA and len(message) == 2 and isinstance(message[1], (bytes, str)):
+            return message[1]
+        raise WireClosed("the browser's worker closed the relay")
+
+    async def send(self, frame: bytes) -> None:
+        try:
+            await _write(self.writer, [_DATA, frame])
+        except ConnectionError as error:
+            raise WireClosed(str(error)) from None
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        with contextlib.suppress(ConnectionError):
+            await _write(self.writer, [_CLOSE, code, reason])
+        self.writer.close()
+
+
+class Relay:
+    """This worker's end of the channel: it listens for its siblings and asks
+    them for the sessions it does not hold."""
+
+    def __init__(self, directory: Path, key: bytes, on_resume: ResumeHandler) -> None:
+        self.directory = directory
+        self.key = key
+        self.on_resume = on_resume
+        self.path = directory / f"{os.getpid()}.sock"
+        self.server: asyncio.AbstractServer | None = None
+        self.served: set[asyncio.Task[Any]] = set()
+
+    def _mac(self, fields: dict[str, Any]) -> bytes:
+        body = msgpack.packb(sorted(fields.items()), use_bin_type=True)
+        return hmac.new(self.key, body, hashlib.sha256).digest()
+
+    async def start(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()  # a worker of an earlier run with this pid
+        old_umask = os.umask(0o177)  # the socket is made 0600
+        try:
+            self.server = await asyncio.start_unix_server(self._serve, path=str(self.path))
+        finally:
+            os.umask(old_umask)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        for task in list(self.served):
+            task.cancel()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.served.add(task)
+        try:
+            if not _peer_is_this_user(writer):
+                logger.warning("refused a relay connection from another user")
+                return
+            hello = await asyncio.wait_for(_read(reader), ASK_TIMEOUT)
+            if len(hello) != 3 or hello[0] != "resume" or not isinstance(hello[1], dict):
+                return
+            fields, mac = hello[1], hello[2]
+            if not isinstance(mac, bytes) or not hmac.compare_digest(mac, self._mac(fields)):
+                logger.warning("refused a relay connection: its key is not this server's")
+                return
+            wire = RelayWire(reader, writer)
+            if not await self.on_resume(fields, wire):
+                await _write(writer, ["no"])
+        except (WireClosed, TimeoutError, ConnectionError):
+            pass
+        finally:
+            self.served.discard(task)
+            writer.close()
+
+    async def find_owner(self, fields: dict[str, Any]) -> RelayWire | None:
+        """The wire to the sibling that holds the session ``fields`` name
+        (it answered "ok" and now serves it), or None if none does."""
+        mac = self._mac(fields)
+        for path in sorted(self.directory.glob("*.sock")):
+            if path == self.path:
+                continue
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_unix_connection(str(path)), ASK_TIMEOUT
+                )
+            except (OSError, TimeoutError):
+                continue  # a worker that is gone: its socket stays until the next start
+            try:
+                await _write(writer, ["resume", fields, mac])
+                answer = await asyncio.wait_for(_read(reader), ASK_TIMEOUT)
+            except (WireClosed, TimeoutError, ConnectionError):
+                writer.close()
+                continue
+            if answer == ["ok"]:
+                return RelayWire(reader, writer)
+            writer.close()
+        return None
+
+    @staticmethod
+    async def accepted(wire: RelayWire) -> None:
+        """Tell the asking worker that this one holds the session."""
+        await _write(wire.writer, ["ok"])
+
+
+async def pump(
+    wire: RelayWire,
+    first: bytes,
+    receive: Callable[[], Awaitable[Any]],
+    send: Callable[[Any], Awaitable[None]],
+) -> tuple[int, str]:
+    """Relay between the browser (``receive``/``send``) and the worker that
+    holds its session, starting with the frame already read (``first``),
+    until one side ends; returns the close code and reason for the browser.
+    The browser leaving cancels the task that runs this."""
+
+    async def upstream() -> None:
+        await _write(wire.writer, [_DATA, first])
+        while True:
+            data = await receive()
+            await _write(wire.writer, [_DATA, data])
+
+    async def downstream() -> tuple[int, str]:
+        while True:
+            message = await _read(wire.reader)
+            if message[0] == _DATA and len(message) == 2:
+                await send(message[1])
+            elif message[0] == _CLOSE and len(message) == 3:
+                return int(message[1]), str(message[2])
+            else:
+                raise WireClosed("not a relay message")
+
+    up = asyncio.ensure_future(upstream())
+    down = asyncio.ensure_future(downstream())
+    try:
+        await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
+        if down.done() and not down.cancelled() and down.exception() is None:
+            return down.result()
+        # the holding worker went away (or the wire broke): the browser
+        # reconnects, and finds a fresh session if that worker is gone
+        return 1012, "service restart"
+    finally:
+        up.cancel()
+        down.cancel()
+        wire.writer.close()
