@@ -296,7 +296,11 @@ class FletConnection(Connection):
                 await self._on_message(payload)
             except Relayed as relayed:  # its session lives in another worker
                 receive, send = self._queues()
-                raise RelayEnded(*await relay.pump(relayed.wire, data, receive, send)) from None
+                limit = self.mount.options.max_send_buffer
+                ended = await relay.pump(relayed.wire, data, receive, send, limit)
+                if ended[0] == POLICY_VIOLATION:  # over max_send_buffer here
+                    logger.warning("a Flet client stopped reading; disconnecting it")
+                raise RelayEnded(*ended) from None
         else:
             channel = self._data_channels.get(int.from_bytes(payload[1:5], "little"))
             if channel is not None:

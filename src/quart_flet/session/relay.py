@@ -27,6 +27,7 @@ import socket
 import stat
 import struct
 import tempfile
+from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -38,10 +39,19 @@ __all__ = ["Relay", "RelayWire", "WireClosed", "pump", "relay_dir", "shared_key"
 logger = logging.getLogger("quart_flet")
 
 _LENGTH = struct.Struct(">I")
-#: one relayed message: a WebSocket frame is far below this (max_message_size)
-MAX_RELAY_MESSAGE = 64 * 1024 * 1024
-#: seconds to reach a sibling and hear whether it holds the session
-ASK_TIMEOUT = 2.0
+#: the request a sibling sends first, before it is known to be one: the
+#: browser's handshake (headers, cookies, the Quart session) fits many times
+MAX_HELLO = 1024 * 1024
+#: seconds to reach a sibling and hear whether it holds the session: long
+#: enough for a worker busy with a burst of reconnects (1,000 at once)
+ASK_TIMEOUT = 10.0
+#: seconds the frames sent before a relayed session's close get to reach
+#: the browser before the close itself
+CLOSE_FLUSH_SECONDS = 5.0
+#: connections a worker's socket queues before it accepts them: a burst of
+#: reconnects asks a sibling hundreds of times at once (the default, 100,
+#: refused some, and their sessions were lost)
+BACKLOG = 4096
 
 _DATA, _CLOSE = 0, 1
 
@@ -56,11 +66,22 @@ class WireClosed(Exception):
 
 def relay_dir() -> Path | None:
     """The directory the workers of this server meet in, or None when this
-    process is no server's worker (no parent process started it)."""
-    parent = multiprocessing.parent_process()
-    if parent is None:
+    process is no server's worker (no parent process started it) or the
+    platform cannot tell who is at the other end of a Unix socket.
+
+    Named after the parent process as the kernel knows it: its pid, its pid
+    namespace and its start time, so two servers whose parents have the same
+    pid (in two containers sharing /tmp) never meet."""
+    if multiprocessing.parent_process() is None or not hasattr(socket, "SO_PEERCRED"):
         return None
-    return Path(tempfile.gettempdir()) / f"quart-flet-{os.getuid()}" / f"workers-{os.getppid()}"
+    parent = os.getppid()
+    name = f"workers-{parent}"
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+        # field 22 of /proc/PID/stat, counted after the command's closing parenthesis
+        started = Path(f"/proc/{parent}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        name = f"workers-{parent}-{namespace}-{int(started)}"
+    return Path(tempfile.gettempdir()) / f"quart-flet-{os.getuid()}" / name
 
 
 def private_dir(path: Path) -> None:
@@ -99,11 +120,13 @@ async def _write(writer: asyncio.StreamWriter, message: list[Any]) -> None:
     await writer.drain()
 
 
-async def _read(reader: asyncio.StreamReader) -> list[Any]:
+async def _read(reader: asyncio.StreamReader, limit: int | None = None) -> list[Any]:
+    """One message; ``limit`` bounds its size before it is read (a hello,
+    from a sender not yet known to be a sibling)."""
     try:
         (length,) = _LENGTH.unpack(await reader.readexactly(_LENGTH.size))
-        if length > MAX_RELAY_MESSAGE:
-            raise WireClosed(f"a relayed message of {length} bytes")
+        if limit is not None and length > limit:
+            raise WireClosed(f"a relay request of {length} bytes")
         message = msgpack.unpackb(await reader.readexactly(length), raw=False)
     except (asyncio.IncompleteReadError, ConnectionError) as error:
         raise WireClosed(str(error)) from None
@@ -141,10 +164,14 @@ class RelayWire:
         raise WireClosed("the browser's worker closed the relay")
 
     async def send(self, frame: bytes) -> None:
+        """As a WebSocket's send: a browser gone is not the sender's error
+        (receive() hears of it, and the connection ends there)."""
+        if self.writer.is_closing():
+            return
         try:
             await _write(self.writer, [_DATA, frame])
-        except ConnectionError as error:
-            raise WireClosed(str(error)) from None
+        except ConnectionError:
+            self.writer.close()
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         with contextlib.suppress(ConnectionError):
@@ -163,9 +190,13 @@ class Relay:
         self.path = directory / f"{os.getpid()}.sock"
         self.server: asyncio.AbstractServer | None = None
         self.served: set[asyncio.Task[Any]] = set()
+        self.inode = 0  # of the socket this worker made: stop() removes that one only
+        self.warned = False  # a refused request is logged once at WARNING, then at DEBUG
 
     def _mac(self, fields: dict[str, Any]) -> bytes:
-        body = msgpack.packb(sorted(fields.items()), use_bin_type=True)
+        body = msgpack.packb(
+            sorted(fields.items(), key=lambda item: str(item[0])), use_bin_type=True
+        )
         return hmac.new(self.key, body, hashlib.sha256).digest()
 
     async def start(self) -> None:
@@ -173,18 +204,27 @@ class Relay:
             self.path.unlink()  # a worker of an earlier run with this pid
         old_umask = os.umask(0o177)  # the socket is made 0600
         try:
-            self.server = await asyncio.start_unix_server(self._serve, path=str(self.path))
+            self.server = await asyncio.start_unix_server(
+                self._serve, path=str(self.path), backlog=BACKLOG
+            )
         finally:
             os.umask(old_umask)
+        self.inode = self.path.stat().st_ino
 
     async def stop(self) -> None:
         if self.server is not None:
             self.server.close()
             self.server = None
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        with contextlib.suppress(OSError):
+            if self.path.stat().st_ino == self.inode:
+                self.path.unlink()
         for task in list(self.served):
             task.cancel()
+        # the last worker to stop leaves nothing behind
+        with contextlib.suppress(OSError):
+            if not any(self.directory.glob("*.sock")):
+                (self.directory / "key").unlink(missing_ok=True)
+                self.directory.rmdir()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -192,23 +232,37 @@ class Relay:
         self.served.add(task)
         try:
             if not _peer_is_this_user(writer):
-                logger.warning("refused a relay connection from another user")
+                self._refused("it came from another user")
                 return
-            hello = await asyncio.wait_for(_read(reader), ASK_TIMEOUT)
-            if len(hello) != 3 or hello[0] != "resume" or not isinstance(hello[1], dict):
+            hello = await asyncio.wait_for(_read(reader, MAX_HELLO), ASK_TIMEOUT)
+            if (
+                len(hello) != 3
+                or hello[0] != "resume"
+                or not isinstance(hello[1], dict)
+                or not all(isinstance(key, str) for key in hello[1])
+                or not isinstance(hello[2], bytes)
+            ):
+                self._refused("it is not a relay request")
                 return
             fields, mac = hello[1], hello[2]
-            if not isinstance(mac, bytes) or not hmac.compare_digest(mac, self._mac(fields)):
-                logger.warning("refused a relay connection: its key is not this server's")
+            if not hmac.compare_digest(mac, self._mac(fields)):
+                self._refused("its key is not this server's")
                 return
             wire = RelayWire(reader, writer)
             if not await self.on_resume(fields, wire):
                 await _write(writer, ["no"])
         except (WireClosed, TimeoutError, ConnectionError):
             pass
+        except Exception:  # a request no check foresaw: this one connection ends
+            logger.debug("a relay request failed", exc_info=True)
         finally:
             self.served.discard(task)
             writer.close()
+
+    def _refused(self, why: str) -> None:
+        log = logger.debug if self.warned else logger.warning
+        self.warned = True
+        log("refused a connection on the workers' relay socket: %s", why)
 
     async def find_owner(self, fields: dict[str, Any]) -> RelayWire | None:
         """The wire to the sibling that holds the session ``fields`` name
@@ -245,11 +299,19 @@ async def pump(
     first: bytes,
     receive: Callable[[], Awaitable[Any]],
     send: Callable[[Any], Awaitable[None]],
+    limit: int,
 ) -> tuple[int, str]:
     """Relay between the browser (``receive``/``send``) and the worker that
     holds its session, starting with the frame already read (``first``),
     until one side ends; returns the close code and reason for the browser.
-    The browser leaving cancels the task that runs this."""
+    The browser leaving cancels the task that runs this.
+
+    What the holding worker sent is read as it comes, so its close is heard
+    even while the browser reads nothing; at most ``limit`` bytes of it wait
+    here for the browser (max_send_buffer, as on a direct connection)."""
+    waiting: deque[Any] = deque()
+    size = 0
+    more, emptied = asyncio.Event(), asyncio.Event()
 
     async def upstream() -> None:
         await _write(wire.writer, [_DATA, first])
@@ -257,26 +319,50 @@ async def pump(
             data = await receive()
             await _write(wire.writer, [_DATA, data])
 
-    async def downstream() -> tuple[int, str]:
+    async def from_holder() -> tuple[int, str]:
+        nonlocal size
         while True:
             message = await _read(wire.reader)
             if message[0] == _DATA and len(message) == 2:
-                await send(message[1])
+                waiting.append(message[1])
+                size += len(message[1])
+                if size > limit:
+                    return 1008, "client is not reading its messages"
+                more.set()
             elif message[0] == _CLOSE and len(message) == 3:
                 return int(message[1]), str(message[2])
             else:
                 raise WireClosed("not a relay message")
 
+    async def to_browser() -> None:
+        nonlocal size
+        while True:
+            await more.wait()
+            more.clear()
+            while waiting:
+                frame = waiting.popleft()
+                await send(frame)
+                size -= len(frame)
+            emptied.set()
+
     up = asyncio.ensure_future(upstream())
-    down = asyncio.ensure_future(downstream())
+    down = asyncio.ensure_future(from_holder())
+    out = asyncio.ensure_future(to_browser())
     try:
-        await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({up, down, out}, return_when=asyncio.FIRST_COMPLETED)
         if down.done() and not down.cancelled() and down.exception() is None:
-            return down.result()
+            code, reason = down.result()
+            if code != 1008 and waiting and not out.done():
+                # what the holder sent before its close reaches the browser first
+                emptied.clear()
+                more.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(emptied.wait(), CLOSE_FLUSH_SECONDS)
+            return code, reason
         # the holding worker went away (or the wire broke): the browser
         # reconnects, and finds a fresh session if that worker is gone
         return 1012, "service restart"
     finally:
-        up.cancel()
-        down.cancel()
+        for task in (up, down, out):
+            task.cancel()
         wire.writer.close()
