@@ -110,23 +110,12 @@ class Tab:
             self.ws = None
 
 
-def cpu_of(processes: list[psutil.Process]) -> float:
-    total = 0.0
-    for p in processes:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
-
-
-async def click_phase(tabs: list[Tab], clicks: int, server: list[psutil.Process]) -> float:
+async def click_phase(tabs: list[Tab], clicks: int, server: Server) -> float:
     """Every tab clicks ``clicks`` times in turn, all tabs at once; the
     server's CPU ms per click."""
-    before = cpu_of(server)
+    before = server.cpu_seconds()
     await asyncio.gather(*(_clicks(tab, clicks) for tab in tabs))
-    return (cpu_of(server) - before) * 1000 / max(1, clicks * len(tabs))
+    return (server.cpu_seconds() - before) * 1000 / max(1, clicks * len(tabs))
 
 
 async def _clicks(tab: Tab, clicks: int) -> None:
@@ -178,16 +167,15 @@ async def run_one(workers: int, sessions: int, clicks: int, pause: float) -> dic
         relayed_count, relayed, direct = len(relayed), relayed[:size], direct[:size]
         for tab in tabs:
             tab.latencies.clear()
-        processes = server.processes()
         client_before = me.cpu_times()
         wall = time.perf_counter()
-        cpu_direct = await click_phase(direct, clicks, processes)
-        cpu_relayed = await click_phase(relayed, clicks, processes)
+        cpu_direct = await click_phase(direct, clicks, server)
+        cpu_relayed = await click_phase(relayed, clicks, server)
         wall = time.perf_counter() - wall
         client = me.cpu_times()
         client_share = (
-            (client.user + client.system - client_before.user - client_before.system) / wall
-        )
+            client.user + client.system - client_before.user - client_before.system
+        ) / wall
         for tab in tabs:
             tab.close()
         return {

@@ -162,10 +162,10 @@ def _nginx(upstreams: list[Server], tmp_path: Path) -> Iterator[Any]:
 
 @dataclass
 class Browser:
-    """One browser tab seen through nginx: its cookies (the sticky id and its
-    browser id), Origin and Flet session."""
+    """One browser tab at ``url`` (through nginx, or straight to a server):
+    its cookies (the sticky id and its browser id), Origin and Flet session."""
 
-    proxy: Nginx
+    url: str
     cookies: dict[str, str]
     ws: ClientConnection | None = None
     client: FletTestClient | None = None
@@ -175,10 +175,10 @@ class Browser:
     fab: int = 0
 
     async def open(self, session_id: str | None = None) -> None:
-        """Connect to /ws through nginx and register (resume ``session_id``)."""
+        """Connect to /ws and register (resume ``session_id``)."""
         self.ws = await connect(
-            self.proxy.url.replace("http", "ws") + "/ws",
-            origin=Origin(self.proxy.url),
+            self.url.replace("http", "ws") + "/ws",
+            origin=Origin(self.url),
             additional_headers={"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())},
             max_size=None,
         )
@@ -236,7 +236,7 @@ async def test_a_browser_resumes_its_session_on_its_process_through_nginx(
     upstreams: list[Server], nginx: Any
 ) -> None:
     proxy = nginx(STICKY)
-    browser = Browser(proxy, await index_cookies(proxy))
+    browser = Browser(proxy.url, await index_cookies(proxy))
     try:
         await browser.open()
         await browser.click("1")
@@ -260,7 +260,7 @@ async def test_browsers_spread_over_both_processes_and_each_stays_on_its_own(
     upstreams: list[Server], nginx: Any
 ) -> None:
     proxy = nginx(STICKY)
-    browsers = [Browser(proxy, await index_cookies(proxy)) for _ in range(20)]
+    browsers = [Browser(proxy.url, await index_cookies(proxy)) for _ in range(20)]
     assert len({b.cookies[COOKIE] for b in browsers}) == 20
     try:
         for browser in browsers:
@@ -285,7 +285,7 @@ async def test_without_stickiness_a_reconnect_lands_elsewhere_and_the_log_says_w
     upstreams: list[Server], nginx: Any
 ) -> None:
     proxy = nginx(ROUND_ROBIN)
-    browser = Browser(proxy, await index_cookies(proxy))
+    browser = Browser(proxy.url, await index_cookies(proxy))
     try:
         await browser.open()
         await browser.click("1")

@@ -21,42 +21,19 @@ import flet as ft
 import pytest
 from conftest import (
     PATCH_CONTROL,
-    SESSION_CRASHED,
     UPDATE_CONTROL_PROPS,
     FletTestClient,
     decode,
     encode,
     find_controls,
 )
-from quart import Quart
+from test_flet_semantics import button, make_app, not_crashed
 from test_malformed import expect_close
-
-from quart_flet import flet_blueprint
 
 BUSY = threading.Event()  # released at the end of tests that block the pool
 CHANNEL = 7
 LOG: list[str] = []
 SLOW_STARTED = threading.Event()
-
-
-def make_app(main: Any, **opts: Any) -> Quart:
-    app = Quart(__name__)
-    app.register_blueprint(flet_blueprint(main, **opts))
-    return app
-
-
-def not_crashed(message: Any) -> bool:
-    assert message[0] != SESSION_CRASHED, message[1]
-    return False
-
-
-async def button(client: FletTestClient, text: str) -> int:
-    """Register and return the id of the button labelled ``text``."""
-    await client.register()
-    patch = await client.receive_until(
-        lambda m: not_crashed(m) or (m[0] == PATCH_CONTROL and find_controls(m[1], content=text))
-    )
-    return int(find_controls(patch, content=text)[0]["_i"])
 
 
 def ids_of(client: FletTestClient, *texts: str) -> list[int]:

@@ -13,64 +13,16 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import PATCH_CONTROL, FletTestClient, find_controls, wait_for_log
-from test_redis import WebsocketsAdapter
-from test_sticky import LOG_CONFIG
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.typing import Origin
+from conftest import wait_for_log
+from test_sticky import LOG_CONFIG, Browser
 
 
-class Tab:
-    """One browser tab talking to the server directly (no balancer)."""
-
-    def __init__(self, url: str, cookies: dict[str, str]) -> None:
-        self.url = url
-        self.cookies = cookies
-        self.ws: ClientConnection | None = None
-        self.client: FletTestClient | None = None
-        self.session_id = ""
-        self.pid = 0
-        self.counter = ""
-        self.fab = 0
-
-    async def open(self, session_id: str | None = None) -> None:
-        self.ws = await connect(
-            self.url.replace("http", "ws") + "/ws",
-            origin=Origin(self.url),
-            additional_headers={"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())},
-            max_size=None,
-        )
-        self.client = FletTestClient(WebsocketsAdapter(self.ws))
-        reply = await self.client.register(session_id)
-        if not find_controls(reply, key="pid"):  # a new session: main adds it last
-            await self.client.receive_until(
-                lambda m: m[0] == PATCH_CONTROL and bool(find_controls(m, key="pid"))
-            )
-        assert self.client.session_id
-        self.session_id = self.client.session_id
-        render = self.client.messages
-        self.pid = int(find_controls(render, key="pid")[0]["value"].removeprefix("pid:"))
-        self.counter = find_controls(render, key="counter")[-1]["value"]
-        self.fab = find_controls(render, _c="FloatingActionButton")[-1]["_i"]
-
-    async def click(self, expect: str) -> None:
-        assert self.client is not None
-        await self.client.click(self.fab)
-        await self.client.patch_with(expect)
-        self.counter = expect
-
-    async def close(self) -> None:
-        if self.ws is not None:
-            await self.ws.close()
-            self.ws = None
-
-
-async def new_tab(url: str) -> Tab:
+async def new_tab(url: str) -> Browser:
     """A browser that loaded the page first: it has its browser id cookie."""
     async with httpx.AsyncClient(base_url=url) as http:
         index = await http.get("/")
     assert index.status_code == 200
-    return Tab(url, dict(index.cookies))
+    return Browser(url, dict(index.cookies))
 
 
 @pytest.mark.server
@@ -104,6 +56,7 @@ async def test_every_reconnect_resumes_its_session_whichever_worker_it_lands_on(
             assert tab.pid == holders[before]
             assert tab.counter == str(round_ + 1)
             await tab.click(str(round_ + 2))  # and it answers through the relay
+            tab.counter = str(round_ + 2)
     relayed = server.log().count("lives in another worker: relayed")
     assert relayed >= 1, "no reconnect landed on the other worker: nothing was tested"
     assert "starting a new one" not in server.log()
