@@ -162,12 +162,13 @@ async def start_relay(app: Quart, registry: FletRegistry) -> None:
     directory = relay.relay_dir()
     if directory is None:
         return
+    channel = relay.Relay(
+        directory, app.secret_key, functools.partial(connection.serve_relayed, registry)
+    )
     try:
-        relay.private_dir(directory)
-        key = relay.shared_key(directory, app.secret_key)
-        channel = relay.Relay(directory, key, functools.partial(connection.serve_relayed, registry))
         await channel.start()
     except OSError as error:
+        await channel.stop()
         logger.warning("no relay between workers (%s): a reconnect may lose its session", error)
         return
     registry.relay = channel

@@ -39,6 +39,8 @@ __all__ = ["Relay", "RelayWire", "WireClosed", "pump", "relay_dir", "shared_key"
 logger = logging.getLogger("quart_flet")
 
 _LENGTH = struct.Struct(">I")
+#: a Unix socket's path must be shorter than this (sun_path, with its NUL)
+_SOCKET_PATH_MAX = 108
 #: the request a sibling sends first, before it is known to be one: the
 #: browser's handshake (headers, cookies, the Quart session) fits many times
 MAX_HELLO = 1024 * 1024
@@ -81,12 +83,26 @@ def relay_dir() -> Path | None:
         # field 22 of /proc/PID/stat, counted after the command's closing parenthesis
         started = Path(f"/proc/{parent}/stat").read_text().rsplit(")", 1)[1].split()[19]
         name = f"workers-{parent}-{namespace}-{int(started)}"
-    return Path(tempfile.gettempdir()) / f"quart-flet-{os.getuid()}" / name
+    for base in (tempfile.gettempdir(), "/tmp"):
+        directory = Path(base) / f"quart-flet-{os.getuid()}" / name
+        if len(str(directory / "4194304.sock")) < _SOCKET_PATH_MAX:
+            return directory
+    return None
 
 
 def private_dir(path: Path) -> None:
     """Make ``path`` (and its parent) this user's alone, or refuse: a
     directory another user made or could write would let them listen in."""
+    for attempt in range(3):
+        try:
+            _private_dirs(path)
+            return
+        except FileNotFoundError:  # the parent went with another server's stop
+            if attempt == 2:
+                raise
+
+
+def _private_dirs(path: Path) -> None:
     for directory in (path.parent, path):
         with contextlib.suppress(FileExistsError):
             directory.mkdir(mode=0o700)
@@ -183,9 +199,12 @@ class Relay:
     """This worker's end of the channel: it listens for its siblings and asks
     them for the sessions it does not hold."""
 
-    def __init__(self, directory: Path, key: bytes, on_resume: ResumeHandler) -> None:
+    def __init__(
+        self, directory: Path, secret: str | bytes | None, on_resume: ResumeHandler
+    ) -> None:
         self.directory = directory
-        self.key = key
+        self.secret = secret
+        self.key = b""  # made at start (shared_key)
         self.on_resume = on_resume
         self.path = directory / f"{os.getpid()}.sock"
         self.server: asyncio.AbstractServer | None = None
@@ -200,6 +219,10 @@ class Relay:
         return hmac.new(self.key, body, hashlib.sha256).digest()
 
     async def start(self) -> None:
+        """Listen; an OSError (a directory that is not private, a path too
+        long for a Unix socket) leaves nothing behind: call stop()."""
+        private_dir(self.directory)
+        self.key = shared_key(self.directory, self.secret)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()  # a worker of an earlier run with this pid
         old_umask = os.umask(0o177)  # the socket is made 0600
@@ -216,15 +239,17 @@ class Relay:
             self.server.close()
             self.server = None
         with contextlib.suppress(OSError):
-            if self.path.stat().st_ino == self.inode:
+            if self.inode and self.path.stat().st_ino == self.inode:
                 self.path.unlink()
         for task in list(self.served):
             task.cancel()
-        # the last worker to stop leaves nothing behind
+        # the last worker to stop leaves nothing behind (nor does the last
+        # server: a directory in use by another is not empty, and stays)
         with contextlib.suppress(OSError):
             if not any(self.directory.glob("*.sock")):
                 (self.directory / "key").unlink(missing_ok=True)
                 self.directory.rmdir()
+                self.directory.parent.rmdir()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
