@@ -27,7 +27,6 @@ from flet.messaging.protocol import (
     decode_ext_from_msgpack,
 )
 from quart import abort, websocket
-from werkzeug.datastructures import Headers, MultiDict
 
 from quart_flet.client import browserid
 from quart_flet.compat.flet import (
@@ -649,47 +648,7 @@ def relay_fields(mount: FletMount, session_id: str, client: ClientInfo) -> dict[
     """What the worker holding a session needs to serve the browser that asks
     for it: the session and the browser's real handshake, whose cookies and
     user the holding worker checks as it would its own."""
-    shake = client.handshake
-    return {
-        "app": mount.name,
-        "session_id": session_id,
-        "url": shake.url,
-        "headers": list(shake.headers.items()),
-        "cookies": shake.cookies,
-        "args": list(shake.args.items(multi=True)),
-        "remote_addr": shake.remote_addr,
-        "session": _packable(shake.session),
-        "auth_id": shake.auth_id,
-        "page_url": client.page_url,
-        "page_name": client.page_name,
-        "browsers": list(client.browsers),
-    }
-
-
-def _packable(data: dict[str, Any]) -> dict[str, Any]:
-    try:
-        msgpack.packb(data)
-    except (TypeError, ValueError):
-        return {}  # a Quart session with values msgpack cannot carry
-    return data
-
-
-def client_of(fields: dict[str, Any]) -> ClientInfo:
-    handshake = Handshake(
-        url=str(fields["url"]),
-        headers=Headers([(str(k), str(v)) for k, v in fields["headers"]]),
-        cookies={str(k): str(v) for k, v in dict(fields["cookies"]).items()},
-        args=MultiDict([(str(k), str(v)) for k, v in fields["args"]]),
-        remote_addr=str(fields["remote_addr"]),
-        session=dict(fields["session"]),
-        auth_id=None if fields["auth_id"] is None else str(fields["auth_id"]),
-    )
-    return ClientInfo(
-        handshake=handshake,
-        page_url=str(fields["page_url"]),
-        page_name=str(fields["page_name"]),
-        browsers=tuple(str(b) for b in fields["browsers"]),
-    )
+    return {"app": mount.name, "session_id": session_id, **client.as_fields()}
 
 
 async def serve_relayed(
@@ -706,9 +665,8 @@ async def serve_relayed(
     ):
         return False
     try:
-        client = client_of(fields)
+        client = ClientInfo.from_fields(fields)
     except (KeyError, TypeError, ValueError, AttributeError):
         return False
-    await relay.Relay.accepted(wire)
     await FletConnection(mount, registry, wire, client).serve()
     return True

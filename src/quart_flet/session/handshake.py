@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgpack
 from quart import current_app, session, websocket
 from werkzeug.datastructures import Headers, MultiDict
 
@@ -110,9 +111,54 @@ class ClientInfo:
         (whoever is signed in there now)."""
         return bool(owner.browser) and owner.browser in self.browsers
 
+    def as_fields(self) -> dict[str, Any]:
+        """This client as plain values (msgpack), for another worker of the
+        server: :meth:`from_fields` makes it again there."""
+        shake = self.handshake
+        return {
+            "url": shake.url,
+            "headers": list(shake.headers.items()),
+            "cookies": shake.cookies,
+            "args": list(shake.args.items(multi=True)),
+            "remote_addr": shake.remote_addr,
+            "session": _packable(shake.session),
+            "auth_id": shake.auth_id,
+            "page_url": self.page_url,
+            "page_name": self.page_name,
+            "browsers": list(self.browsers),
+        }
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any]) -> ClientInfo:
+        """The client :meth:`as_fields` described (KeyError, TypeError or
+        ValueError for fields of another shape)."""
+        handshake = Handshake(
+            url=str(fields["url"]),
+            headers=Headers([(str(k), str(v)) for k, v in fields["headers"]]),
+            cookies={str(k): str(v) for k, v in dict(fields["cookies"]).items()},
+            args=MultiDict([(str(k), str(v)) for k, v in fields["args"]]),
+            remote_addr=str(fields["remote_addr"]),
+            session=dict(fields["session"]),
+            auth_id=None if fields["auth_id"] is None else str(fields["auth_id"]),
+        )
+        return cls(
+            handshake=handshake,
+            page_url=str(fields["page_url"]),
+            page_name=str(fields["page_name"]),
+            browsers=tuple(str(b) for b in fields["browsers"]),
+        )
+
     @property
     def oauth_state(self) -> str | None:
         return self.handshake.cookies.get("flet_oauth_state")
+
+
+def _packable(data: dict[str, Any]) -> dict[str, Any]:
+    try:
+        msgpack.packb(data)
+    except (TypeError, ValueError):
+        return {}  # a Quart session with values msgpack cannot carry
+    return data
 
 
 def _auth_id() -> str | None:

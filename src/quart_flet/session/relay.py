@@ -171,7 +171,9 @@ class RelayWire:
         self.writer = writer
 
     async def accept(self, headers: dict[str, str] | None = None) -> None:
-        """The browser's worker accepted its WebSocket already."""
+        """Tell the asking worker this one holds the session and serves it
+        (the browser's worker accepted the browser's WebSocket already)."""
+        await _write(self.writer, ["ok"])
 
     async def receive(self) -> bytes | str:
         message = await _read(self.reader)
@@ -213,9 +215,7 @@ class Relay:
         self.warned = False  # a refused request is logged once at WARNING, then at DEBUG
 
     def _mac(self, fields: dict[str, Any]) -> bytes:
-        body = msgpack.packb(
-            sorted(fields.items(), key=lambda item: str(item[0])), use_bin_type=True
-        )
+        body = msgpack.packb(sorted(fields.items()), use_bin_type=True)  # str keys
         return hmac.new(self.key, body, hashlib.sha256).digest()
 
     async def start(self) -> None:
@@ -312,11 +312,6 @@ class Relay:
                 return RelayWire(reader, writer)
             writer.close()
         return None
-
-    @staticmethod
-    async def accepted(wire: RelayWire) -> None:
-        """Tell the asking worker that this one holds the session."""
-        await _write(wire.writer, ["ok"])
 
 
 async def pump(
