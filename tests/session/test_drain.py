@@ -49,17 +49,23 @@ async def test_sigterm_drains_open_sessions_then_closes_them_with_1012(
         ws = await connect(server.url.replace("http", "ws") + "/ws")
         client = FletTestClient(WebsocketsSocket(ws))
         sessions.append((ws, client, await start_counter(client)))
-    # an in-flight readiness probe in every worker (the kernel picks the worker)
+    # an in-flight readiness probe in every worker: the kernel picks the
+    # worker, and a worker already holding one answers 409 at once
     probes: list[asyncio.Task[httpx.Response]] = []
     clients: list[httpx.AsyncClient] = []
-    for _ in range(30):
-        http = httpx.AsyncClient(base_url=server.url, timeout=20)
-        clients.append(http)
-        probes.append(asyncio.create_task(http.get("/_probe/ready-once-stopping")))
-        await asyncio.to_thread(wait_for_log, server, "probe waiting for the stop", len(probes))
-        waiting = {line for line in server.log().splitlines() if "probe waiting" in line}
-        if len(waiting) == processes:
-            break
+    deadline = time.monotonic() + 20
+    while len(probes) < processes:
+        assert time.monotonic() < deadline, server.log()
+        http = httpx.AsyncClient(base_url=server.url, timeout=30)
+        probe = asyncio.create_task(http.get("/_probe/ready-once-stopping"))
+        held = await probe_held(server, probe, len(probes) + 1)
+        if held:
+            probes.append(probe)
+            clients.append(http)
+        else:
+            assert probe.result().status_code == 409, server.log()
+            await http.aclose()
+    waiting = {line for line in server.log().splitlines() if "probe waiting" in line}
     assert len(waiting) == processes, server.log()
 
     sigterm = time.monotonic()
@@ -93,6 +99,18 @@ async def test_sigterm_drains_open_sessions_then_closes_them_with_1012(
     assert await asyncio.to_thread(server.proc.wait, GRACEFUL_TIMEOUT + 2) == 0, server.log()
     assert time.monotonic() - sigterm < GRACEFUL_TIMEOUT + 1
     assert "Traceback" not in server.log()
+
+
+async def probe_held(server: Any, probe: asyncio.Task[httpx.Response], count: int) -> bool:
+    """Bounded polling until the probe either waits in a worker (its line is
+    the ``count``-th in the log) or was answered (a worker already holds one)."""
+    deadline = time.monotonic() + 15
+    while server.log().count("probe waiting for the stop") < count:
+        if probe.done():
+            return False
+        assert time.monotonic() < deadline, server.log()
+        await asyncio.sleep(0.02)
+    return True
 
 
 async def test_a_websocket_opened_during_the_drain_is_refused_with_1012() -> None:
