@@ -193,11 +193,18 @@ def start_hypercorn(
     scheme: str = "http",
     path: str = "/",
     verify: Any = None,
+    supervised: bool = False,
 ) -> Server:
-    """``python -m hypercorn app`` on a free loopback port; returns when it answers."""
+    """``python -m hypercorn app`` on a free loopback port; returns when it
+    answers. ``supervised``: ``quart-flet run app --port ...`` instead (its
+    workers under quart-flet's supervisor), ``args`` being its flags."""
     port = free_port()
     log_path = tmp_path / f"hypercorn-{port}.log"
-    command = [sys.executable, "-m", "hypercorn", app, "--bind", f"127.0.0.1:{port}", *args]
+    if supervised:
+        command = [sys.executable, "-m", "quart_flet.cli", "run", app, "--port", str(port)]
+    else:
+        command = [sys.executable, "-m", "hypercorn", app, "--bind", f"127.0.0.1:{port}"]
+    command += args
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             command,

@@ -24,23 +24,30 @@ from websockets.exceptions import ConnectionClosed
 
 from examples.counter import main
 from quart_flet import OptionError, QuartFlet, flet_blueprint, quart_app
+from quart_flet.app.server import SAFE_SETTINGS
 from quart_flet.session.registry import get_registry
 
 DRAIN, GRACEFUL_TIMEOUT = 2.0, 5
+assert SAFE_SETTINGS["graceful_timeout"] == GRACEFUL_TIMEOUT  # quart-flet run's
 
 
 @pytest.mark.server
-@pytest.mark.parametrize("workers", ["0", "2"])
+@pytest.mark.parametrize(
+    ("workers", "supervised"), [("0", False), ("2", False), ("2", True)], ids=["1", "2", "run-2"]
+)
 async def test_sigterm_drains_open_sessions_then_closes_them_with_1012(
-    hypercorn: Any, workers: str
+    hypercorn: Any, workers: str, supervised: bool
 ) -> None:
+    """Hypercorn with one process and two workers, and ``quart-flet run
+    --workers 2`` (its graceful timeout is SAFE_SETTINGS', the same 5 s)."""
+    timeout = [] if supervised else ["--graceful-timeout", str(GRACEFUL_TIMEOUT)]
     server = hypercorn(
         "tests.apps.drain:app",
-        "--graceful-timeout",
-        str(GRACEFUL_TIMEOUT),
+        *timeout,
         "--workers",
         workers,
         env={"FLET_DRAIN_SECONDS": str(DRAIN)},
+        supervised=supervised,
     )
     processes = max(int(workers), 1)
     wait_for_log(server, "Running on", processes)

@@ -62,7 +62,8 @@ def snapshot(registry: FletRegistry) -> dict[str, Any]:
         "ready": registry.ready,
         "sessions_live": live,
         "sessions_held": len(registry.sessions) - live,
-        "connections": len(registry.connections),
+        # browsers' WebSockets: a relayed one is counted by the worker it is open in
+        "connections": sum(not connection.relayed for connection in registry.connections),
         "pool_threads": executor.max_threads if executor else 0,
         "pool_busy": executor.busy if executor else 0,
         "pool_queued": executor.queued if executor else 0,

@@ -177,16 +177,10 @@ def run(
     serve(app, server, config)
 
 
-def serve(
-    app: Quart, server: ServerOptions, config: Config | None = None, fd: int | None = None
-) -> None:
-    """Serve ``app`` in this process; ``fd`` is a listening socket to serve
-    on (the reloader's, kept open across restarts)."""
-    if config is None:
-        config = hypercorn_config(server)
-    if fd is not None:
-        config.bind = [f"fd://{fd}"]
-    flet_options.HONOURED_ENV_VARS.update(SERVER_ENV_VARS.values())
+def listen(config: Config, server: ServerOptions) -> Sockets:
+    """The sockets of ``config.bind``, listening from now on: a browser
+    opening the URL printed next waits in the backlog until the app has
+    started, rather than being refused. A port in use exits with one line."""
     try:
         sockets = config.create_sockets()
     except OSError as error:
@@ -195,13 +189,31 @@ def serve(
             "choose another port with FLET_SERVER_PORT (or --port)"
         ) from None
     for sock in sockets.secure_sockets + sockets.insecure_sockets:
-        # listening from now on: a browser opening the URL printed below waits
-        # in the backlog until the app has started, rather than being refused
         sock.listen(config.backlog)
-    if fd is None:
-        print(
-            f"quart-flet: serving {server.url(_bound_port(sockets))} (Ctrl-C to stop)", flush=True
-        )
+    return sockets
+
+
+def serve(
+    app: Quart,
+    server: ServerOptions,
+    config: Config | None = None,
+    fd: int | None = None,
+    sockets: Sockets | None = None,
+) -> None:
+    """Serve ``app`` in this process; ``fd`` is a listening socket to serve
+    on (the reloader's, kept open across restarts), ``sockets`` the ones a
+    supervisor listens on (quart_flet.cli.supervisor). Either makes this
+    process a worker that prints nothing of its own."""
+    if config is None:
+        config = hypercorn_config(server)
+    if fd is not None:
+        config.bind = [f"fd://{fd}"]
+    flet_options.HONOURED_ENV_VARS.update(SERVER_ENV_VARS.values())
+    announce = fd is None and sockets is None
+    if sockets is None:
+        sockets = listen(config, server)
+    if announce:
+        print(f"quart-flet: serving {server.url(bound_port(sockets))} (Ctrl-C to stop)", flush=True)
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(
@@ -213,7 +225,7 @@ def serve(
         pass
     except (OptionError, LifespanFailureError) as error:
         raise SystemExit(f"error: {_lifespan_message(error)}") from None
-    if fd is None:
+    if announce:
         print("quart-flet: stopped", flush=True)
 
 
@@ -223,7 +235,8 @@ def _lifespan_message(error: Exception) -> str:
     return str(error)
 
 
-def _bound_port(sockets: Sockets) -> int:
+def bound_port(sockets: Sockets) -> int:
+    """The TCP port the sockets listen on (the one the kernel chose for port 0)."""
     for sock in sockets.insecure_sockets + sockets.secure_sockets:
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             return int(sock.getsockname()[1])

@@ -41,6 +41,13 @@ def _run_parser(commands: SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="restart when a .py file of the app changes; open pages reconnect by themselves",
     )
+    run.add_argument(
+        "--workers",
+        help=(
+            "serve with this many worker processes on one port, a dead one replaced "
+            "while the others serve (default: $WEB_CONCURRENCY, else one process)"
+        ),
+    )
     # the reloader's child: serve on the reloader's listening socket
     run.add_argument("--fd", type=int, help=argparse.SUPPRESS)
 
@@ -85,6 +92,13 @@ def _run(args: argparse.Namespace) -> int:
     }
     server = resolve_server_options(environ)
     target = parse_target(args.target)
+    workers = _workers(args.workers, environ)
+    if workers is not None and args.reload:
+        raise OptionError("quart-flet: --reload serves one process; drop --workers to use it")
+    if workers is not None and args.fd is None:
+        from quart_flet.cli.supervisor import Supervisor
+
+        return Supervisor(args.target, server, workers).run()
     if args.reload:
         from quart_flet.cli.reload import Reloader
 
@@ -92,6 +106,24 @@ def _run(args: argparse.Namespace) -> int:
     app = app_for(target.load(prefer_main=server.path != "/"), server)
     serve(app, server, fd=args.fd)
     return 0
+
+
+def _workers(flag: str | None, environ: dict[str, str]) -> int | None:
+    """--workers, else WEB_CONCURRENCY (as a PaaS sets it, and uvicorn reads
+    it); None when neither is set: serve in this process."""
+    if flag is not None:
+        raw, name = flag, "--workers"
+    elif environ.get("WEB_CONCURRENCY", "").strip():
+        raw, name = environ["WEB_CONCURRENCY"], "--workers (from WEB_CONCURRENCY)"
+    else:
+        return None
+    try:
+        count = int(raw)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= 256:
+        raise OptionError(f"quart-flet option {name}: {raw!r} is not a whole number from 1 to 256")
+    return count
 
 
 if __name__ == "__main__":

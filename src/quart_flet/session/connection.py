@@ -179,6 +179,9 @@ class FletConnection(Connection):
         self.registry = registry
         self.websocket = websocket
         self.client = client
+        # served for a browser connected to a sibling worker, which counts
+        # the browser's WebSocket (quart_flet.session.relay)
+        self.relayed = isinstance(websocket, relay.RelayWire)
         self.loop = registry.loop
         self.executor = registry.executor
         # flet's PubSubHub interface, safe from any thread (quart_flet.runtime.pubsub)

@@ -43,6 +43,8 @@ class Peer(Receiver, Protocol):
 
     mount: FletMount
     session: LoopSafeSession | None
+    #: served for a browser whose WebSocket is open in a sibling worker
+    relayed: bool
 
     def abort(self, code: int, reason: str) -> None: ...
 

@@ -225,6 +225,7 @@ class Relay:
         self.key = shared_key(self.directory, self.secret)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()  # a worker of an earlier run with this pid
+        self._clear_dead()
         old_umask = os.umask(0o177)  # the socket is made 0600
         try:
             self.server = await asyncio.start_unix_server(
@@ -243,6 +244,7 @@ class Relay:
                 self.path.unlink()
         for task in list(self.served):
             task.cancel()
+        self._clear_dead()
         # the last worker to stop leaves nothing behind (nor does the last
         # server: a directory in use by another is not empty, and stays)
         with contextlib.suppress(OSError):
@@ -250,6 +252,19 @@ class Relay:
                 (self.directory / "key").unlink(missing_ok=True)
                 self.directory.rmdir()
                 self.directory.parent.rmdir()
+
+    def _clear_dead(self) -> None:
+        """Remove the sockets of workers that died without removing theirs
+        (killed, or out of memory): a supervisor's replacement worker tidies
+        up after the one it replaces."""
+        for path in self.directory.glob("*.sock"):
+            with contextlib.suppress(ValueError, PermissionError, OSError):
+                pid = int(path.stem)
+                if pid != os.getpid():
+                    try:
+                        os.kill(pid, 0)
+                    except ProcessLookupError:
+                        path.unlink()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
