@@ -325,3 +325,11 @@ def test_the_docs_site_builds_strictly(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "site" / "reference" / "options" / "index.html").is_file()
+
+
+def test_the_deploy_guides_procfile_is_the_procfile() -> None:
+    shown = block("how-to/deploy.md", "web: quart-flet run", "text").strip()
+    procfile = next(
+        line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:")
+    )
+    assert shown == procfile

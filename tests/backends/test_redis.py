@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-import flet as ft
 import pytest
 import redis.asyncio as aioredis
 from apps.chat import main as chat_main
+from apps.workers_shared import login_main
 from conftest import (
     CONTROL_EVENT,
     PATCH_CONTROL,
@@ -34,7 +34,6 @@ from conftest import (
     require_service,
     wait_for_log,
 )
-from flet.auth.oauth_provider import OAuthProvider
 from quart import Quart
 from quart.testing.app import LifespanError
 from test_pubsub import Chat, exercise_chat
@@ -224,33 +223,6 @@ async def test_oauth_states_are_shared_between_workers_taken_once_and_expire(
     finally:
         for client in clients:
             await client.aclose()
-
-
-PROVIDER = OAuthProvider(
-    client_id="id",
-    client_secret="secret",
-    authorization_endpoint="https://auth.invalid/authorize",
-    token_endpoint="https://auth.invalid/token",
-    redirect_url="http://localhost/oauth_callback",
-)
-
-
-async def login_main(page: ft.Page) -> None:
-    shown = ft.Text("")
-
-    async def open_url(url: str) -> None:  # instead of a popup in a browser
-        shown.value = url
-        shown.update()
-
-    async def on_login(e: ft.LoginEvent) -> None:
-        shown.value = f"login:{e.error}"
-        shown.update()
-
-    async def login(e: ft.Event[ft.Button]) -> None:
-        await page.login(PROVIDER, fetch_user=False, on_open_authorization_url=open_url)
-
-    page.on_login = on_login
-    page.add(shown, ft.Button("login", on_click=login))
 
 
 @pytest.mark.redis

@@ -4,6 +4,7 @@ Procfile and command-line parsing, exit status."""
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,16 @@ from test_redis import RedisServer, _redis_server  # noqa: F401  (the fixture)
 
 from quart_flet import flet_blueprint, quart_app
 from quart_flet.app.server import SAFE_SETTINGS
-from quart_flet.cli.doctor import Finding, check, command_words, parse_hypercorn_words
+from quart_flet.cli.doctor import (
+    Finding,
+    RunConfig,
+    add_doctor_parser,
+    check,
+    command_words,
+    hypercorn_settings,
+    parse_hypercorn_words,
+    parse_run_words,
+)
 
 
 async def main(page: ft.Page) -> None:
@@ -31,6 +41,13 @@ def safe_config(**changes: Any) -> Config:
     for name, value in {**SAFE_SETTINGS, **changes}.items():
         setattr(config, name, value)
     return config
+
+
+def doctor_args(*argv: str) -> argparse.Namespace:
+    """What ``quart-flet doctor *argv`` parses."""
+    parser = argparse.ArgumentParser()
+    add_doctor_parser(parser.add_subparsers(dest="command_name"), "the app")
+    return parser.parse_args(["doctor", *argv])
 
 
 def findings(app: Quart, config: Config | None = None) -> list[Finding]:
@@ -71,19 +88,27 @@ def test_redis_unreachable(redis_server: RedisServer) -> None:
     assert findings(up) == []
 
 
-def test_more_workers_without_redis_url(redis_server: RedisServer) -> None:
-    """Reconnects are relayed between workers; pubsub and OAuth still need Redis."""
+def test_hypercorns_own_workers_are_a_warning_and_quart_flet_runs_are_not(
+    redis_server: RedisServer,
+) -> None:
+    """Hypercorn's supervisor stops every worker when one dies and exits 0;
+    quart-flet run's replaces the dead one. Pubsub, OAuth and reconnects
+    cross the workers of one server without Redis (the relay, Linux)."""
     only(
         findings(quart_app(main), safe_config(workers=4)),
         "warning",
-        "4 worker processes",
-        "no redis_url",
-        "relay",
-        "fix: set FLET_REDIS_URL",
+        "Hypercorn's --workers 4",
+        "exits 0",
+        "fix: quart-flet run module:app --workers 4",
     )
     shared = quart_app(main, redis_url=redis_server.url, secret_key="k")
-    assert findings(shared, safe_config(workers=4)) == []
+    assert len(findings(shared, safe_config(workers=4))) == 1
     only(findings(quart_app(main), safe_config(workers=1)), "warning", "exits 0", "--workers 0")
+    config, target = hypercorn_settings(
+        doctor_args("--command", "quart-flet run app:app --workers 4 --port 8000")
+    )
+    assert isinstance(config, RunConfig) and (config.supervised, target) == (4, "app:app")
+    assert findings(quart_app(main), config) == []
 
 
 def test_no_ping_interval_or_read_timeout() -> None:
@@ -159,7 +184,14 @@ def test_root_path_and_prefix_mismatch() -> None:
 
 
 def test_procfile_and_command_lines_are_read_as_hypercorn_reads_them() -> None:
-    words = command_words((ROOT / "Procfile").read_text().split("web:", 1)[1].splitlines()[0])
+    procfile = (ROOT / "Procfile").read_text().split("web:", 1)[1].splitlines()[0]
+    assert parse_run_words(command_words(procfile)) == ("examples.counter:app", 2)
+    assert parse_run_words(command_words("python -m quart_flet.cli run app.py")) == ("app.py", 0)
+    assert parse_run_words(command_words("hypercorn app:app")) is None
+    words = command_words(
+        "hypercorn examples.counter:app --bind 0.0.0.0:$PORT --workers 0 --worker-class uvloop "
+        "--backlog 2048 --websocket-ping-interval 20 --read-timeout 60 --access-logfile -"
+    )
     flags, target, config = parse_hypercorn_words(words)
     assert target == "examples.counter:app" and config is None
     assert flags == {
@@ -197,8 +229,9 @@ def test_the_command_exits_non_zero_on_errors_only() -> None:
 
 
 def test_flet_server_variables_under_hypercorn_are_a_warning() -> None:
+    command = "hypercorn examples.counter:app --workers 0 --backlog 2048"
     result = run_to_end(
-        ["-m", "quart_flet.cli", "doctor", "--procfile", "Procfile"], {"FLET_SERVER_PORT": "9000"}
+        ["-m", "quart_flet.cli", "doctor", "--command", command], {"FLET_SERVER_PORT": "9000"}
     )
     assert "warning: FLET_SERVER_PORT is set, but Hypercorn does not read it" in result.stdout
 

@@ -95,16 +95,19 @@ async def test_a_killed_worker_is_replaced_and_the_others_keep_their_sessions(
             assert tab.pid != doomed
             assert time.monotonic() - started < 5
         # every worker's metrics count each browser's socket and session
-        # once, a relayed one too (the workers share them every second)
+        # once, a relayed one too (each worker shares its numbers every
+        # second: bounded polling until both workers' are fresh; counted
+        # twice, the relayed socket would never let them add up)
         deadline = time.monotonic() + 15
         while True:
             metrics = httpx.get(url + "/metrics", timeout=10).text
-            live = gauges(metrics, "quart_flet_sessions{")  # live, then held
-            if sum(live.values()) == len(tabs) and len(live) == 2 and doomed not in live:
-                break
+            live = gauges(metrics, "quart_flet_sessions{")  # live, not held
+            sockets = gauges(metrics, "quart_flet_connections{")
+            if sorted(live) == sorted(sockets) and len(live) == 2 and doomed not in live:
+                if sum(live.values()) == sum(sockets.values()) == len(tabs):
+                    break
             assert time.monotonic() < deadline, metrics
-            time.sleep(0.2)  # bounded polling of the metrics, refreshed every second
-        assert sum(gauges(metrics, "quart_flet_connections{").values()) == len(tabs), metrics
+            time.sleep(0.2)
 
         assert app.interrupt() == 0
         assert app.rest_of_stdout().rstrip().endswith("quart-flet: stopped")

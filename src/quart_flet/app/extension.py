@@ -31,6 +31,7 @@ from quart_flet.options import (
 )
 from quart_flet.session import connection, oauth, relay
 from quart_flet.session.registry import EXTENSION_KEY, FletRegistry
+from quart_flet.session.siblings import SiblingsBackend
 
 __all__ = ["QuartFlet"]
 
@@ -145,11 +146,15 @@ async def start(app: Quart, registry: FletRegistry) -> None:
     resolved = resolve_options(layers=[config_layer(app.config)], **registry.app_options)
     registry.drain_seconds = resolved.drain_seconds
     deliver = functools.partial(oauth.deliver, registry)
-    await registry.start(
-        backend_for(app.config, {m.name: m.options for m in registry.mounts.values()}, deliver)
-    )
-    assert registry.temp_dir is not None
     await start_relay(app, registry)
+    backend = backend_for(
+        app.config, {m.name: m.options for m in registry.mounts.values()}, deliver
+    )
+    if backend is None and registry.relay is not None:
+        # several workers and no Redis: pubsub and OAuth over the relay
+        backend = SiblingsBackend(registry.relay, deliver)
+    await registry.start(backend)
+    assert registry.temp_dir is not None
     for mount in registry.mounts.values():
         # patched client files, and for uploads the key, upload_dir and streaming
         await registry.webclients[mount.name].prepare(f"{registry.temp_dir}/{mount.name}")

@@ -55,7 +55,7 @@ import pickle
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import Future
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -64,7 +64,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from quart_flet.backends.base import OAuthHandler, safe_url
-from quart_flet.runtime.pubsub import FletPubSub, Publication, PubSubNotPublished
+from quart_flet.runtime.pubsub import FletPubSub, Publication, PubSubNotPublished, settle
 from quart_flet.stats import STATS
 
 logger = logging.getLogger("quart_flet")
@@ -298,7 +298,7 @@ class RedisBackend:
                     if isinstance(result, Exception):
                         self._lost([item], f"Redis error: {result}")
                     else:
-                        _settle(item[3], None)
+                        settle(item[3], None)
             finally:
                 for _ in batch:
                     outbox.task_done()
@@ -317,7 +317,7 @@ class RedisBackend:
                 except_session_id,
                 message,
             )
-            _settle(sent, PubSubNotPublished(f"not published to Redis stream {stream} ({why})"))
+            settle(sent, PubSubNotPublished(f"not published to Redis stream {stream} ({why})"))
 
     # ---- reading -------------------------------------------------------
 
@@ -515,14 +515,3 @@ class RedisOAuthStateStore:
 def _public(key: str) -> str:
     """A store key without its secret part (the state or token)."""
     return key.rsplit(":", 1)[0]
-
-
-def _settle(sent: Publication, error: PubSubNotPublished | None) -> None:
-    """Complete a send's future; one its sender cancelled stays cancelled."""
-    try:
-        if error is None:
-            sent.set_result(None)
-        else:
-            sent.set_exception(error)
-    except InvalidStateError:
-        pass

@@ -24,6 +24,7 @@ from quart_flet.app.server import SAFE_SETTINGS, app_for, resolve_server_options
 from quart_flet.cli.target import TargetError, parse_target
 from quart_flet.compat.stdlib import SubParsersAction
 from quart_flet.options import FletOptions, ignored_env_warnings
+from quart_flet.session import relay
 
 MIN_BACKLOG = 1024  # after a restart every open page reconnects at once
 
@@ -85,6 +86,14 @@ def add_doctor_parser(
     parser.add_argument("--strict", action="store_true", help="warnings fail too")
 
 
+class RunConfig(Config):
+    """What ``quart-flet run`` serves with: the safe settings, each worker
+    serving in its own process (as ``--workers 0``), ``supervised`` of them
+    under quart-flet's supervisor (0: the command's own process)."""
+
+    supervised = 0
+
+
 def hypercorn_settings(args: argparse.Namespace) -> tuple[Config, str | None]:
     """The Config the deployment gets and the app target its command names."""
     target: str | None = args.target
@@ -93,10 +102,18 @@ def hypercorn_settings(args: argparse.Namespace) -> tuple[Config, str | None]:
         words = command_words(procfile_command(Path(args.procfile)))
     elif args.command:
         words = command_words(args.command)
-    flags, named_target, config_file = parse_hypercorn_words(words)
-    from quart_flet.compat.hypercorn import hypercorn_load_config as _load_config
+    run = parse_run_words(words)
+    if run is not None:
+        config: Config = RunConfig()
+        for name, value in {**SAFE_SETTINGS, "workers": 0, "supervised": run[1]}.items():
+            setattr(config, name, value)
+        flags: dict[str, Any] = {}
+        named_target: str | None = run[0]
+    else:
+        flags, named_target, config_file = parse_hypercorn_words(words)
+        from quart_flet.compat.hypercorn import hypercorn_load_config as _load_config
 
-    config = _load_config(args.config or config_file)
+        config = _load_config(args.config or config_file)
     for name, value in flags.items():
         setattr(config, name, value)
     for name in ("workers", "backlog", "websocket_ping_interval", "read_timeout", "root_path"):
@@ -120,6 +137,37 @@ def command_words(command: str) -> list[str]:
     while words and "=" in words[0] and not words[0].startswith("-"):  # VAR=x hypercorn ...
         words.pop(0)
     return words
+
+
+def parse_run_words(words: Sequence[str]) -> tuple[str | None, int] | None:
+    """(app target, workers) of ``quart-flet run target [--workers N]``
+    (workers 0: no --workers nor WEB_CONCURRENCY), or None for another command."""
+    rest = list(words)
+    if rest and Path(rest[0]).name in ("python", "python3"):
+        rest.pop(0)
+    if rest[:2] in (["-m", "quart_flet.cli"], ["-m", "quart_flet"]):
+        rest = rest[2:]
+    elif rest and Path(rest[0]).name == "quart-flet":
+        rest.pop(0)
+    else:
+        return None
+    if rest[:1] != ["run"]:
+        return None
+    target, workers = None, os.environ.get("WEB_CONCURRENCY", "0").strip() or "0"
+    rest.pop(0)
+    while rest:
+        word = rest.pop(0)
+        name, eq, inline = word.partition("=")
+        if name in ("--host", "--port", "--path", "--workers", "--fd"):
+            value = inline if eq else (rest.pop(0) if rest else "")
+            if name == "--workers":
+                workers = value
+        elif not word.startswith("-") and target is None:
+            target = word
+    try:
+        return target, max(int(workers), 0)
+    except ValueError:
+        raise TargetError(f"quart-flet run --workers {workers!r} is not a whole number") from None
 
 
 def parse_hypercorn_words(words: Sequence[str]) -> tuple[dict[str, Any], str | None, str | None]:
@@ -233,7 +281,7 @@ async def _ping(module: Any, url: str) -> str | None:
 
 def check_workers(app: Quart, mounts: list[FletMountInfo], config: Config) -> Iterator[Finding]:
     workers = config.workers
-    redis = any(m.options.redis_url for m in mounts)
+    supervised = config.supervised if isinstance(config, RunConfig) else 0
     if workers == 1:
         yield Finding(
             "warning",
@@ -241,14 +289,24 @@ def check_workers(app: Quart, mounts: list[FletMountInfo], config: Config) -> It
             "exits 0 even when the app failed to start, so a failed deploy looks fine",
             "serve in the process itself: --workers 0 (workers = 0 in the toml)",
         )
-    if workers > 1 and not redis:
+    if workers > 1:
         yield Finding(
             "warning",
-            f"{workers} worker processes and no redis_url: a reconnect reaches its session "
-            "(the workers relay it to the one holding it), but pubsub reaches only the "
-            "sessions of one worker and an OAuth callback fails on the others",
-            "set FLET_REDIS_URL (with a secret key) to share pubsub and OAuth between the "
-            "workers, if the app uses them",
+            f"Hypercorn's --workers {workers}: when one worker dies Hypercorn stops all the "
+            "others and exits 0, so a process manager never restarts the server",
+            f"quart-flet run module:app --workers {workers} (restarts the dead worker alone; "
+            "exits non-zero if workers keep dying)",
+        )
+    processes = max(workers, supervised)
+    redis = any(m.options.redis_url for m in mounts)
+    if processes > 1 and not redis and not relay.SUPPORTED:
+        yield Finding(
+            "warning",
+            f"{processes} worker processes and no redis_url on a system without the "
+            "workers' relay (Linux only): a reconnect that lands on another worker loses "
+            "its session, pubsub reaches one worker's sessions, OAuth callbacks fail on "
+            "the others",
+            "set FLET_REDIS_URL (with a secret key) and use sticky sessions, or serve one process",
         )
 
 
@@ -374,7 +432,8 @@ def doctor(args: argparse.Namespace) -> int:
     loaded = target.load(prefer_main=server.path != "/")
     app = app_for(loaded, server)
     findings = check(app, config)
-    if isinstance(loaded, Quart):  # served by hypercorn module:app, not quart_flet.run
+    if isinstance(loaded, Quart) and not isinstance(config, RunConfig):
+        # served by hypercorn module:app, which reads no FLET_SERVER_* variable
         findings.extend(check_flet_variables(app, flet_mounts(app), config))
     for finding in findings:
         print(finding)

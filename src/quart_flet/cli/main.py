@@ -14,7 +14,16 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import version
 
-from quart_flet.app.server import SERVER_ENV_VARS, app_for, resolve_server_options, serve
+from hypercorn.config import Config
+
+from quart_flet.app.server import (
+    SERVER_ENV_VARS,
+    ServerOptions,
+    app_for,
+    hypercorn_config,
+    resolve_server_options,
+    serve,
+)
 from quart_flet.cli.target import TargetError, parse_target
 from quart_flet.compat.stdlib import SubParsersAction
 from quart_flet.options import OptionError
@@ -40,6 +49,10 @@ def _run_parser(commands: SubParsersAction[argparse.ArgumentParser]) -> None:
         "--reload",
         action="store_true",
         help="restart when a .py file of the app changes; open pages reconnect by themselves",
+    )
+    run.add_argument(
+        "--access-logfile",
+        help="log each request here (- for stdout), as Hypercorn's flag of that name",
     )
     run.add_argument(
         "--workers",
@@ -98,14 +111,21 @@ def _run(args: argparse.Namespace) -> int:
     if workers is not None and args.fd is None:
         from quart_flet.cli.supervisor import Supervisor
 
-        return Supervisor(args.target, server, workers).run()
+        return Supervisor(args.target, server, workers, _config(args, server)).run()
     if args.reload:
         from quart_flet.cli.reload import Reloader
 
         return Reloader(target, server, environ).run()
     app = app_for(target.load(prefer_main=server.path != "/"), server)
-    serve(app, server, fd=args.fd)
+    serve(app, server, _config(args, server), fd=args.fd)
     return 0
+
+
+def _config(args: argparse.Namespace, server: ServerOptions) -> Config:
+    config = hypercorn_config(server)
+    if args.access_logfile:
+        config.accesslog = args.access_logfile
+    return config
 
 
 def _workers(flag: str | None, environ: dict[str, str]) -> int | None:

@@ -33,7 +33,7 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
 
-from hypercorn.config import Sockets
+from hypercorn.config import Config, Sockets
 
 from quart_flet.app.server import ServerOptions, app_for, bound_port, hypercorn_config, listen
 from quart_flet.cli.target import TargetError, parse_target
@@ -48,7 +48,9 @@ CRASH_WINDOW = 60.0
 STOP_MARGIN = 5.0
 
 
-def _worker(target: str, server: ServerOptions, sockets: Sockets, ready: Connection) -> None:
+def _worker(
+    target: str, server: ServerOptions, config: Config, sockets: Sockets, ready: Connection
+) -> None:
     """A worker's body (in a spawned process): load the app, say when it
     serves, serve until SIGTERM or SIGINT."""
     from quart_flet.app.server import serve
@@ -64,7 +66,7 @@ def _worker(target: str, server: ServerOptions, sockets: Sockets, ready: Connect
         ready.close()
 
     app.before_serving(serving)
-    serve(app, server, sockets=sockets)
+    serve(app, server, config, sockets=sockets)
 
 
 @dataclass
@@ -78,11 +80,13 @@ class Worker:
 class Supervisor:
     """Keeps ``count`` workers of ``target`` serving on ``server``'s address."""
 
-    def __init__(self, target: str, server: ServerOptions, count: int) -> None:
+    def __init__(
+        self, target: str, server: ServerOptions, count: int, config: Config | None = None
+    ) -> None:
         self.target = target
         self.server = server
         self.count = count
-        self.config = hypercorn_config(server)
+        self.config = hypercorn_config(server) if config is None else config
         self.context = multiprocessing.get_context("spawn")
         self.workers: list[Worker] = []
         self.deaths: deque[float] = deque()
@@ -122,7 +126,7 @@ class Supervisor:
         receive, send = self.context.Pipe(duplex=False)
         process = self.context.Process(
             target=_worker,
-            args=(self.target, self.server, self.sockets, send),
+            args=(self.target, self.server, self.config, self.sockets, send),
             name="quart-flet worker",
         )
         process.start()

@@ -21,7 +21,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, InvalidStateError
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -50,6 +50,7 @@ __all__ = [
     "Receiver",
     "message_size",
     "pubsub_hub",
+    "settle",
 ]
 
 
@@ -612,3 +613,15 @@ def _sync_state(context: contextvars.Context) -> SyncState | None:
     except RuntimeError:  # its session has ended
         return None
     return session.sync if isinstance(session, RuntimeSession) else None
+
+
+def settle(sent: Publication, error: PubSubNotPublished | None) -> None:
+    """Complete a send's future (a backend's, once its fate is known); one
+    its sender cancelled stays cancelled."""
+    try:
+        if error is None:
+            sent.set_result(None)
+        else:
+            sent.set_exception(error)
+    except InvalidStateError:
+        pass

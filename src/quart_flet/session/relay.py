@@ -23,10 +23,12 @@ import hmac
 import logging
 import multiprocessing
 import os
+import shutil
 import socket
 import stat
 import struct
 import tempfile
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -34,7 +36,17 @@ from typing import Any
 
 import msgpack
 
-__all__ = ["Relay", "RelayWire", "WireClosed", "pump", "relay_dir", "shared_key"]
+__all__ = [
+    "SUPPORTED",
+    "BusHandler",
+    "Relay",
+    "RelayWire",
+    "WireClosed",
+    "pump",
+    "relay_dir",
+    "shared_key",
+    "write_bus",
+]
 
 logger = logging.getLogger("quart_flet")
 
@@ -56,10 +68,17 @@ CLOSE_FLUSH_SECONDS = 5.0
 BACKLOG = 4096
 
 _DATA, _CLOSE = 0, 1
+#: seconds a list of the sibling workers is trusted without reading it again
+SIBLINGS_FRESH = 1.0
+#: whether workers can relay here: the kernel names a Unix socket's peer (Linux)
+SUPPORTED = hasattr(socket, "SO_PEERCRED")
 
 #: what a served relayed session needs: the hello's fields and its wire;
 #: returns False when this worker does not hold the session
 ResumeHandler = Callable[[dict[str, Any], "RelayWire"], Awaitable[bool]]
+#: ``on_bus(kind, app name, payload)``: one message a sibling sent every
+#: worker (quart_flet.session.siblings: pubsub, OAuth results)
+BusHandler = Callable[[str, str, bytes], None]
 
 
 class WireClosed(Exception):
@@ -74,7 +93,7 @@ def relay_dir() -> Path | None:
     Named after the parent process as the kernel knows it: its pid, its pid
     namespace and its start time, so two servers whose parents have the same
     pid (in two containers sharing /tmp) never meet."""
-    if multiprocessing.parent_process() is None or not hasattr(socket, "SO_PEERCRED"):
+    if multiprocessing.parent_process() is None or not SUPPORTED:
         return None
     parent = os.getppid()
     name = f"workers-{parent}"
@@ -130,10 +149,20 @@ def shared_key(directory: Path, secret: str | bytes | None) -> bytes:
     return path.read_bytes()
 
 
+def _framed(message: list[Any]) -> bytes:
+    payload: bytes = msgpack.packb(message, use_bin_type=True)
+    return _LENGTH.pack(len(payload)) + payload
+
+
 async def _write(writer: asyncio.StreamWriter, message: list[Any]) -> None:
-    payload = msgpack.packb(message, use_bin_type=True)
-    writer.write(_LENGTH.pack(len(payload)) + payload)
+    writer.write(_framed(message))
     await writer.drain()
+
+
+def write_bus(writer: asyncio.StreamWriter, messages: list[tuple[str, str, bytes]]) -> None:
+    """Queue ``(kind, app name, payload)`` messages on a bus link (see
+    :meth:`Relay.open_bus`); the caller drains the writer."""
+    writer.write(b"".join(_framed(list(message)) for message in messages))
 
 
 async def _read(reader: asyncio.StreamReader, limit: int | None = None) -> list[Any]:
@@ -212,6 +241,9 @@ class Relay:
         self.server: asyncio.AbstractServer | None = None
         self.served: set[asyncio.Task[Any]] = set()
         self.inode = 0  # of the socket this worker made: stop() removes that one only
+        self.on_bus: BusHandler | None = None  # set by the workers' bus, if any
+        self._siblings: list[Path] = []
+        self._listed = (0, 0.0)  # the directory's time, and when it was read
         self.warned = False  # a refused request is logged once at WARNING, then at DEBUG
 
     def _mac(self, fields: dict[str, Any]) -> bytes:
@@ -249,8 +281,7 @@ class Relay:
         # server: a directory in use by another is not empty, and stays)
         with contextlib.suppress(OSError):
             if not any(self.directory.glob("*.sock")):
-                (self.directory / "key").unlink(missing_ok=True)
-                self.directory.rmdir()
+                shutil.rmtree(self.directory)  # the key, pending OAuth states
                 self.directory.parent.rmdir()
 
     def _clear_dead(self) -> None:
@@ -277,7 +308,7 @@ class Relay:
             hello = await asyncio.wait_for(_read(reader, MAX_HELLO), ASK_TIMEOUT)
             if (
                 len(hello) != 3
-                or hello[0] != "resume"
+                or hello[0] not in ("resume", "bus")
                 or not isinstance(hello[1], dict)
                 or not all(isinstance(key, str) for key in hello[1])
                 or not isinstance(hello[2], bytes)
@@ -285,8 +316,11 @@ class Relay:
                 self._refused("it is not a relay request")
                 return
             fields, mac = hello[1], hello[2]
-            if not hmac.compare_digest(mac, self._mac(fields)):
+            if not hmac.compare_digest(mac, self._mac({"hello": hello[0], **fields})):
                 self._refused("its key is not this server's")
+                return
+            if hello[0] == "bus":
+                await self._serve_bus(reader)
                 return
             wire = RelayWire(reader, writer)
             if not await self.on_resume(fields, wire):
@@ -299,6 +333,45 @@ class Relay:
             self.served.discard(task)
             writer.close()
 
+    async def _serve_bus(self, reader: asyncio.StreamReader) -> None:
+        """A sibling's messages for every worker, until it goes."""
+        while True:
+            message = await _read(reader)
+            if (
+                len(message) != 3
+                or not isinstance(message[0], str)
+                or not isinstance(message[1], str)
+                or not isinstance(message[2], bytes)
+            ):
+                raise WireClosed("not a bus message")
+            if self.on_bus is not None:
+                try:
+                    self.on_bus(message[0], message[1], message[2])
+                except Exception:
+                    logger.exception("a message from another worker failed here")
+
+    def siblings(self) -> list[Path]:
+        """The sockets of the other workers (some may be gone): read again
+        when the directory changed, and at least every SIBLINGS_FRESH seconds
+        (a directory's time may not tick for a change right after a read)."""
+        try:
+            changed = self.directory.stat().st_mtime_ns
+        except OSError:
+            return []
+        now = time.monotonic()
+        if changed != self._listed[0] or now - self._listed[1] > SIBLINGS_FRESH:
+            found = sorted(path for path in self.directory.glob("*.sock") if path != self.path)
+            self._siblings, self._listed = found, (changed, now)
+        return self._siblings
+
+    async def open_bus(self, path: Path) -> asyncio.StreamWriter:
+        """A link to the sibling listening at ``path``, for :func:`write_bus`;
+        raises OSError or TimeoutError when it is gone."""
+        _, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), ASK_TIMEOUT)
+        fields = {"worker": os.getpid()}
+        await _write(writer, ["bus", fields, self._mac({"hello": "bus", **fields})])
+        return writer
+
     def _refused(self, why: str) -> None:
         log = logger.debug if self.warned else logger.warning
         self.warned = True
@@ -307,10 +380,8 @@ class Relay:
     async def find_owner(self, fields: dict[str, Any]) -> RelayWire | None:
         """The wire to the sibling that holds the session ``fields`` name
         (it answered "ok" and now serves it), or None if none does."""
-        mac = self._mac(fields)
-        for path in sorted(self.directory.glob("*.sock")):
-            if path == self.path:
-                continue
+        mac = self._mac({"hello": "resume", **fields})
+        for path in self.siblings():
             try:
                 reader, writer = await asyncio.wait_for(
                     asyncio.open_unix_connection(str(path)), ASK_TIMEOUT

@@ -1,0 +1,248 @@
+"""Pubsub and OAuth between the workers of one server, without Redis.
+
+With ``--workers N`` and no ``redis_url``, each worker's sessions would only
+hear the pubsub of their own worker, and an OAuth callback that the kernel
+hands to another worker would find neither its pending state nor its
+session. :class:`SiblingsBackend` is the backend (quart_flet.backends.base)
+for that case: a ``send_all`` is delivered here at once, as always, and
+written to every sibling worker over the workers' relay sockets
+(quart_flet.session.relay), which delivers it to its own subscribers; pending
+OAuth states are files in the workers' private directory, taken at most once
+by whichever worker the callback reaches, and the sign-in's result is handed
+to every sibling, so the one holding the session completes it.
+
+Only the workers of one server on one host meet this way; processes on
+several hosts (or several servers) share pubsub through Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import pickle
+import time
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from quart_flet.backends.base import OAuthHandler
+from quart_flet.runtime.pubsub import FletPubSub, Publication, PubSubNotPublished, settle
+from quart_flet.session.relay import Relay, write_bus
+from quart_flet.stats import STATS
+
+__all__ = ["FileOAuthStateStore", "SiblingsBackend"]
+
+logger = logging.getLogger("quart_flet")
+
+#: seconds a sibling gets to take a batch before its link is dropped (its
+#: sessions miss that batch; the link is made again for the next)
+SEND_TIMEOUT = 5.0
+
+_Outgoing = tuple[str, str, bytes, Publication]  # kind, app, payload, its future
+
+
+class SiblingsBackend:
+    """Pubsub of every Flet app, and OAuth results, to the other workers."""
+
+    def __init__(self, relay: Relay, on_oauth: OAuthHandler, *, max_queued: int = 10_000) -> None:
+        self.relay = relay
+        self.on_oauth = on_oauth
+        self.max_queued = max_queued
+        self.oauth_states = FileOAuthStateStore(relay.directory / "oauth")
+        self.hubs: dict[str, FletPubSub] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._outbox: asyncio.Queue[_Outgoing] | None = None
+        self._links: dict[Path, asyncio.StreamWriter] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._outbox = asyncio.Queue()
+        self.relay.on_bus = self._on_message
+        self._task = asyncio.create_task(self._send_forever())
+
+    async def stop(self) -> None:
+        outbox = self._outbox
+        if outbox is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(outbox.join(), 2)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        self.relay.on_bus = None
+        for writer in self._links.values():
+            writer.close()
+        self._links.clear()
+        self.hubs.clear()
+
+    def attach(self, hub: FletPubSub) -> None:
+        self.hubs[hub.name] = hub
+        hub.relay = self
+
+    # ---- sending -------------------------------------------------------
+
+    def publish(
+        self, hub: str, except_session_id: str | None, topic: str | None, message: Any
+    ) -> Publication:
+        sent: Publication = Future()
+        if not self.relay.siblings():  # one worker alone: nothing to pickle
+            settle(sent, None)
+            return sent
+        try:
+            # now, in the sender's thread: what was sent, not what it became later
+            payload = pickle.dumps((except_session_id, topic, message), pickle.HIGHEST_PROTOCOL)
+        except Exception as error:
+            _lost(sent, hub, f"cannot pickle it: {error}", message)
+            return sent
+        self._queue_from_any_thread(("pubsub", hub, payload, sent))
+        return sent
+
+    async def complete_oauth(self, hub: str, session_id: str, record: str) -> None:
+        """Hand a sign-in's result to every sibling: the one holding
+        ``session_id`` completes it."""
+        sent: Publication = Future()
+        self._queue_from_any_thread(("oauth", hub, record.encode(), sent))
+        await asyncio.wrap_future(sent)
+
+    def _queue_from_any_thread(self, item: _Outgoing) -> None:
+        loop = self.loop
+        if loop is None:
+            _lost(item[3], item[1], "the workers' bus is not running", None)
+            return
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            self._queue(item)
+        else:
+            loop.call_soon_threadsafe(self._queue, item)
+
+    def _queue(self, item: _Outgoing) -> None:
+        assert self._outbox is not None
+        if self._outbox.qsize() >= self.max_queued:
+            _lost(item[3], item[1], f"more than {self.max_queued} messages wait", None)
+            return
+        self._outbox.put_nowait(item)
+
+    async def _send_forever(self) -> None:
+        """One sender keeps the order of sends; what piled up goes to each
+        sibling in one write."""
+        assert self._outbox is not None
+        outbox = self._outbox
+        while True:
+            batch = [await outbox.get()]
+            while not outbox.empty() and len(batch) < 500:
+                batch.append(outbox.get_nowait())
+            try:
+                messages = [(kind, hub, payload) for kind, hub, payload, _ in batch]
+                await asyncio.gather(
+                    *(self._send(path, messages) for path in self.relay.siblings())
+                )
+                for *_, sent in batch:
+                    settle(sent, None)
+            finally:
+                for _ in batch:
+                    outbox.task_done()
+
+    async def _send(self, path: Path, messages: list[tuple[str, str, bytes]]) -> None:
+        writer = self._links.get(path)
+        try:
+            if writer is None or writer.is_closing():
+                writer = self._links[path] = await self.relay.open_bus(path)
+            write_bus(writer, messages)
+            await asyncio.wait_for(writer.drain(), SEND_TIMEOUT)
+        except (OSError, TimeoutError) as error:
+            link = self._links.pop(path, None)
+            if link is not None:
+                link.close()
+                # a worker that stopped or died: its socket goes with the next start
+                logger.warning(
+                    "%d message(s) for another worker (%s) not sent: %s",
+                    len(messages),
+                    path.stem,
+                    error or type(error).__name__,
+                )
+
+    # ---- receiving -----------------------------------------------------
+
+    def _on_message(self, kind: str, hub: str, payload: bytes) -> None:
+        if kind == "oauth":
+            self.on_oauth(hub, payload.decode())
+            return
+        if kind != "pubsub":
+            return
+        target = self.hubs.get(hub)
+        if target is None:  # no session of that app here yet
+            return
+        except_session_id, topic, message = pickle.loads(payload)
+        target.deliver(except_session_id, topic, message)
+
+
+class FileOAuthStateStore:
+    """Pending OAuth states as files in the workers' private directory:
+    any worker puts one, and whichever worker the callback reaches takes it,
+    at most once (an atomic rename), never after its ttl."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def _path(self, key: str) -> Path:
+        return self.directory / hashlib.sha256(key.encode()).hexdigest()
+
+    async def put(self, key: str, value: str, ttl: float) -> None:
+        now = time.time()
+        try:
+            self.directory.mkdir(mode=0o700, exist_ok=True)
+            self._forget_expired(now)
+            path = self._path(key)
+            staged = path.with_name(f"{path.name}.{os.getpid()}.new")
+            staged.write_text(json.dumps({"expires": now + ttl, "value": value}))
+            staged.chmod(0o600)
+            staged.replace(path)
+        except OSError as error:
+            logger.error(
+                "OAuth state NOT stored in %s (%s): that sign-in will fail", self.directory, error
+            )
+
+    async def take(self, key: str) -> str | None:
+        path = self._path(key)
+        taken = path.with_name(f"{path.name}.{os.getpid()}.taken")
+        try:
+            path.rename(taken)  # only one worker can
+        except OSError:
+            return None
+        try:
+            record = json.loads(taken.read_text())
+        except (OSError, ValueError):
+            return None
+        finally:
+            taken.unlink(missing_ok=True)
+        if not isinstance(record, dict) or record.get("expires", 0) <= time.time():
+            return None
+        value = record.get("value")
+        return value if isinstance(value, str) else None
+
+    def _forget_expired(self, now: float) -> None:
+        """Abandoned sign-ins do not pile up: each put drops the expired."""
+        for path in self.directory.iterdir():
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                if "." not in path.name and json.loads(path.read_text())["expires"] <= now:
+                    path.unlink()
+
+
+def _lost(sent: Publication, hub: str, why: str, message: Any) -> None:
+    STATS.pubsub_failed += 1
+    logger.error(
+        "message of Flet app %r NOT sent to the other workers (%s): their sessions "
+        "will not get it; message=%.200r",
+        hub,
+        why,
+        message,
+    )
+    settle(sent, PubSubNotPublished(f"not sent to the other workers ({why})"))
