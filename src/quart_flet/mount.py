@@ -45,6 +45,9 @@ class SessionEndReason(StrEnum):
 SessionEndHook = Callable[[Any, SessionEndReason], Any]
 #: ``on_drain(page, seconds_left)``: sync (run in the pool) or async
 DrainHook = Callable[[Any, float], Any]
+#: ``on_session_save(page) -> dict | None``: what a session carries across a
+#: restart (quart_flet.session.saved); sync (run in the pool) or async
+SaveHook = Callable[[Any], Any]
 
 
 @dataclass(frozen=True)
@@ -89,3 +92,4 @@ class FletMount:
     on_session_start: AppCallable | None = None
     on_session_end: SessionEndHook | None = None
     on_drain: DrainHook | None = None
+    on_session_save: SaveHook | None = None

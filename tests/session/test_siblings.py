@@ -16,7 +16,7 @@ from conftest import PATCH_CONTROL, FletTestClient, WebsocketsSocket, find_contr
 from test_pubsub import Chat, exercise_chat
 from websockets.asyncio.client import connect
 
-from quart_flet.session.siblings import FileOAuthStateStore
+from quart_flet.session.filestore import FileStore
 
 APP = "tests.apps.workers_shared:app"
 
@@ -110,7 +110,7 @@ async def test_oauth_states_in_the_workers_directory_are_taken_once_and_expire(
     tmp_path: Path,
 ) -> None:
     directory = tmp_path / "oauth"
-    worker_a, worker_b = FileOAuthStateStore(directory), FileOAuthStateStore(directory)
+    worker_a, worker_b = FileStore(directory), FileStore(directory)
     await worker_a.put("app:state:s1", "pending", ttl=60)
     assert await worker_b.take("app:state:s1") == "pending"
     assert await worker_a.take("app:state:s1") is None  # once only

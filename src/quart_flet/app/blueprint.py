@@ -29,7 +29,7 @@ from quart_flet.app.extension import QuartFlet
 from quart_flet.app.fletapp import FletApp
 from quart_flet.errors import http_exception_as_json
 from quart_flet.http import headers, uploads
-from quart_flet.mount import DrainHook, FletMount, FletRoutes, SessionEndHook
+from quart_flet.mount import DrainHook, FletMount, FletRoutes, SaveHook, SessionEndHook
 from quart_flet.options import APP_WIDE, FletOptionsArgs
 from quart_flet.session import connection, oauth
 from quart_flet.session.registry import FletRegistry
@@ -94,6 +94,7 @@ def flet_blueprint(
     on_session_start: AppCallable | None = None,
     on_session_end: SessionEndHook | None = None,
     on_drain: DrainHook | None = None,
+    on_session_save: SaveHook | None = None,
     **opts: Unpack[FletOptionsArgs],
 ) -> Blueprint:
     """A Blueprint serving the Flet app ``main``: its web client at the prefix
@@ -111,6 +112,7 @@ def flet_blueprint(
         on_session_start=on_session_start,
         on_session_end=on_session_end,
         on_drain=on_drain,
+        on_session_save=on_session_save,
         **opts,
     )
     paths = flet.given  # the endpoint paths: from code and env only

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, Unpack
+from typing import Any, Unpack, cast
 
 from quart import Quart, Response
 from quart_schema import hide
 
 from quart_flet.app import health, metrics
 from quart_flet.asgi import h2streams, leanws
-from quart_flet.backends import backend_for
+from quart_flet.backends import Backend, OAuthStateStore, backend_for
 from quart_flet.http import uploads
 from quart_flet.mount import FletMount
 from quart_flet.options import (
@@ -30,7 +30,9 @@ from quart_flet.options import (
     resolve_options,
 )
 from quart_flet.session import connection, oauth, relay
+from quart_flet.session.filestore import FileStore
 from quart_flet.session.registry import EXTENSION_KEY, FletRegistry
+from quart_flet.session.saved import SavedStates, saved_dir
 from quart_flet.session.siblings import SiblingsBackend
 
 __all__ = ["QuartFlet"]
@@ -155,6 +157,11 @@ async def start(app: Quart, registry: FletRegistry) -> None:
         backend = SiblingsBackend(registry.relay, deliver)
     await registry.start(backend)
     assert registry.temp_dir is not None
+    if any(mount.on_session_save is not None for mount in registry.mounts.values()):
+        try:
+            registry.saved = SavedStates(saved_store(app, backend), app.secret_key)
+        except OSError as error:
+            logger.warning("on_session_save: nowhere to keep saved states (%s)", error)
     for mount in registry.mounts.values():
         # patched client files, and for uploads the key, upload_dir and streaming
         await registry.webclients[mount.name].prepare(f"{registry.temp_dir}/{mount.name}")
@@ -177,6 +184,17 @@ async def start_relay(app: Quart, registry: FletRegistry) -> None:
         logger.warning("no relay between workers (%s): a reconnect may lose its session", error)
         return
     registry.relay = channel
+
+
+def saved_store(app: Quart, backend: Backend | None) -> OAuthStateStore:
+    """Where saved session states wait: Redis when the app uses it, else
+    files in this app's private directory on this host."""
+    store = getattr(backend, "saved_states", None)
+    if store is not None:
+        return cast(OAuthStateStore, store)
+    directory = saved_dir(app.import_name, app.root_path)
+    relay.private_dir(directory)
+    return FileStore(directory)
 
 
 def check_routes(app: Quart, mount: FletMount) -> None:

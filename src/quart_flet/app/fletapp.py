@@ -16,7 +16,14 @@ from quart import Quart, Response, ResponseReturnValue, current_app, request
 from quart_flet.app.extension import QuartFlet
 from quart_flet.errors import NOT_STARTED, json_error
 from quart_flet.http import headers, uploads
-from quart_flet.mount import DrainHook, FletMount, FletRoutes, SessionEndHook, path_for
+from quart_flet.mount import (
+    DrainHook,
+    FletMount,
+    FletRoutes,
+    SaveHook,
+    SessionEndHook,
+    path_for,
+)
 from quart_flet.options import (
     APP_WIDE,
     FletOptionsArgs,
@@ -44,7 +51,10 @@ class FletApp:
     ``on_session_end(page, reason)`` once when a session that started ends
     (:class:`quart_flet.SessionEndReason`); ``on_drain(page, seconds_left)``
     in each connected session when a graceful stop begins and the app's
-    ``drain_seconds`` is above 0. Each may be sync or async.
+    ``drain_seconds`` is above 0; ``on_session_save(page)`` when the server
+    begins to stop, returning a dict of JSON values the browser's next
+    session finds in ``page.session.store`` (quart_flet.session.saved). Each
+    may be sync or async.
     """
 
     def __init__(
@@ -56,6 +66,7 @@ class FletApp:
         on_session_start: AppCallable | None = None,
         on_session_end: SessionEndHook | None = None,
         on_drain: DrainHook | None = None,
+        on_session_save: SaveHook | None = None,
         app: Quart | None = None,
         **opts: Unpack[FletOptionsArgs],
     ) -> None:
@@ -65,6 +76,7 @@ class FletApp:
             ("on_session_start", on_session_start),
             ("on_session_end", on_session_end),
             ("on_drain", on_drain),
+            ("on_session_save", on_session_save),
         ):
             if func is not None and not callable(func):
                 raise OptionError(f"quart-flet option {label}: {func!r} is not callable")
@@ -74,6 +86,7 @@ class FletApp:
         self.on_session_start = on_session_start
         self.on_session_end = on_session_end
         self.on_drain = on_drain
+        self.on_session_save = on_session_save
         self.opts: dict[str, Any] = checked_options(opts)  # a bad one fails now
         for option in APP_WIDE:
             if option in self.opts:
@@ -125,6 +138,7 @@ class FletApp:
             self.on_session_start,
             self.on_session_end,
             self.on_drain,
+            self.on_session_save,
         )
         registry.add_mount(mount)
         return mount

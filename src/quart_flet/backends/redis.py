@@ -74,6 +74,7 @@ __all__ = ["RedisBackend", "RedisOAuthStateStore", "stream_for"]
 STREAM_PREFIX = "quart-flet:pubsub:"
 OAUTH_STREAM_PREFIX = "quart-flet:oauth:"
 OAUTH_KEY_PREFIX = "quart-flet:oauth-state:"
+SAVED_KEY_PREFIX = "quart-flet:saved-state:"
 #: OAuth hand-overs kept in their stream (a sign-in is read within a second)
 OAUTH_STREAM_LENGTH = 1000
 #: how long one XREAD waits for entries before it is sent again
@@ -170,6 +171,9 @@ class RedisBackend:
             retry=Retry(NoBackoff(), 0),
         )
         self.oauth_states = RedisOAuthStateStore(self.client)
+        self.saved_states = RedisOAuthStateStore(
+            self.client, SAVED_KEY_PREFIX, "saved session state"
+        )
         self.loop: asyncio.AbstractEventLoop | None = None
         self._outbox: asyncio.Queue[_Outgoing] | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -488,26 +492,33 @@ class RedisBackend:
 
 class RedisOAuthStateStore:
     """Pending OAuth states in Redis: put with a ttl, take at most once (GETDEL),
-    whichever worker asks. A Redis failure is logged and reads as no state."""
+    whichever worker asks. A Redis failure is logged and reads as no state.
+    With another ``prefix`` and ``what``, the same for other values (the
+    saved session states of quart_flet.session.saved)."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        prefix: str = OAUTH_KEY_PREFIX,
+        what: str = "OAuth state",
+    ) -> None:
         self.client = client
+        self.prefix = prefix
+        self.what = what
 
     async def put(self, key: str, value: str, ttl: float) -> None:
         try:
-            await self.client.set(OAUTH_KEY_PREFIX + key, value, px=max(1, int(ttl * 1000)))
+            await self.client.set(self.prefix + key, value, px=max(1, int(ttl * 1000)))
         except (RedisError, OSError) as error:
             logger.error(
-                "OAuth state for %s NOT stored in Redis (%s): that sign-in will fail",
-                _public(key),
-                error,
+                "%s for %s NOT stored in Redis (%s): it is lost", self.what, _public(key), error
             )
 
     async def take(self, key: str) -> str | None:
         try:
-            raw = await self.client.getdel(OAUTH_KEY_PREFIX + key)
+            raw = await self.client.getdel(self.prefix + key)
         except (RedisError, OSError) as error:
-            logger.error("OAuth state for %s NOT read from Redis (%s)", _public(key), error)
+            logger.error("%s for %s NOT read from Redis (%s)", self.what, _public(key), error)
             return None
         return raw.decode() if isinstance(raw, bytes) else raw
 

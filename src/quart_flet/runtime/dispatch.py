@@ -213,6 +213,25 @@ async def run_drain(hook: AppCallable, session: RuntimeSession, seconds_left: fl
         logger.error("Unhandled error in on_drain() of session %s", session.id, exc_info=True)
 
 
+async def run_session_save(hook: AppCallable, session: RuntimeSession) -> Any:
+    """What ``on_session_save(page)`` returns; None (logged) when it raises."""
+    set_context_page(session.page)
+    try:
+        if runs_in_thread(hook):
+            return await threads.run_sync(
+                session.sync.executor, session.sync.loop, hook, session.page
+            )
+        result = hook(session.page)
+        return await result if inspect.isawaitable(result) else result
+    except Exception:
+        logger.error(
+            "Unhandled error in on_session_save() of session %s: nothing saved",
+            session.id,
+            exc_info=True,
+        )
+        return None
+
+
 def find_control(session: RuntimeSession, control_id: int) -> BaseControl | None:
     """The control ``control_id`` of ``session``, also when flet has not indexed
     it yet: flet's Session.patch_control sends a patch before it indexes the

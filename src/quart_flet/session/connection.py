@@ -410,9 +410,12 @@ class FletConnection(Connection):
                 STATS.resume_failures += 1
             else:
                 STATS.resumes += 1
+        restored = None
         if session is None:
             STATS.registrations += 1
             _check_page(page, None)
+            if registry.saved is not None and mount.on_session_save is not None:
+                restored = await registry.saved.take(mount, self.client.owner)
             session = LoopSafeSession(self, self.executor, self.loop)
             registry.add(mount.name, session, self, self.client.owner)
         self.session = session
@@ -423,6 +426,8 @@ class FletConnection(Connection):
             _check_page(page, session.page)
             session.apply_page_patch(page)
             if new:
+                if restored is not None:
+                    _restore(session, *restored)
                 session.page.client_ip = self.client.ip
                 session.page.client_user_agent = self.client.user_agent
                 first_patch = session.get_page_patch()  # type: ignore[no-untyped-call]  # flet's
@@ -645,6 +650,17 @@ async def serve_websocket(mount: FletMount, registry: FletRegistry) -> None:
 
 
 # ---- sessions relayed between the workers of one server -------------------
+
+
+def _restore(session: LoopSafeSession, route: str, store: dict[str, Any]) -> None:
+    """What the browser's session before a restart kept (quart_flet.session.saved):
+    its items in ``page.session.store``, its route unless the browser asks for
+    another than the root."""
+    for key, value in store.items():
+        session.store.set(key, value)
+    if route and session.page.route in ("", "/"):
+        session.page.route = route
+    logger.info("session %s starts with the state its browser's last session saved", session.id)
 
 
 def relay_fields(mount: FletMount, session_id: str, client: ClientInfo) -> dict[str, Any]:

@@ -23,13 +23,14 @@ from quart import Quart
 from quart_flet.asgi import shutdown
 from quart_flet.backends import Backend, MemoryOAuthStateStore, OAuthStateStore
 from quart_flet.client.files import WebClient
-from quart_flet.mount import FletMount, SessionEndReason
+from quart_flet.mount import FletMount, SaveHook, SessionEndReason
 from quart_flet.options import ignored_env_warnings
 from quart_flet.runtime import dispatch
 from quart_flet.runtime.loopsafe import LoopSafeSession
 from quart_flet.runtime.pubsub import FletPubSub, Receiver
 from quart_flet.session.handshake import ClientInfo, Owner
 from quart_flet.session.relay import Relay
+from quart_flet.session.saved import SavedStates
 from quart_flet.stats import STATS, CountingExecutor
 
 logger = logging.getLogger("quart_flet")
@@ -51,6 +52,8 @@ class Peer(Receiver, Protocol):
 
 #: RFC 6455 close codes: the server goes away now / restarts (reconnect soon)
 GOING_AWAY, SERVICE_RESTART = 1001, 1012
+#: seconds every session's on_session_save gets, in all, when the server stops
+SAVE_SECONDS = 3.0
 
 
 @dataclass
@@ -82,6 +85,11 @@ class FletRegistry:
     mounts: dict[str, FletMount] = field(default_factory=dict)
     #: the channel to this server's other workers (None in a single process)
     relay: Relay | None = None
+    #: where sessions' on_session_save results wait for the next start (set
+    #: at startup when a Flet app has the hook)
+    saved: SavedStates | None = None
+    #: the sessions asked already during this stop
+    saved_keys: set[tuple[str, str]] = field(default_factory=set)
     #: each Flet app's web client files, by the app's name
     webclients: dict[str, WebClient] = field(default_factory=dict)
     oauth_states: OAuthStateStore = field(default_factory=MemoryOAuthStateStore)
@@ -126,6 +134,7 @@ class FletRegistry:
         self.started = True
         self.stopping = False
         self.over_budget.clear()
+        self.saved_keys.clear()
         self.loop = asyncio.get_running_loop()
         # close WebSockets when the server starts to stop, not after its graceful
         # timeout (and, in a worker process, hold SIGTERM from now on)
@@ -174,25 +183,71 @@ class FletRegistry:
         once."""
         self.stopping = True
         seconds = self.drain_time()
-        if seconds <= 0 or not self.connections:
+        if not self.connections or (seconds <= 0 and self.saved is None):
             self.close_connections()
         elif self.draining is None:
             self.draining = self.spawn(self._drain(seconds))
 
     async def _drain(self, seconds: float) -> None:
-        logger.info(
-            "quart-flet draining: %d Flet connection(s) keep working for %g s, then close",
-            len(self.connections),
-            seconds,
-        )
-        for connection in list(self.connections):
-            hook, session = connection.mount.on_drain, connection.session
-            if hook is not None and session is not None:
-                self.spawn(dispatch.run_drain(hook, session, seconds))
+        """Sessions keep working ``seconds`` (if above 0), say what to keep
+        (on_session_save), then their sockets close."""
         try:
-            await asyncio.sleep(seconds)  # the drain itself: sessions work meanwhile
+            if seconds > 0:
+                logger.info(
+                    "quart-flet draining: %d Flet connection(s) keep working for %g s, then close",
+                    len(self.connections),
+                    seconds,
+                )
+                for connection in list(self.connections):
+                    hook, session = connection.mount.on_drain, connection.session
+                    if hook is not None and session is not None:
+                        self.spawn(dispatch.run_drain(hook, session, seconds))
+                await asyncio.sleep(seconds)  # the drain itself: sessions work meanwhile
+            # before the sockets close: a browser reconnecting at once to the
+            # instance replacing this one finds what its session kept
+            await self.save_sessions()
         finally:
-            self.close_connections(SERVICE_RESTART, "service restart")
+            if seconds > 0:
+                self.close_connections(SERVICE_RESTART, "service restart")
+            else:
+                self.close_connections()
+
+    async def save_sessions(self) -> None:
+        """Ask each started session whose Flet app has ``on_session_save``
+        what to keep, once per stop, within SAVE_SECONDS in all."""
+        saved = self.saved
+        if saved is None:
+            return
+        jobs = []
+        for key, entry in list(self.sessions.items()):
+            mount = self.mounts.get(key[0])
+            hook = None if mount is None else mount.on_session_save
+            if mount is None or hook is None or not entry.started or key in self.saved_keys:
+                continue
+            self.saved_keys.add(key)
+            jobs.append(asyncio.ensure_future(self._save(saved, mount, hook, entry)))
+        if not jobs:
+            return
+        done, late = await asyncio.wait(jobs, timeout=SAVE_SECONDS)
+        for job in late:
+            job.cancel()
+        kept = sum(job.result() for job in done if not job.cancelled() and not job.exception())
+        logger.info(
+            "quart-flet saved the state of %d of %d session(s) for the next start%s",
+            kept,
+            len(jobs),
+            f" ({len(late)} took longer than {SAVE_SECONDS:g} s)" if late else "",
+        )
+
+    @staticmethod
+    async def _save(
+        saved: SavedStates, mount: FletMount, hook: SaveHook, entry: SessionEntry
+    ) -> bool:
+        data = await dispatch.run_session_save(hook, entry.session)
+        if data is None:
+            return False
+        text = saved.encode(mount, entry.session.page.route or "/", data)
+        return text is not None and await saved.put(mount, entry.owner, text)
 
     def close_connections(
         self, code: int = GOING_AWAY, reason: str = "server shutting down"
@@ -212,6 +267,7 @@ class FletRegistry:
             self.draining.cancel()  # closes what is still open (1012)
             self.draining = None
         self.close_connections()
+        await self.save_sessions()  # those not asked during the drain (held ones)
         if self.relay is not None:
             await self.relay.stop()
             self.relay = None

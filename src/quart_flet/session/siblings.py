@@ -19,22 +19,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import logging
-import os
 import pickle
-import time
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 from quart_flet.backends.base import OAuthHandler
 from quart_flet.runtime.pubsub import FletPubSub, Publication, PubSubNotPublished, settle
+from quart_flet.session.filestore import FileStore
 from quart_flet.session.relay import Relay, write_bus
 from quart_flet.stats import STATS
 
-__all__ = ["FileOAuthStateStore", "SiblingsBackend"]
+__all__ = ["SiblingsBackend"]
 
 logger = logging.getLogger("quart_flet")
 
@@ -52,7 +49,7 @@ class SiblingsBackend:
         self.relay = relay
         self.on_oauth = on_oauth
         self.max_queued = max_queued
-        self.oauth_states = FileOAuthStateStore(relay.directory / "oauth")
+        self.oauth_states = FileStore(relay.directory / "oauth")
         self.hubs: dict[str, FletPubSub] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self._outbox: asyncio.Queue[_Outgoing] | None = None
@@ -182,58 +179,6 @@ class SiblingsBackend:
             return
         except_session_id, topic, message = pickle.loads(payload)
         target.deliver(except_session_id, topic, message)
-
-
-class FileOAuthStateStore:
-    """Pending OAuth states as files in the workers' private directory:
-    any worker puts one, and whichever worker the callback reaches takes it,
-    at most once (an atomic rename), never after its ttl."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def _path(self, key: str) -> Path:
-        return self.directory / hashlib.sha256(key.encode()).hexdigest()
-
-    async def put(self, key: str, value: str, ttl: float) -> None:
-        now = time.time()
-        try:
-            self.directory.mkdir(mode=0o700, exist_ok=True)
-            self._forget_expired(now)
-            path = self._path(key)
-            staged = path.with_name(f"{path.name}.{os.getpid()}.new")
-            staged.write_text(json.dumps({"expires": now + ttl, "value": value}))
-            staged.chmod(0o600)
-            staged.replace(path)
-        except OSError as error:
-            logger.error(
-                "OAuth state NOT stored in %s (%s): that sign-in will fail", self.directory, error
-            )
-
-    async def take(self, key: str) -> str | None:
-        path = self._path(key)
-        taken = path.with_name(f"{path.name}.{os.getpid()}.taken")
-        try:
-            path.rename(taken)  # only one worker can
-        except OSError:
-            return None
-        try:
-            record = json.loads(taken.read_text())
-        except (OSError, ValueError):
-            return None
-        finally:
-            taken.unlink(missing_ok=True)
-        if not isinstance(record, dict) or record.get("expires", 0) <= time.time():
-            return None
-        value = record.get("value")
-        return value if isinstance(value, str) else None
-
-    def _forget_expired(self, now: float) -> None:
-        """Abandoned sign-ins do not pile up: each put drops the expired."""
-        for path in self.directory.iterdir():
-            with contextlib.suppress(OSError, ValueError, AttributeError):
-                if "." not in path.name and json.loads(path.read_text())["expires"] <= now:
-                    path.unlink()
 
 
 def _lost(sent: Publication, hub: str, why: str, message: Any) -> None:
