@@ -23,11 +23,13 @@ async def main(page: ft.Page) -> None:
         page.session.store.set("draft", e.control.value)
         typed.value = f"typed:{e.control.value}"
 
+    saved = page.session.store.get("draft") or ""
     page.add(
         ft.Text(f"route:{page.route}", key="route"),
+        ft.Text(f"started with:{saved}", key="started"),
         typed,
         ft.TextField(
-            label="draft", key="draft", value=page.session.store.get("draft") or "", on_change=keep
+            label="draft", key="draft", value=saved, on_change=keep
         ),
     )
 
