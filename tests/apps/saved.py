@@ -28,9 +28,7 @@ async def main(page: ft.Page) -> None:
         ft.Text(f"route:{page.route}", key="route"),
         ft.Text(f"started with:{saved}", key="started"),
         typed,
-        ft.TextField(
-            label="draft", key="draft", value=saved, on_change=keep
-        ),
+        ft.TextField(label="draft", key="draft", value=saved, on_change=keep),
     )
 
 

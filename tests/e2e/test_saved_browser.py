@@ -1,7 +1,8 @@
 """State carried across a restart (on_session_save) in real Chromium: type
 into a form, restart the server, and the open page comes back by itself (no
-refresh) on the same route with the typed text. tests/apps/saved.py keeps
-the draft in page.session.store and saves it."""
+refresh) on the same route with the typed text, a coherent page whose
+controls answer. tests/apps/saved.py keeps the draft in page.session.store
+and saves it."""
 
 from __future__ import annotations
 
@@ -55,6 +56,9 @@ async def test_a_typed_draft_comes_back_after_a_restart_without_a_reload(tmp_pat
                 await expect(page.get_by_role("textbox")).to_have_value("hello", timeout=10_000)
                 await page.get_by_text("route:/form", exact=True).wait_for(timeout=10_000)
                 assert await page.get_by_text("typed:hello", exact=True).count() == 0  # new page
+                # a coherent page: the new session's controls answer
+                await page.keyboard.type(" again")
+                await page.get_by_text("typed:hello again", exact=True).wait_for(timeout=10_000)
                 assert await page.evaluate("window.sameDocument") is True  # never refreshed
                 assert not errors, errors
                 assert server.interrupt() == 0
