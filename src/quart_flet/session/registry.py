@@ -13,6 +13,7 @@ import functools
 import logging
 import shutil
 import tempfile
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -228,14 +229,16 @@ class FletRegistry:
             jobs.append(asyncio.ensure_future(self._save(saved, mount, hook, entry)))
         if not jobs:
             return
+        started = time.monotonic()
         done, late = await asyncio.wait(jobs, timeout=SAVE_SECONDS)
         for job in late:
             job.cancel()
         kept = sum(job.result() for job in done if not job.cancelled() and not job.exception())
         logger.info(
-            "quart-flet saved the state of %d of %d session(s) for the next start%s",
+            "quart-flet saved the state of %d of %d session(s) for the next start in %.2f s%s",
             kept,
             len(jobs),
+            time.monotonic() - started,
             f" ({len(late)} took longer than {SAVE_SECONDS:g} s)" if late else "",
         )
 
