@@ -114,9 +114,10 @@ class Clicker:
 def _server(port: int, log_dir: Path, name: str, save: bool, drain: float) -> Server:
     log_config = log_dir / "log.json"
     log_config.write_text(json.dumps(LOG_CONFIG))
+    graceful = str(int(drain) + 3)
     argv = [sys.executable, "-m", "hypercorn", "bench.apps.saved_counter:app", "-k", "uvloop",
-            "--workers", "0", "--bind", f"127.0.0.1:{port}", "--graceful-timeout",
-            str(int(drain) + 3), "--backlog", "2048", "--log-config", f"json:{log_config}"]  # fmt: skip
+            "--workers", "0", "--bind", f"127.0.0.1:{port}", "--graceful-timeout", graceful,
+            "--backlog", "2048", "--log-config", f"json:{log_config}"]  # fmt: skip
     env = {"BENCH_SAVE": "1" if save else "0", "FLET_DRAIN_SECONDS": str(drain),
            "TMPDIR": str(log_dir)}  # fmt: skip
     return Server(argv, log_dir / f"{name}.log", env=env)

@@ -86,7 +86,8 @@ async def restart_with_a_draft(
         server.proc.send_signal(signal.SIGTERM)
         assert server.proc.wait(15) == 0, server.log()
         await ws.close()
-        assert "saved the state of 1 of 1 session(s) for the next start in" in server.log(), server.log()
+        saved = "saved the state of 1 of 1 session(s) for the next start in"
+        assert saved in server.log(), server.log()
     finally:
         server.stop()
 
