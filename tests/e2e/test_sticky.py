@@ -301,7 +301,7 @@ async def test_without_stickiness_a_reconnect_lands_elsewhere_and_the_log_says_w
         await browser.close()
     other = holder(upstreams, browser.pid)
     wait_for_log(other, f"client asked to resume unknown session flet/{first_session}")
-    assert "lives in another process (use sticky sessions)" in other.log()
+    assert "lives in another process (across servers, use sticky sessions)" in other.log()
 
 
 async def test_the_index_sets_the_sticky_cookie_once_and_keeps_its_etag() -> None:

@@ -103,3 +103,32 @@ async def test_another_browser_never_gets_a_session_through_the_relay(
     sockets = list(workers.glob("*.sock"))
     assert len(sockets) == 2
     assert all(stat.S_IMODE(s.stat().st_mode) == 0o600 for s in sockets)
+
+
+def test_the_directories_of_servers_killed_as_a_whole_are_cleared(tmp_path: Path) -> None:
+    """A server killed with SIGKILL (docker kill, out of memory) runs no stop:
+    the next relay to start removes its directory, and only those of servers
+    that are gone, in its own pid namespace."""
+    import subprocess
+
+    from quart_flet.session.relay import clear_dead_servers
+
+    namespace = os.stat("/proc/self/ns/pid").st_ino
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    parent = os.getppid()
+    started = Path(f"/proc/{parent}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    base = tmp_path / "quart-flet-uid"
+    ours = base / f"workers-{os.getpid()}-{namespace}-1"
+    dead = base / f"workers-{gone.pid}-{namespace}-1"
+    alive = base / f"workers-{parent}-{namespace}-{started}"
+    reused = base / f"workers-{parent}-{namespace}-{int(started) + 1}"  # its pid, reused
+    elsewhere = base / f"workers-{gone.pid}-{namespace + 1}-1"  # another namespace
+    for directory in (ours, dead, alive, reused, elsewhere):
+        directory.mkdir(parents=True)
+        (directory / "key").write_bytes(b"k")
+        (directory / "123.sock").touch()
+    clear_dead_servers(ours)
+    assert sorted(p.name for p in base.iterdir()) == sorted(
+        p.name for p in (ours, alive, elsewhere)
+    )

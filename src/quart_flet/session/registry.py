@@ -339,8 +339,9 @@ class FletRegistry:
         entry = self.sessions.get(key)
         if entry is None:
             logger.info(
-                "client asked to resume unknown session %s/%s: it expired, or it "
-                "lives in another process (use sticky sessions); starting a new one",
+                "client asked to resume unknown session %s/%s: it expired, the server "
+                "restarted, its worker died, or it lives in another process (across "
+                "servers, use sticky sessions); starting a new one",
                 blueprint,
                 session_id,
             )

@@ -97,16 +97,42 @@ def relay_dir() -> Path | None:
         return None
     parent = os.getppid()
     name = f"workers-{parent}"
-    with contextlib.suppress(OSError, IndexError, ValueError):
-        namespace = os.stat("/proc/self/ns/pid").st_ino
-        # field 22 of /proc/PID/stat, counted after the command's closing parenthesis
-        started = Path(f"/proc/{parent}/stat").read_text().rsplit(")", 1)[1].split()[19]
-        name = f"workers-{parent}-{namespace}-{int(started)}"
+    namespace, started = _pid_namespace(), _start_time(parent)
+    if namespace is not None and started is not None:
+        name = f"workers-{parent}-{namespace}-{started}"
     for base in (tempfile.gettempdir(), "/tmp"):
         directory = Path(base) / f"quart-flet-{os.getuid()}" / name
         if len(str(directory / "4194304.sock")) < _SOCKET_PATH_MAX:
             return directory
     return None
+
+
+def _pid_namespace() -> int | None:
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return None
+
+
+def _start_time(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot (field 22 of
+    /proc/PID/stat, counted after the command's closing parenthesis)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def clear_dead_servers(directory: Path) -> None:
+    """Remove the directories of servers of this user, in this pid namespace,
+    whose process is gone (killed as a whole: nothing of theirs ran its
+    stop): their key and stale sockets would otherwise stay for good."""
+    namespace = _pid_namespace()
+    for path in directory.parent.glob("workers-*-*-*"):
+        with contextlib.suppress(ValueError, OSError):
+            pid, space, started = (int(part) for part in path.name.split("-")[1:])
+            if path != directory and space == namespace and _start_time(pid) != started:
+                shutil.rmtree(path)
 
 
 def private_dir(path: Path) -> None:
@@ -258,6 +284,7 @@ class Relay:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()  # a worker of an earlier run with this pid
         self._clear_dead()
+        clear_dead_servers(self.directory)
         old_umask = os.umask(0o177)  # the socket is made 0600
         try:
             self.server = await asyncio.start_unix_server(
