@@ -5,6 +5,8 @@ the sign-in in the worker holding its session (quart_flet.session.siblings)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -122,3 +124,58 @@ async def test_oauth_states_in_the_workers_directory_are_taken_once_and_expire(
     assert [path.stat().st_mode & 0o777 for path in directory.iterdir()] == [0o600]
     assert directory.stat().st_mode & 0o777 == 0o700
     assert await worker_a.take("app:state:s4") == "next"
+
+
+@pytest.mark.server
+async def test_a_process_of_the_same_user_that_is_no_worker_hears_nothing(
+    hypercorn: Any, tmp_path: Path
+) -> None:
+    """Not even one that puts a socket of its own in the workers' directory
+    (they connect to it and find it is no sibling) or copies a request (a
+    worker reads nothing from a process that is not its parent's child)."""
+    import msgpack
+
+    server = hypercorn(APP, "--workers", "2", env={"TMPDIR": str(tmp_path)})
+    wait_for_log(server, "Running on", 2)
+    (directory,) = [
+        d
+        for base in (tmp_path, Path("/tmp"))
+        for d in base.glob(f"quart-flet-{os.getuid()}/workers-{server.proc.pid}-*")
+    ]
+    heard: list[bytes] = []
+
+    async def squat(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):  # a worker hangs up on it
+            heard.append(await reader.read())
+        writer.close()
+
+    squatter = await asyncio.start_unix_server(squat, path=str(directory / "1.sock"))
+    try:
+        chats: dict[int, Chat] = {}
+        sockets = []
+        while len(chats) < 2:
+            assert len(sockets) < 40, "every session landed on one worker"
+            ws = await connect(server.url.replace("http", "ws") + "/ws")
+            sockets.append(ws)
+            chat = await Chat.join(WebsocketsSocket(ws))
+            chats.setdefault(await pid_of(chat.client), chat)
+        a, b = chats.values()
+        await exercise_chat(a, b)  # pubsub still crosses, not through the squatter
+        for ws in sockets:
+            await ws.close()
+        # a request sent straight to a worker's socket is never read
+        worker = next(path for path in directory.glob("*.sock") if path.stem != "1")
+        reader, writer = await asyncio.open_unix_connection(str(worker))
+        hello = msgpack.packb(["bus", {"worker": 1}, b"\0" * 32])
+        writer.write(len(hello).to_bytes(4, "big") + hello)
+        try:
+            answer = await asyncio.wait_for(reader.read(), 10)
+        except ConnectionResetError:  # closed with the request unread
+            answer = b""
+        assert answer == b""
+        writer.close()
+    finally:
+        squatter.close()
+    assert b"".join(heard) == b""
+    wait_for_log(server, "not a worker of this server")
+    assert "Traceback" not in server.log(), server.log()

@@ -208,13 +208,27 @@ async def _read(reader: asyncio.StreamReader, limit: int | None = None) -> list[
     return message
 
 
-def _peer_is_this_user(writer: asyncio.StreamWriter) -> bool:
+def _parent_of(pid: int) -> int | None:
+    """Process ``pid``'s parent (field 4 of /proc/PID/stat)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def peer_sibling(writer: asyncio.StreamWriter) -> int | None:
+    """The pid of the process at the other end of a Unix socket when it is
+    a worker of this server (this user's, and a child of this worker's
+    parent), else None: another process of the same user, even one that
+    copied a request or put a socket in the directory, is not."""
     sock = writer.get_extra_info("socket")
-    if sock is None or not hasattr(socket, "SO_PEERCRED"):
-        return False
+    if sock is None or not SUPPORTED:
+        return None
     creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _, uid, _ = struct.unpack("3i", creds)
-    return bool(uid == os.getuid())
+    pid, uid, _ = struct.unpack("3i", creds)
+    if uid != os.getuid() or pid == os.getpid() or _parent_of(pid) != os.getppid():
+        return None
+    return int(pid)
 
 
 class RelayWire:
@@ -329,8 +343,8 @@ class Relay:
         assert task is not None
         self.served.add(task)
         try:
-            if not _peer_is_this_user(writer):
-                self._refused("it came from another user")
+            if peer_sibling(writer) is None:
+                self._refused("it came from a process that is not a worker of this server")
                 return
             hello = await asyncio.wait_for(_read(reader, MAX_HELLO), ASK_TIMEOUT)
             if (
@@ -387,14 +401,30 @@ class Relay:
             return []
         now = time.monotonic()
         if changed != self._listed[0] or now - self._listed[1] > SIBLINGS_FRESH:
-            found = sorted(path for path in self.directory.glob("*.sock") if path != self.path)
+            found = sorted(
+                path
+                for path in self.directory.glob("*.sock")
+                if path != self.path and path.stem.isdigit()  # named after a worker's pid
+            )
             self._siblings, self._listed = found, (changed, now)
         return self._siblings
+
+    async def _connect(self, path: Path) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A connection to the sibling listening at ``path``: OSError when it
+        is gone, or when what listens there is not a worker of this server
+        (the pid its socket is named after)."""
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_unix_connection(str(path)), ASK_TIMEOUT
+        )
+        if peer_sibling(writer) != int(path.stem):
+            writer.close()
+            raise ConnectionRefusedError(f"{path.name} is not a worker of this server")
+        return reader, writer
 
     async def open_bus(self, path: Path) -> asyncio.StreamWriter:
         """A link to the sibling listening at ``path``, for :func:`write_bus`;
         raises OSError or TimeoutError when it is gone."""
-        _, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), ASK_TIMEOUT)
+        _, writer = await self._connect(path)
         fields = {"worker": os.getpid()}
         await _write(writer, ["bus", fields, self._mac({"hello": "bus", **fields})])
         return writer
@@ -408,22 +438,34 @@ class Relay:
         """The wire to the sibling that holds the session ``fields`` name
         (it answered "ok" and now serves it), or None if none does."""
         mac = self._mac({"hello": "resume", **fields})
-        for path in self.siblings():
-            try:
-                reader, writer = await asyncio.wait_for(
-                    asyncio.open_unix_connection(str(path)), ASK_TIMEOUT
-                )
-            except (OSError, TimeoutError):
-                continue  # a worker that is gone: its socket stays until the next start
-            try:
-                await _write(writer, ["resume", fields, mac])
-                answer = await asyncio.wait_for(_read(reader), ASK_TIMEOUT)
-            except (WireClosed, TimeoutError, ConnectionError):
-                writer.close()
-                continue
+        asking = [asyncio.ensure_future(self._ask(path, fields, mac)) for path in self.siblings()]
+        try:
+            # all at once: a sibling that hangs delays only the answer it owes
+            for next_answer in asyncio.as_completed(asking):
+                wire = await next_answer
+                if wire is not None:
+                    return wire
+            return None
+        finally:
+            for task in asking:
+                task.cancel()
+
+    async def _ask(self, path: Path, fields: dict[str, Any], mac: bytes) -> RelayWire | None:
+        try:
+            reader, writer = await self._connect(path)
+        except (OSError, ValueError, TimeoutError):
+            return None  # a worker that is gone: its socket goes with the next start
+        try:
+            await _write(writer, ["resume", fields, mac])
+            answer = await asyncio.wait_for(_read(reader), ASK_TIMEOUT)
             if answer == ["ok"]:
                 return RelayWire(reader, writer)
+        except (WireClosed, TimeoutError, ConnectionError):
+            pass
+        except asyncio.CancelledError:
             writer.close()
+            raise
+        writer.close()
         return None
 
 

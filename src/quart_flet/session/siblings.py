@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import pickle
+from collections import deque
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,10 @@ logger = logging.getLogger("quart_flet")
 SEND_TIMEOUT = 5.0
 
 _Outgoing = tuple[str, str, bytes, Publication]  # kind, app, payload, its future
+_Message = tuple[str, str, bytes]  # kind, app, payload
+#: bytes that may wait for one sibling: past it, what waits is dropped (and
+#: logged once), as a browser past max_send_buffer is
+LINK_BUFFER = 16 * 1024 * 1024
 
 
 class SiblingsBackend:
@@ -53,7 +58,7 @@ class SiblingsBackend:
         self.hubs: dict[str, FletPubSub] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self._outbox: asyncio.Queue[_Outgoing] | None = None
-        self._links: dict[Path, asyncio.StreamWriter] = {}
+        self._links: dict[Path, _Link] = {}
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -72,8 +77,11 @@ class SiblingsBackend:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         self.relay.on_bus = None
-        for writer in self._links.values():
-            writer.close()
+        links = list(self._links.values())
+        with contextlib.suppress(TimeoutError):  # what is queued, briefly
+            await asyncio.wait_for(asyncio.gather(*(link.flushed() for link in links)), 2)
+        for link in links:
+            link.close()
         self._links.clear()
         self.hubs.clear()
 
@@ -128,8 +136,9 @@ class SiblingsBackend:
         self._outbox.put_nowait(item)
 
     async def _send_forever(self) -> None:
-        """One sender keeps the order of sends; what piled up goes to each
-        sibling in one write."""
+        """One dispatcher keeps the order of sends and hands each batch to
+        every sibling's link, which writes on its own: a sibling that is slow
+        or hangs holds up only what is for it."""
         assert self._outbox is not None
         outbox = self._outbox
         while True:
@@ -138,33 +147,19 @@ class SiblingsBackend:
                 batch.append(outbox.get_nowait())
             try:
                 messages = [(kind, hub, payload) for kind, hub, payload, _ in batch]
-                await asyncio.gather(
-                    *(self._send(path, messages) for path in self.relay.siblings())
-                )
+                siblings = self.relay.siblings()
+                for path in set(self._links) - set(siblings):  # a worker that is gone
+                    self._links.pop(path).close()
+                for path in siblings:
+                    link = self._links.get(path)
+                    if link is None:
+                        link = self._links[path] = _Link(self.relay, path)
+                    link.put(messages)
                 for *_, sent in batch:
                     settle(sent, None)
             finally:
                 for _ in batch:
                     outbox.task_done()
-
-    async def _send(self, path: Path, messages: list[tuple[str, str, bytes]]) -> None:
-        writer = self._links.get(path)
-        try:
-            if writer is None or writer.is_closing():
-                writer = self._links[path] = await self.relay.open_bus(path)
-            write_bus(writer, messages)
-            await asyncio.wait_for(writer.drain(), SEND_TIMEOUT)
-        except (OSError, TimeoutError) as error:
-            link = self._links.pop(path, None)
-            if link is not None:
-                link.close()
-                # a worker that stopped or died: its socket goes with the next start
-                logger.warning(
-                    "%d message(s) for another worker (%s) not sent: %s",
-                    len(messages),
-                    path.stem,
-                    error or type(error).__name__,
-                )
 
     # ---- receiving -----------------------------------------------------
 
@@ -191,3 +186,70 @@ def _lost(sent: Publication, hub: str, why: str, message: Any) -> None:
         message,
     )
     settle(sent, PubSubNotPublished(f"not sent to the other workers ({why})"))
+
+
+class _Link:
+    """The messages for one sibling worker and the task writing them."""
+
+    def __init__(self, relay: Relay, path: Path) -> None:
+        self.relay = relay
+        self.path = path
+        self.queue: deque[_Message] = deque()
+        self.size = 0
+        self.writer: asyncio.StreamWriter | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    def put(self, messages: list[_Message]) -> None:
+        size = sum(len(payload) for _, _, payload in messages)
+        if self.size + size > LINK_BUFFER:
+            self._drop(len(messages), "more than 16 MiB wait for it (a worker that hangs?)")
+            return
+        self.queue.extend(messages)
+        self.size += size
+        self.idle.clear()
+        if self.task is None or self.task.done():
+            self.task = asyncio.ensure_future(self._write_forever())
+
+    async def flushed(self) -> None:
+        await self.idle.wait()
+
+    async def _write_forever(self) -> None:
+        while self.queue:
+            messages = list(self.queue)
+            self.queue.clear()
+            self.size = 0
+            try:
+                if self.writer is None or self.writer.is_closing():
+                    self.writer = await self.relay.open_bus(self.path)
+                write_bus(self.writer, messages)
+                await asyncio.wait_for(self.writer.drain(), SEND_TIMEOUT)
+            except (OSError, TimeoutError) as error:
+                self._drop(len(messages), str(error) or type(error).__name__)
+        self.idle.set()
+
+    def _drop(self, count: int, why: str) -> None:
+        """Lose what waits for this sibling, at once and whole: nothing of it
+        reaches the sibling later, out of order."""
+        count += len(self.queue)
+        self.queue.clear()
+        self.size = 0
+        if self.writer is not None:
+            self.writer.transport.abort()  # the unsent buffer goes with it
+            self.writer = None
+        STATS.pubsub_failed += count
+        logger.warning(
+            "%d message(s) for another worker (%s) not sent, its sessions miss them: %s",
+            count,
+            self.path.stem,
+            why,
+        )
+
+    def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+        if self.writer is not None:
+            self.writer.transport.abort()
+            self.writer = None
+        self.idle.set()
