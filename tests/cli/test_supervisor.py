@@ -155,3 +155,45 @@ def test_a_bad_workers_value_says_why(args: list[str], env: dict[str, str], line
     result = run_to_end(["-m", "quart_flet.cli", "run", "examples.counter", *args], env)
     assert result.returncode == 2
     assert result.stderr.strip().startswith(line), result.stderr
+
+
+def workers_of(app: Command) -> set[int]:
+    """The supervisor's worker processes (multiprocessing's resource tracker
+    aside), from /proc."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        if parent == app.proc.pid and b"resource_tracker" not in command:
+            found.add(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.server
+def test_a_replacement_killed_while_it_starts_is_one_more_death_not_an_outage(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    with command([*RUN, "--workers", "2", "--port", str(port)], tmp_path) as app:
+        url = app.url()
+        wait_for_stderr(app, "Running on", 2)
+        first = workers_of(app)
+        doomed = min(first)
+        os.kill(doomed, signal.SIGKILL)
+        wait_for_stderr(app, f"worker {doomed} stopped (killed by SIGKILL); starting another")
+        deadline = time.monotonic() + 10
+        while not workers_of(app) - first:
+            assert time.monotonic() < deadline, app.stderr()
+            time.sleep(0.01)  # bounded polling for the replacement's pid
+        (starting,) = workers_of(app) - first
+        os.kill(starting, signal.SIGKILL)  # while it imports the app
+        wait_for_stderr(app, f"worker {starting} stopped before it served (killed by SIGKILL)")
+        wait_for_stderr(app, "Running on", 3)  # a third one serves
+        assert httpx.get(url, timeout=10).status_code == 200
+        assert len(workers_of(app)) == 2
+        os.kill(app.proc.pid, signal.SIGHUP)  # the terminal went away: a graceful stop
+        assert app.proc.wait(20) == 0
+    assert "Traceback" not in app.stderr(), app.stderr()

@@ -8,6 +8,7 @@ import json
 import os
 import stat
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,17 @@ async def test_every_reconnect_resumes_its_session_whichever_worker_it_lands_on(
     server = hypercorn(
         "tests.apps.sticky:app", "--workers", "2", "--log-config", f"json:{log_config}"
     )
-    tabs = [await new_tab(server.url) for _ in range(8)]
-    for tab in tabs:
+    tabs: list[Browser] = []
+    # the kernel picks the worker, and keeps picking the one that is awake:
+    # open tabs until each worker holds a few
+    while len(tabs) < 8 or min(Counter(tab.pid for tab in tabs).values()) < 2 or len(
+        {tab.pid for tab in tabs}
+    ) < 2:
+        assert len(tabs) < 60, "the kernel gave every tab to one worker"
+        tab = await new_tab(server.url)
         await tab.open()
         await tab.click("1")
+        tabs.append(tab)
     holders = {tab.session_id: tab.pid for tab in tabs}
     assert len(set(holders.values())) == 2, "both workers hold sessions"
 
@@ -132,3 +140,38 @@ def test_the_directories_of_servers_killed_as_a_whole_are_cleared(tmp_path: Path
     assert sorted(p.name for p in base.iterdir()) == sorted(
         p.name for p in (ours, alive, elsewhere)
     )
+
+
+async def test_a_removed_key_or_socket_is_put_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A /tmp cleaner (or an operator) removes the workers' key file or a
+    worker's socket: the worker writes the same key again and listens again,
+    so a replacement worker still shares the key and finds its siblings."""
+    import asyncio
+
+    from quart_flet.session import relay
+
+    monkeypatch.setattr(relay, "HEAL_SECONDS", 0.05)
+
+    async def no_session(fields: dict[str, Any], wire: Any) -> bool:
+        return False
+
+    directory = tmp_path / "quart-flet-uid" / "workers-1-2-3"
+    channel = relay.Relay(directory, None, no_session)
+    await channel.start()
+    try:
+        key = (directory / "key").read_bytes()
+        (directory / "key").unlink()
+        channel.path.unlink()
+        deadline = asyncio.get_running_loop().time() + 5
+        while not ((directory / "key").exists() and channel.path.exists()):
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.02)  # bounded polling for the repair
+        assert (directory / "key").read_bytes() == key
+        assert stat.S_IMODE((directory / "key").stat().st_mode) == 0o600
+        assert stat.S_IMODE(channel.path.stat().st_mode) == 0o600
+        assert stat.S_ISSOCK(channel.path.stat().st_mode)
+        assert channel.server is not None and channel.server.is_serving()
+    finally:
+        await channel.stop()

@@ -107,7 +107,8 @@ def _run(args: argparse.Namespace) -> int:
     target = parse_target(args.target)
     workers = _workers(args.workers, environ)
     if workers is not None and args.reload:
-        raise OptionError("quart-flet: --reload serves one process; drop --workers to use it")
+        given = "--workers" if args.workers is not None else "WEB_CONCURRENCY"
+        raise OptionError(f"quart-flet: --reload serves one process; drop {given} to use it")
     if workers is not None and args.fd is None:
         from quart_flet.cli.supervisor import Supervisor
 

@@ -10,11 +10,13 @@ children, so they find each other over the workers' relay
 (quart_flet.session.relay) and a reconnect reaches its session in whichever
 worker holds it; a session held by a worker that died starts afresh.
 
-It gives up, stopping the others and exiting non-zero, when a worker fails
-before it served (the app cannot start: its one-line error is printed once,
-by the first worker, which starts alone) or when workers keep dying
-(:data:`CRASH_LIMIT` within :data:`CRASH_WINDOW` seconds). SIGTERM or Ctrl-C
-stops every worker gracefully (each drains, as with one process) and exits 0.
+It gives up, stopping the others and exiting non-zero, when the first
+worker fails before it served (the app cannot start: its one-line error is
+printed once, by that worker, which starts alone) or when workers keep dying
+or cannot be started (:data:`CRASH_LIMIT` within :data:`CRASH_WINDOW`
+seconds; a replacement that dies while it starts counts as one). SIGTERM,
+SIGINT (Ctrl-C) or SIGHUP stops every worker gracefully (each drains, as
+with one process) and exits 0, or 1 if one had to be killed.
 """
 
 from __future__ import annotations
@@ -95,33 +97,38 @@ class Supervisor:
         self.sockets: Sockets | None = None
 
     def run(self) -> int:
-        """Serve until stopped (0) or until it gives up (non-zero)."""
+        """Serve until stopped (0) or until it gives up (non-zero). Whatever
+        happens here, the workers are stopped before it returns or raises."""
         self.sockets = listen(self.config, self.server)
         previous = {sig: signal.signal(sig, self._on_signal) for sig in _STOP_SIGNALS}
+        code = 1
         try:
-            print(
+            _say(
                 f"quart-flet: serving {self.server.url(bound_port(self.sockets))} "
                 f"with {self.count} workers (Ctrl-C to stop)",
-                flush=True,
+                sys.stdout,
             )
             code = self._supervise()
-            self._stop_workers()
-            print("quart-flet: stopped", flush=True)
-            return code
         finally:
+            if not self._stop_workers():
+                code = code or 1
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             for sock in self.sockets.secure_sockets + self.sockets.insecure_sockets:
                 sock.close()
             self.wake_read.close()
             self.wake_write.close()
+        _say("quart-flet: stopped", sys.stdout)
+        return code
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
         with contextlib.suppress(OSError):
             self.wake_write.send(b"\0")
 
-    def _start(self) -> Worker:
+    def _start(self) -> Worker | None:
+        """A new worker, or None (said why) when the system could not start
+        one (no file descriptors or processes left)."""
         assert self.sockets is not None
         receive, send = self.context.Pipe(duplex=False)
         process = self.context.Process(
@@ -129,8 +136,14 @@ class Supervisor:
             args=(self.target, self.server, self.config, self.sockets, send),
             name="quart-flet worker",
         )
-        process.start()
-        send.close()  # the child holds its end; EOF here once it is gone
+        try:
+            process.start()
+        except OSError as error:
+            receive.close()
+            _say(f"quart-flet: cannot start a worker: {error}")
+            return None
+        finally:
+            send.close()  # the child holds its end; EOF here once it is gone
         worker = Worker(process, receive)
         self.workers.append(worker)
         return worker
@@ -138,31 +151,40 @@ class Supervisor:
     def _supervise(self) -> int:
         # the first worker alone: an app that cannot start says so once
         first = self._start()
+        if first is None:
+            return 1
         while not first.serving:
             if self.stopping:
                 return 0
             self._wait()
             if not first.process.is_alive() and not first.serving:
                 first.process.join()
-                return _failed(first.process.exitcode)
-        for _ in range(self.count - 1):
-            self._start()
+                code = first.process.exitcode
+                if code is None or code < 0:  # killed: it printed nothing of its own
+                    _say(f"quart-flet: the first worker stopped before it served ({_how(code)})")
+                return _failed(code)
+        missing = self.count - 1
         while not self.stopping:
-            for worker in self._wait():
-                code = self._replace(worker)
-                if code is not None:
-                    return code
+            for _ in range(missing):
+                if self._start() is None and self._died("a worker could not start"):
+                    return 1
+            missing = self.count - len(self.workers)
+            # a worker that could not start is tried again a second later
+            for worker in self._wait(timeout=1.0 if missing else None):
+                if self._replace(worker):
+                    return 1
+            missing = self.count - len(self.workers)
         return 0
 
-    def _wait(self) -> list[Worker]:
-        """Block until a signal, a worker's "serving" or a worker's death;
-        return the workers that died."""
+    def _wait(self, timeout: float | None = None) -> list[Worker]:
+        """Block until a signal, a worker's "serving" or a worker's death
+        (or ``timeout``); return the workers that died."""
         waiting: list[Any] = [self.wake_read]
         for worker in self.workers:
             waiting.append(worker.process.sentinel)
             if worker.listening:
                 waiting.append(worker.ready)
-        ready = wait(waiting)
+        ready = wait(waiting, timeout)
         if self.wake_read in ready:
             with contextlib.suppress(OSError):
                 self.wake_read.recv(64)
@@ -177,57 +199,69 @@ class Supervisor:
                 dead.append(worker)
         return dead
 
-    def _replace(self, worker: Worker) -> int | None:
-        """A worker died while the server runs: start another in its place,
-        or return the exit code when the server gives up."""
+    def _replace(self, worker: Worker) -> bool:
+        """A worker died while the server runs: forget it (the loop starts
+        another); True when workers keep dying and the server gives up."""
         worker.process.join()
         worker.ready.close()
         self.workers.remove(worker)
         if self.stopping:
-            return None
+            return False
         code = worker.process.exitcode
-        if not worker.serving:
-            print(f"quart-flet: a new worker failed to start ({_how(code)})", file=sys.stderr)
-            return _failed(code)
+        what = "stopped" if worker.serving else "stopped before it served"
+        if self._died(f"worker {worker.process.pid} {what} ({_how(code)})"):
+            return True
+        _say(
+            f"quart-flet: worker {worker.process.pid} {what} ({_how(code)}); "
+            "starting another, the other workers keep serving"
+        )
+        return False
+
+    def _died(self, what: str) -> bool:
+        """Count one death; True (said why) past CRASH_LIMIT in CRASH_WINDOW."""
         now = time.monotonic()
         self.deaths.append(now)
         while self.deaths and self.deaths[0] < now - CRASH_WINDOW:
             self.deaths.popleft()
-        if len(self.deaths) >= CRASH_LIMIT:
-            print(
-                f"quart-flet: {len(self.deaths)} workers died within {CRASH_WINDOW:g} s "
-                f"(the last: {_how(code)}); stopping the server",
-                file=sys.stderr,
-                flush=True,
-            )
-            return 1
-        print(
-            f"quart-flet: worker {worker.process.pid} stopped ({_how(code)}); "
-            "starting another, the other workers keep serving",
-            file=sys.stderr,
-            flush=True,
+        if len(self.deaths) < CRASH_LIMIT:
+            return False
+        _say(
+            f"quart-flet: {len(self.deaths)} workers died within {CRASH_WINDOW:g} s "
+            f"(the last: {what}); stopping the server"
         )
-        self._start()
-        return None
+        return True
 
-    def _stop_workers(self) -> None:
+    def _stop_workers(self) -> bool:
         """SIGTERM to every worker (each drains as one process does), then
-        SIGKILL to any still there past the graceful timeout."""
+        SIGKILL to any still there past the graceful timeout; False (said
+        so) when one had to be killed."""
         for worker in self.workers:
             if worker.process.is_alive() and worker.process.pid is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(worker.process.pid, signal.SIGTERM)
         deadline = time.monotonic() + float(self.config.graceful_timeout) + STOP_MARGIN
+        clean = True
         for worker in self.workers:
             worker.process.join(max(0.0, deadline - time.monotonic()))
             if worker.process.is_alive():
+                _say(f"quart-flet: worker {worker.process.pid} did not stop in time: killed")
                 worker.process.kill()
                 worker.process.join()
+                clean = False
             worker.ready.close()
         self.workers.clear()
+        return clean
 
 
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+def _say(line: str, stream: Any = None) -> None:
+    """One line for the operator (stderr by default); a reader that went
+    away (a closed pipe) never stops the supervisor."""
+    with contextlib.suppress(OSError, ValueError):
+        print(line, file=sys.stderr if stream is None else stream, flush=True)
+
+
+#: each stops every worker gracefully (SIGHUP: the terminal went away)
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _how(code: int | None) -> str:

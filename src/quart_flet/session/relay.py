@@ -68,6 +68,8 @@ CLOSE_FLUSH_SECONDS = 5.0
 BACKLOG = 4096
 
 _DATA, _CLOSE = 0, 1
+#: seconds between two looks at the relay's directory, key and socket
+HEAL_SECONDS = 30.0
 #: seconds a list of the sibling workers is trusted without reading it again
 SIBLINGS_FRESH = 1.0
 #: whether workers can relay here: the kernel names a Unix socket's peer (Linux)
@@ -164,15 +166,21 @@ def shared_key(directory: Path, secret: str | bytes | None) -> bytes:
         raw = secret.encode() if isinstance(secret, str) else secret
         return hmac.new(raw, b"quart-flet worker relay", hashlib.sha256).digest()
     path = directory / "key"
+    _write_key(path, os.urandom(32))
+    return path.read_bytes()
+
+
+def _write_key(path: Path, key: bytes) -> None:
+    """``key`` into ``path`` (0600), unless a key is there already: the
+    first worker's wins, whole."""
     with contextlib.suppress(FileExistsError):
-        staged = directory / f"key.{os.getpid()}"
-        staged.write_bytes(os.urandom(32))
+        staged = path.with_name(f"key.{os.getpid()}")
+        staged.write_bytes(key)
         staged.chmod(0o600)
         try:
-            os.link(staged, path)  # the first worker's key wins, whole
+            os.link(staged, path)
         finally:
             staged.unlink()
-    return path.read_bytes()
 
 
 def _framed(message: list[Any]) -> bytes:
@@ -282,6 +290,7 @@ class Relay:
         self.served: set[asyncio.Task[Any]] = set()
         self.inode = 0  # of the socket this worker made: stop() removes that one only
         self.on_bus: BusHandler | None = None  # set by the workers' bus, if any
+        self.healing: asyncio.Future[None] | None = None
         self._siblings: list[Path] = []
         self._listed = (0, 0.0)  # the directory's time, and when it was read
         self.warned = False  # a refused request is logged once at WARNING, then at DEBUG
@@ -299,6 +308,10 @@ class Relay:
             self.path.unlink()  # a worker of an earlier run with this pid
         self._clear_dead()
         clear_dead_servers(self.directory)
+        await self._listen()
+        self.healing = asyncio.ensure_future(self._heal_forever())
+
+    async def _listen(self) -> None:
         old_umask = os.umask(0o177)  # the socket is made 0600
         try:
             self.server = await asyncio.start_unix_server(
@@ -308,7 +321,34 @@ class Relay:
             os.umask(old_umask)
         self.inode = self.path.stat().st_ino
 
+    async def _heal_forever(self) -> None:
+        """Every HEAL_SECONDS: keep the directory, the key and this worker's
+        socket fresh for /tmp cleaners that age files, and put back what one
+        (or an operator) removed, so the workers keep finding each other and
+        a replacement worker gets the same key."""
+        while True:
+            await asyncio.sleep(HEAL_SECONDS)
+            try:
+                private_dir(self.directory)
+                key = self.directory / "key"
+                if not self.secret:
+                    if not key.exists():
+                        logger.warning("the workers' key file was removed: written again")
+                        _write_key(key, self.key)
+                    os.utime(key)
+                if not self.path.exists():
+                    logger.warning("this worker's relay socket was removed: listening again")
+                    if self.server is not None:
+                        self.server.close()
+                    await self._listen()
+                os.utime(self.path)
+            except OSError as error:
+                logger.warning("cannot keep the workers' relay in %s: %s", self.directory, error)
+
     async def stop(self) -> None:
+        if self.healing is not None:
+            self.healing.cancel()
+            self.healing = None
         if self.server is not None:
             self.server.close()
             self.server = None
