@@ -181,7 +181,11 @@ async def start_relay(app: Quart, registry: FletRegistry) -> None:
         await channel.start()
     except OSError as error:
         await channel.stop()
-        logger.warning("no relay between workers (%s): a reconnect may lose its session", error)
+        logger.warning(
+            "no relay between workers (%s): a reconnect may lose its session, and pubsub "
+            "and OAuth sign-ins stay within each worker",
+            error,
+        )
         return
     registry.relay = channel
 

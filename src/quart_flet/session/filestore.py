@@ -62,7 +62,8 @@ class FileStore:
             return None
         finally:
             taken.unlink(missing_ok=True)
-        if not isinstance(record, dict) or record.get("expires", 0) <= time.time():
+        expires = record.get("expires") if isinstance(record, dict) else None
+        if not isinstance(expires, (int, float)) or expires <= time.time():
             return None
         value = record.get("value")
         return value if isinstance(value, str) else None
@@ -73,9 +74,9 @@ class FileStore:
         if now - self._swept < 60:
             return
         self._swept = now
-        for path in self.directory.iterdir():
+        for path in self.directory.iterdir():  # leftovers (.new, .taken) too
             with contextlib.suppress(OSError):
-                if "." not in path.name and path.stat().st_mtime <= now:
+                if path.stat().st_mtime <= now:
                     path.unlink()
 
 

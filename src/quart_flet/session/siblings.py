@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import pickle
+import time
 from collections import deque
 from concurrent.futures import Future
 from pathlib import Path
@@ -176,16 +177,33 @@ class SiblingsBackend:
         target.deliver(except_session_id, topic, message)
 
 
-def _lost(sent: Publication, hub: str, why: str, message: Any) -> None:
-    STATS.pubsub_failed += 1
-    logger.error(
-        "message of Flet app %r NOT sent to the other workers (%s): their sessions "
-        "will not get it; message=%.200r",
-        hub,
-        why,
-        message,
-    )
-    settle(sent, PubSubNotPublished(f"not sent to the other workers ({why})"))
+class _LossLog:
+    """Messages not sent to the other workers, logged at most once a second
+    (a burst past max_queued is one line with its count, not thousands)."""
+
+    def __init__(self) -> None:
+        self.unlogged = 0
+        self.last = 0.0
+
+    def __call__(self, sent: Publication, hub: str, why: str, message: Any) -> None:
+        STATS.pubsub_failed += 1
+        settle(sent, PubSubNotPublished(f"not sent to the other workers ({why})"))
+        self.unlogged += 1
+        now = time.monotonic()
+        if now - self.last < 1.0:
+            return
+        logger.error(
+            "%d message(s) of Flet app %r NOT sent to the other workers (%s): their "
+            "sessions will not get them; the last: %.200r",
+            self.unlogged,
+            hub,
+            why,
+            message,
+        )
+        self.unlogged, self.last = 0, now
+
+
+_lost = _LossLog()
 
 
 class _Link:
