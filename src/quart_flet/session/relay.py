@@ -224,17 +224,19 @@ def _parent_of(pid: int) -> int | None:
         return None
 
 
-def peer_sibling(writer: asyncio.StreamWriter) -> int | None:
+def peer_sibling(writer: asyncio.StreamWriter, parent: int) -> int | None:
     """The pid of the process at the other end of a Unix socket when it is
-    a worker of this server (this user's, and a child of this worker's
-    parent), else None: another process of the same user, even one that
-    copied a request or put a socket in the directory, is not."""
+    a worker of this server (this user's, and a child of ``parent``, the
+    server that started this worker, still this worker's parent), else
+    None: another process of the same user, even one that copied a request
+    or put a socket in the directory, is not; nor is anyone once the server
+    is gone (its orphans, and every other, have another parent then)."""
     sock = writer.get_extra_info("socket")
-    if sock is None or not SUPPORTED:
+    if sock is None or not SUPPORTED or os.getppid() != parent:
         return None
     creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     pid, uid, _ = struct.unpack("3i", creds)
-    if uid != os.getuid() or pid == os.getpid() or _parent_of(pid) != os.getppid():
+    if uid != os.getuid() or pid == os.getpid() or _parent_of(pid) != parent:
         return None
     return int(pid)
 
@@ -286,6 +288,7 @@ class Relay:
         self.key = b""  # made at start (shared_key)
         self.on_resume = on_resume
         self.path = directory / f"{os.getpid()}.sock"
+        self.parent = os.getppid()  # the server: its other children are the siblings
         self.server: asyncio.AbstractServer | None = None
         self.served: set[asyncio.Task[Any]] = set()
         self.inode = 0  # of the socket this worker made: stop() removes that one only
@@ -383,7 +386,7 @@ class Relay:
         assert task is not None
         self.served.add(task)
         try:
-            if peer_sibling(writer) is None:
+            if peer_sibling(writer, self.parent) is None:
                 self._refused("it came from a process that is not a worker of this server")
                 return
             hello = await asyncio.wait_for(_read(reader, MAX_HELLO), ASK_TIMEOUT)
@@ -456,7 +459,7 @@ class Relay:
         reader, writer = await asyncio.wait_for(
             asyncio.open_unix_connection(str(path)), ASK_TIMEOUT
         )
-        if peer_sibling(writer) != int(path.stem):
+        if peer_sibling(writer, self.parent) != int(path.stem):
             writer.close()
             raise ConnectionRefusedError(f"{path.name} is not a worker of this server")
         return reader, writer
