@@ -74,9 +74,12 @@ class FileStore:
         if now - self._swept < 60:
             return
         self._swept = now
-        for path in self.directory.iterdir():  # leftovers (.new, .taken) too
+        for path in self.directory.iterdir():
             with contextlib.suppress(OSError):
-                if path.stat().st_mtime <= now:
+                mtime = path.stat().st_mtime
+                # a leftover (.new, .taken) only once a minute old: another
+                # process may be between writing one and giving it its time
+                if mtime <= now and ("." not in path.name or mtime < now - 60):
                     path.unlink()
 
 

@@ -68,6 +68,9 @@ CLOSE_FLUSH_SECONDS = 5.0
 BACKLOG = 4096
 
 _DATA, _CLOSE = 0, 1
+#: seconds after which a message between workers is too old to deliver:
+#: its sender gave up on it (quart_flet.session.siblings.SEND_TIMEOUT, 5 s)
+STALE_SECONDS = 6.0
 #: seconds between two looks at the relay's directory, key and socket
 HEAL_SECONDS = 30.0
 #: seconds a list of the sibling workers is trusted without reading it again
@@ -195,8 +198,10 @@ async def _write(writer: asyncio.StreamWriter, message: list[Any]) -> None:
 
 def write_bus(writer: asyncio.StreamWriter, messages: list[tuple[str, str, bytes]]) -> None:
     """Queue ``(kind, app name, payload)`` messages on a bus link (see
-    :meth:`Relay.open_bus`); the caller drains the writer."""
-    writer.write(b"".join(_framed(list(message)) for message in messages))
+    :meth:`Relay.open_bus`), stamped with the host's monotonic clock (one
+    clock for every process); the caller drains the writer."""
+    now = time.monotonic()
+    writer.write(b"".join(_framed([*message, now]) for message in messages))
 
 
 async def _read(reader: asyncio.StreamReader, limit: int | None = None) -> list[Any]:
@@ -338,6 +343,11 @@ class Relay:
                     if not key.exists():
                         logger.warning("the workers' key file was removed: written again")
                         _write_key(key, self.key)
+                    elif key.read_bytes() != self.key:
+                        # a worker started while it was missing and wrote its
+                        # own: the file is every worker's key from now on
+                        logger.warning("the workers' key file changed: using it")
+                        self.key = key.read_bytes()
                     os.utime(key)
                 if not self.path.exists():
                     logger.warning("this worker's relay socket was removed: listening again")
@@ -404,7 +414,7 @@ class Relay:
                 self._refused("its key is not this server's")
                 return
             if hello[0] == "bus":
-                await self._serve_bus(reader)
+                await self._serve_bus(reader, str(fields.get("worker")))
                 return
             wire = RelayWire(reader, writer)
             if not await self.on_resume(fields, wire):
@@ -417,22 +427,42 @@ class Relay:
             self.served.discard(task)
             writer.close()
 
-    async def _serve_bus(self, reader: asyncio.StreamReader) -> None:
-        """A sibling's messages for every worker, until it goes."""
-        while True:
-            message = await _read(reader)
-            if (
-                len(message) != 3
-                or not isinstance(message[0], str)
-                or not isinstance(message[1], str)
-                or not isinstance(message[2], bytes)
-            ):
-                raise WireClosed("not a bus message")
-            if self.on_bus is not None:
-                try:
-                    self.on_bus(message[0], message[1], message[2])
-                except Exception:
-                    logger.exception("a message from another worker failed here")
+    async def _serve_bus(self, reader: asyncio.StreamReader, sibling: str) -> None:
+        """A sibling's messages for every worker, until it goes. One written
+        more than STALE_SECONDS ago is dropped: this worker hung meanwhile,
+        and its sender counted it lost (it never arrives late)."""
+        stale = 0
+        try:
+            while True:
+                message = await _read(reader)
+                if (
+                    len(message) != 4
+                    or not isinstance(message[0], str)
+                    or not isinstance(message[1], str)
+                    or not isinstance(message[2], bytes)
+                    or not isinstance(message[3], float)
+                ):
+                    raise WireClosed("not a bus message")
+                if time.monotonic() - message[3] > STALE_SECONDS:
+                    stale += 1
+                    continue
+                self._deliver(message[0], message[1], message[2])
+        finally:
+            if stale:
+                logger.warning(
+                    "%d message(s) from another worker (%s) dropped: they waited more than "
+                    "%g s for this worker (it was stopped or hung)",
+                    stale,
+                    sibling,
+                    STALE_SECONDS,
+                )
+
+    def _deliver(self, kind: str, app: str, payload: bytes) -> None:
+        if self.on_bus is not None:
+            try:
+                self.on_bus(kind, app, payload)
+            except Exception:
+                logger.exception("a message from another worker failed here")
 
     def siblings(self) -> list[Path]:
         """The sockets of the other workers (some may be gone): read again

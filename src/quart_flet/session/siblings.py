@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import pickle
+import threading
 import time
 from collections import deque
 from concurrent.futures import Future
@@ -103,7 +104,7 @@ class SiblingsBackend:
             # now, in the sender's thread: what was sent, not what it became later
             payload = pickle.dumps((except_session_id, topic, message), pickle.HIGHEST_PROTOCOL)
         except Exception as error:
-            _lost(sent, hub, f"cannot pickle it: {error}", message)
+            _lost(sent, hub, f"cannot pickle {message!r:.100}: {error}", self.loop)
             return sent
         self._queue_from_any_thread(("pubsub", hub, payload, sent))
         return sent
@@ -118,7 +119,7 @@ class SiblingsBackend:
     def _queue_from_any_thread(self, item: _Outgoing) -> None:
         loop = self.loop
         if loop is None:
-            _lost(item[3], item[1], "the workers' bus is not running", None)
+            _lost(item[3], item[1], "the workers' bus is not running")
             return
         try:
             on_loop = asyncio.get_running_loop() is loop
@@ -132,7 +133,7 @@ class SiblingsBackend:
     def _queue(self, item: _Outgoing) -> None:
         assert self._outbox is not None
         if self._outbox.qsize() >= self.max_queued:
-            _lost(item[3], item[1], f"more than {self.max_queued} messages wait", None)
+            _lost(item[3], item[1], f"more than {self.max_queued} messages wait", self.loop)
             return
         self._outbox.put_nowait(item)
 
@@ -179,28 +180,46 @@ class SiblingsBackend:
 
 class _LossLog:
     """Messages not sent to the other workers, logged at most once a second
-    (a burst past max_queued is one line with its count, not thousands)."""
+    (a burst past max_queued is one line with its count, not thousands);
+    what a quiet second leaves unlogged is logged a second later."""
 
     def __init__(self) -> None:
         self.unlogged = 0
         self.last = 0.0
+        self.why = ""
+        self.flush_at: asyncio.TimerHandle | None = None
+        self.lock = threading.Lock()
 
-    def __call__(self, sent: Publication, hub: str, why: str, message: Any) -> None:
+    def __call__(self, sent: Publication, hub: str, why: str, loop: Any = None) -> None:
         STATS.pubsub_failed += 1
         settle(sent, PubSubNotPublished(f"not sent to the other workers ({why})"))
-        self.unlogged += 1
-        now = time.monotonic()
-        if now - self.last < 1.0:
-            return
+        with self.lock:
+            self.unlogged += 1
+            self.why = f"Flet app {hub!r}: {why}"
+            if time.monotonic() - self.last >= 1.0:
+                self._log()
+            elif loop is not None and self.flush_at is None:
+                with contextlib.suppress(RuntimeError):  # a closed loop: the server stopped
+                    loop.call_soon_threadsafe(self._later, loop)
+
+    def _later(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self.lock:
+            if self.flush_at is None:
+                self.flush_at = loop.call_later(1.0, self.flush)
+
+    def flush(self) -> None:
+        with self.lock:
+            self.flush_at = None
+            if self.unlogged:
+                self._log()
+
+    def _log(self) -> None:
         logger.error(
-            "%d message(s) of Flet app %r NOT sent to the other workers (%s): their "
-            "sessions will not get them; the last: %.200r",
+            "%d message(s) NOT sent to the other workers (%s): their sessions will not get them",
             self.unlogged,
-            hub,
-            why,
-            message,
+            self.why,
         )
-        self.unlogged, self.last = 0, now
+        self.unlogged, self.last = 0, time.monotonic()
 
 
 _lost = _LossLog()
@@ -218,6 +237,8 @@ class _Link:
         self.task: asyncio.Task[None] | None = None
         self.idle = asyncio.Event()
         self.idle.set()
+        self.dropped = 0  # not yet logged
+        self.logged = 0.0
 
     def put(self, messages: list[_Message]) -> None:
         size = sum(len(payload) for _, _, payload in messages)
@@ -257,12 +278,17 @@ class _Link:
             self.writer.transport.abort()  # the unsent buffer goes with it
             self.writer = None
         STATS.pubsub_failed += count
+        self.dropped += count
+        now = time.monotonic()
+        if now - self.logged < 1.0:  # a worker that keeps refusing: a line a second
+            return
         logger.warning(
             "%d message(s) for another worker (%s) not sent, its sessions miss them: %s",
-            count,
+            self.dropped,
             self.path.stem,
             why,
         )
+        self.dropped, self.logged = 0, now
 
     def close(self) -> None:
         if self.task is not None:
