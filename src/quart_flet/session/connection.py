@@ -255,6 +255,11 @@ class FletConnection(Connection):
                 await asyncio.wait_for(self.websocket.close(*close), CLOSE_TIMEOUT)
             except TimeoutError:
                 logger.info("a Flet client did not take its close frame in %s s", CLOSE_TIMEOUT)
+            except asyncio.CancelledError:
+                # a server that cancels its handlers as it stops (Granian) may
+                # do so while this close is under way: the socket goes anyway
+                if not self.registry.stopping:
+                    raise
 
     def abort(self, code: int, reason: str) -> None:
         """Close this connection from outside its handler (loop thread only)."""
