@@ -28,6 +28,10 @@ class Command:
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")
 
+    def log(self) -> str:
+        """What conftest.wait_for_log reads of a server: here its stderr."""
+        return self.stderr()
+
     def wait_for_line(self, prefix: str, timeout: float = 60) -> str:
         """The next stdout line starting with ``prefix``: blocks on the pipe
         (select with a deadline), no polling."""

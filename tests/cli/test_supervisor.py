@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import free_port
+from conftest import free_port, wait_for_log
 from runner import Command, command, run_to_end
 from test_sticky import Browser
 from test_worker_relay import new_tab
@@ -33,15 +33,6 @@ def gauges(metrics: str, prefix: str) -> dict[int, float]:
             worker = labels.split('worker="', 1)[1].split('"', 1)[0]
             found[int(worker)] = float(value)
     return found
-
-
-def wait_for_stderr(app: Command, text: str, count: int = 1, timeout: float = 30) -> None:
-    """Bounded polling on the server's stderr until ``text`` shows ``count`` times."""
-    deadline = time.monotonic() + timeout
-    while app.stderr().count(text) < count:
-        assert app.proc.poll() is None, f"the server exited:\n{app.stderr()}"
-        assert time.monotonic() < deadline, f"no {text!r} on stderr:\n{app.stderr()}"
-        time.sleep(0.05)
 
 
 @pytest.mark.server
@@ -64,7 +55,9 @@ async def test_a_killed_worker_is_replaced_and_the_others_keep_their_sessions(
         lost = [tab for tab in tabs if tab.pid == doomed]
 
         os.kill(doomed, signal.SIGKILL)
-        wait_for_stderr(app, f"worker {doomed} stopped (killed by SIGKILL); starting another")
+        wait_for_log(
+            app, f"worker {doomed} stopped (killed by SIGKILL); starting another", timeout=30
+        )
         # the other worker's sessions never noticed: their sockets still answer
         for tab in survivors:
             await tab.click("2")
@@ -80,7 +73,7 @@ async def test_a_killed_worker_is_replaced_and_the_others_keep_their_sessions(
             count, before = tab.counter, tab.session_id
             await tab.close()
             disconnects[before] += 1
-            wait_for_stderr(app, f"session {before} disconnected", disconnects[before])
+            wait_for_log(app, f"session {before} disconnected", disconnects[before], timeout=30)
             await tab.open(before)
             assert (tab.session_id, tab.counter) == (before, count)
             tab.counter = str(int(count) + 1)
@@ -123,7 +116,7 @@ def test_workers_that_keep_dying_stop_the_server_with_a_non_zero_status(tmp_path
             with pytest.raises(httpx.TransportError):  # the worker dies mid-request
                 httpx.post(url + "_exit", timeout=30)
             if death < CRASH_LIMIT:
-                wait_for_stderr(app, "starting another", death)
+                wait_for_log(app, "starting another", death, timeout=30)
         assert app.proc.wait(30) == 1
     assert f"{CRASH_LIMIT} workers died within 60 s" in app.stderr(), app.stderr()
     assert app.stderr().count("starting another") == CRASH_LIMIT - 1
@@ -179,19 +172,23 @@ def test_a_replacement_killed_while_it_starts_is_one_more_death_not_an_outage(
     port = free_port()
     with command([*RUN, "--workers", "2", "--port", str(port)], tmp_path) as app:
         url = app.url()
-        wait_for_stderr(app, "Running on", 2)
+        wait_for_log(app, "Running on", 2, timeout=30)
         first = workers_of(app)
         doomed = min(first)
         os.kill(doomed, signal.SIGKILL)
-        wait_for_stderr(app, f"worker {doomed} stopped (killed by SIGKILL); starting another")
+        wait_for_log(
+            app, f"worker {doomed} stopped (killed by SIGKILL); starting another", timeout=30
+        )
         deadline = time.monotonic() + 10
         while not workers_of(app) - first:
             assert time.monotonic() < deadline, app.stderr()
             time.sleep(0.01)  # bounded polling for the replacement's pid
         (starting,) = workers_of(app) - first
         os.kill(starting, signal.SIGKILL)  # while it imports the app
-        wait_for_stderr(app, f"worker {starting} stopped before it served (killed by SIGKILL)")
-        wait_for_stderr(app, "Running on", 3)  # a third one serves
+        wait_for_log(
+            app, f"worker {starting} stopped before it served (killed by SIGKILL)", timeout=30
+        )
+        wait_for_log(app, "Running on", 3, timeout=30)  # a third one serves
         assert httpx.get(url, timeout=10).status_code == 200
         assert len(workers_of(app)) == 2
         os.kill(app.proc.pid, signal.SIGHUP)  # the terminal went away: a graceful stop

@@ -30,20 +30,27 @@ async def pid_of(client: FletTestClient) -> int:
     return int(find_controls(client.messages, key="pid")[0]["value"].removeprefix("pid:"))
 
 
+async def chats_on_both_workers(url: str, sockets: list[Any]) -> tuple[Chat, Chat]:
+    """A chat session on each of two workers (the kernel picks the worker:
+    open sessions until both have one); every socket opened goes to ``sockets``."""
+    chats: dict[int, Chat] = {}
+    while len(chats) < 2:
+        assert len(sockets) < 40, "every session landed on one worker"
+        ws = await connect(url.replace("http", "ws") + "/ws")
+        sockets.append(ws)
+        chat = await Chat.join(WebsocketsSocket(ws))
+        chats.setdefault(await pid_of(chat.client), chat)
+    a, b = chats.values()
+    return a, b
+
+
 @pytest.mark.server
 async def test_pubsub_reaches_the_sessions_of_every_worker(hypercorn: Any) -> None:
     server = hypercorn(APP, "--workers", "2")
     wait_for_log(server, "Running on", 2)
-    chats: dict[int, Chat] = {}
-    sockets = []
+    sockets: list[Any] = []
     try:
-        while len(chats) < 2:  # the kernel picks the worker
-            assert len(sockets) < 40, "every session landed on one worker"
-            ws = await connect(server.url.replace("http", "ws") + "/ws")
-            sockets.append(ws)
-            chat = await Chat.join(WebsocketsSocket(ws))
-            chats.setdefault(await pid_of(chat.client), chat)
-        a, b = chats.values()
+        a, b = await chats_on_both_workers(server.url, sockets)
         await exercise_chat(a, b)
         await exercise_chat(b, a, "-back")
     finally:
@@ -151,15 +158,8 @@ async def test_a_process_of_the_same_user_that_is_no_worker_hears_nothing(
 
     squatter = await asyncio.start_unix_server(squat, path=str(directory / "1.sock"))
     try:
-        chats: dict[int, Chat] = {}
-        sockets = []
-        while len(chats) < 2:
-            assert len(sockets) < 40, "every session landed on one worker"
-            ws = await connect(server.url.replace("http", "ws") + "/ws")
-            sockets.append(ws)
-            chat = await Chat.join(WebsocketsSocket(ws))
-            chats.setdefault(await pid_of(chat.client), chat)
-        a, b = chats.values()
+        sockets: list[Any] = []
+        a, b = await chats_on_both_workers(server.url, sockets)
         await exercise_chat(a, b)  # pubsub still crosses, not through the squatter
         for ws in sockets:
             await ws.close()

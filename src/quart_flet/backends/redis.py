@@ -65,6 +65,7 @@ from redis.exceptions import RedisError
 
 from quart_flet.backends.base import OAuthHandler, safe_url
 from quart_flet.runtime.pubsub import FletPubSub, Publication, PubSubNotPublished, settle
+from quart_flet.runtime.threads import call_on_loop
 from quart_flet.stats import STATS
 
 logger = logging.getLogger("quart_flet")
@@ -256,14 +257,7 @@ class RedisBackend:
         if loop is None:
             self._lost([item], "the Redis backend is not running")
             return sent
-        try:
-            on_loop = asyncio.get_running_loop() is loop
-        except RuntimeError:
-            on_loop = False
-        if on_loop:
-            self._queue(item)
-        else:
-            loop.call_soon_threadsafe(self._queue, item)
+        call_on_loop(loop, self._queue, item)
         return sent
 
     def _queue(self, item: _Outgoing) -> None:

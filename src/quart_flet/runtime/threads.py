@@ -45,6 +45,18 @@ _THREAD_SAFE = frozenset(
 )
 
 
+def call_on_loop(loop: asyncio.AbstractEventLoop, func: Callable[[Any], Any], arg: Any) -> None:
+    """``func(arg)`` at once when called on ``loop``'s thread, else soon on it."""
+    try:
+        on_loop = asyncio.get_running_loop() is loop
+    except RuntimeError:
+        on_loop = False
+    if on_loop:
+        func(arg)
+    else:
+        loop.call_soon_threadsafe(func, arg)
+
+
 def wait_on_loop(loop: asyncio.AbstractEventLoop, call: Callable[[], T]) -> T:
     """``call()`` on the loop, from another thread, waiting for its result
     (raising what it raised)."""

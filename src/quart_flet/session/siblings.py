@@ -30,6 +30,7 @@ from typing import Any
 
 from quart_flet.backends.base import OAuthHandler
 from quart_flet.runtime.pubsub import FletPubSub, Publication, PubSubNotPublished, settle
+from quart_flet.runtime.threads import call_on_loop
 from quart_flet.session.filestore import FileStore
 from quart_flet.session.relay import Relay, write_bus
 from quart_flet.stats import STATS
@@ -121,14 +122,7 @@ class SiblingsBackend:
         if loop is None:
             _lost(item[3], item[1], "the workers' bus is not running")
             return
-        try:
-            on_loop = asyncio.get_running_loop() is loop
-        except RuntimeError:
-            on_loop = False
-        if on_loop:
-            self._queue(item)
-        else:
-            loop.call_soon_threadsafe(self._queue, item)
+        call_on_loop(loop, self._queue, item)
 
     def _queue(self, item: _Outgoing) -> None:
         assert self._outbox is not None
