@@ -114,8 +114,7 @@ class Supervisor:
                 code = code or 1
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            for sock in self.sockets.secure_sockets + self.sockets.insecure_sockets:
-                sock.close()
+            self._close_sockets()
             self.wake_read.close()
             self.wake_write.close()
         _say("quart-flet: stopped", sys.stdout)
@@ -231,6 +230,11 @@ class Supervisor:
         )
         return True
 
+    def _close_sockets(self) -> None:
+        if self.sockets is not None:
+            for sock in self.sockets.secure_sockets + self.sockets.insecure_sockets:
+                sock.close()
+
     def _stop_workers(self) -> bool:
         """SIGTERM to every worker (each drains as one process does), then
         SIGKILL to any still there past the graceful timeout; False (said
@@ -239,6 +243,10 @@ class Supervisor:
             if worker.process.is_alive() and worker.process.pid is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(worker.process.pid, signal.SIGTERM)
+        # the workers stop accepting now: a connection the kernel would still
+        # queue for them waits unanswered until they exit, while a closed port
+        # refuses it at once (a load balancer then tries the next server)
+        self._close_sockets()
         deadline = time.monotonic() + float(self.config.graceful_timeout) + STOP_MARGIN
         clean = True
         for worker in self.workers:
