@@ -224,7 +224,9 @@ def test_the_nginx_sticky_recipe_matches_the_tested_config() -> None:
     tested = NGINX_CONF + STICKY
     for line in upstream.splitlines():
         line = line.split("#")[0].strip()
-        if line.startswith(("hash ", "proxy_pass", "proxy_http_version", "proxy_set_header U")):
+        if line.startswith(
+            ("hash ", "proxy_pass", "proxy_http_version", "proxy_set_header U", "proxy_next_")
+        ):
             assert line in tested, line
         if line.startswith("proxy_set_header Host"):
             assert line in tested, line

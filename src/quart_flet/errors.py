@@ -50,6 +50,12 @@ def validation_summary(error: Exception) -> str:
     return lines[0] if lines else type(inner).__name__
 
 
+#: what a new Flet WebSocket hears while the server drains before a restart
+STOPPING = (
+    "this server is stopping (a restart or deploy): connect again, and a load "
+    "balancer sends you to the instance replacing it"
+)
+
 #: what a Flet route answers when the app's startup never ran
 NOT_STARTED = (
     "quart-flet is not started: the server did not run the ASGI lifespan startup "

@@ -180,9 +180,10 @@ class FletOptions:
     )
     drain_seconds: float = _option(
         0,
-        "app-wide (QuartFlet): on a graceful stop, readiness turns 503 and new sessions "
-        "are refused at once, while open sessions keep working this long (the app's "
-        "`on_drain` hook hears it), then close with 1012; must stay below Hypercorn's "
+        "app-wide (QuartFlet): on a graceful stop, readiness turns 503 and new Flet "
+        "sockets are refused with 503 at once, while open sessions keep working this "
+        "long (the app's `on_drain` hook hears it), then close with 1012; must stay below "
+        "Hypercorn's "
         "`graceful_timeout`; 0 closes them at once (1001)",
     )
     reconnect_notice: str = _option(

@@ -87,6 +87,9 @@ http {{
             # $http_host keeps the port, which the WebSocket Origin check compares
             proxy_set_header Host $http_host;
             proxy_read_timeout 1h;
+            # a server that is stopping refuses new connections, and a new
+            # Flet socket with 503: both go to the next server
+            proxy_next_upstream error timeout http_503;
         }}
     }}
 }}

@@ -4,8 +4,10 @@ Against a real Hypercorn, one process and two workers: on SIGTERM readiness
 turns 503 in every worker before any Flet socket closes; open sessions keep
 answering clicks for drain_seconds and hear ``on_drain``; then their sockets
 close with 1012 (service restart) and the process exits within its graceful
-timeout. At the protocol level: a WebSocket opened during the drain is
-refused with 1012, and a drain longer than the graceful timeout is cut."""
+timeout. At the protocol level: during the drain a new browser's WebSocket is
+refused with 503 before its handshake completes, a browser whose socket
+dropped takes its session back, and a drain longer than the graceful timeout
+is cut."""
 
 from __future__ import annotations
 
@@ -16,8 +18,16 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import FletTestClient, WebsocketsSocket, register_frame, start_counter, wait_for_log
+from conftest import (
+    FletTestClient,
+    WebsocketsSocket,
+    browser,
+    register_frame,
+    start_counter,
+    wait_for_log,
+)
 from quart import Quart
+from quart.testing import WebsocketResponseError
 from quart.testing.connections import WebsocketDisconnectError
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -120,12 +130,16 @@ async def probe_held(server: Any, probe: asyncio.Task[httpx.Response], count: in
     return True
 
 
-async def test_a_websocket_opened_during_the_drain_is_refused_with_1012() -> None:
+async def test_during_the_drain_only_a_session_held_here_comes_back() -> None:
+    """A new browser is refused with a JSON 503 before its handshake completes
+    (a load balancer can retry it elsewhere); a browser whose socket dropped
+    during the drain takes its session back and it keeps working; asking for
+    a new session instead, it hears 1012."""
     heard: list[float] = []
     app = quart_app(main, drain_seconds=30, on_drain=lambda page, left: heard.append(left))
     registry = get_registry(app)
     async with app.test_app() as test_app:
-        client = test_app.test_client()
+        client = browser(test_app)
         async with client.websocket("/ws") as ws:
             flet = FletTestClient(ws)
             fab = await start_counter(flet)
@@ -133,12 +147,33 @@ async def test_a_websocket_opened_during_the_drain_is_refused_with_1012() -> Non
             await flet.click(fab)
             await flet.patch_with("1")  # the open session keeps working
             assert heard == [30]
-            async with client.websocket("/ws") as late:
-                with pytest.raises(WebsocketDisconnectError) as refused:
-                    await late.send(register_frame())
-                    await asyncio.wait_for(late.receive(), 5)
-                assert refused.value.args[0] == 1012
+            with pytest.raises(WebsocketResponseError) as refused:
+                async with browser(test_app).websocket("/ws") as stranger:
+                    await stranger.send(register_frame())
+            assert refused.value.response.status_code == 503
+            assert "stopping" in (await refused.value.response.get_json())["error"]
+        session_id = flet.session_id
+        key = ("flet", session_id)
+        deadline = time.monotonic() + 5
+        while registry.sessions[key].connection is not None:  # its socket dropped
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        async with client.websocket("/ws") as tab:  # its browser, but a new session
+            with pytest.raises(WebsocketDisconnectError) as restart:
+                await tab.send(register_frame())
+                await asyncio.wait_for(tab.receive(), 5)
+            assert restart.value.args[0] == 1012
+        async with client.websocket("/ws") as ws:
+            back = FletTestClient(ws)
+            reply = await back.register(session_id)
+            assert reply[1]["session_id"] == session_id
+            await back.click(fab)
+            await back.patch_with("2")
         assert registry.draining is not None and not registry.draining.done()
+        with pytest.raises(WebsocketResponseError) as refused:
+            async with browser(test_app).websocket("/ws") as stranger:
+                await stranger.send(register_frame())
+        assert refused.value.response.status_code == 503
 
 
 def test_drain_seconds_is_an_app_wide_checked_option() -> None:

@@ -38,9 +38,11 @@ async def test_every_reconnect_resumes_its_session_whichever_worker_it_lands_on(
     tabs: list[Browser] = []
     # the kernel picks the worker, and keeps picking the one that is awake:
     # open tabs until each worker holds a few
-    while len(tabs) < 8 or min(Counter(tab.pid for tab in tabs).values()) < 2 or len(
-        {tab.pid for tab in tabs}
-    ) < 2:
+    while (
+        len(tabs) < 8
+        or min(Counter(tab.pid for tab in tabs).values()) < 2
+        or len({tab.pid for tab in tabs}) < 2
+    ):
         assert len(tabs) < 60, "the kernel gave every tab to one worker"
         tab = await new_tab(server.url)
         await tab.open()

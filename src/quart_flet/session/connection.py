@@ -36,7 +36,7 @@ from quart_flet.compat.flet import (
     trigger_page_event,
 )
 from quart_flet.compat.quart import current_websocket, websocket_queues
-from quart_flet.errors import NOT_STARTED, json_error
+from quart_flet.errors import NOT_STARTED, STOPPING, json_error
 from quart_flet.http import headers, uploads
 from quart_flet.mount import FletMount, path_for
 from quart_flet.runtime import dispatch
@@ -208,6 +208,7 @@ class FletConnection(Connection):
         self._close_code: tuple[int, str] | None = None
         self._handler: asyncio.Task[Any] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._events_stopped = False  # the session is being saved for a restart
 
     # ---- lifecycle -----------------------------------------------------
 
@@ -266,6 +267,12 @@ class FletConnection(Connection):
         if self._close_code is None and self._handler is not None and not self._closed:
             self._close_code = (code, reason)
             self._handler.cancel()
+
+    def stop_events(self) -> None:
+        """The session is being saved for the next start (on_session_save):
+        the browser's events and prop changes from now on are dropped, since
+        their effect would be in neither the saved state nor an answer."""
+        self._events_stopped = True
 
     # ---- receiving -----------------------------------------------------
 
@@ -341,6 +348,8 @@ class FletConnection(Connection):
             raise ProtocolError(PROTOCOL_ERROR, "a message must be [action, {body}]")
         action, body = message
         session = self.session
+        if self._events_stopped and action in (_EVENT, _PROPS):
+            return
         if action == _EVENT:
             if session is None:
                 raise ProtocolError(PROTOCOL_ERROR, "control event before register")
@@ -382,8 +391,6 @@ class FletConnection(Connection):
             raise ProtocolError(PROTOCOL_ERROR, f"unknown action {action!r}")
 
     async def _register(self, body: dict[str, Any]) -> None:
-        if self.registry.stopping:  # opened just before the stop began
-            raise ProtocolError(SERVICE_RESTART, "service restart")
         requested = body.get("session_id")
         page = body.get("page") or {}
         if not isinstance(page, dict) or not isinstance(requested, (str, type(None))):
@@ -396,8 +403,12 @@ class FletConnection(Connection):
                 STATS.relayed += 1
                 logger.info("session %s/%s lives in another worker: relayed", mount.name, requested)
                 raise Relayed(wire)
-        if requested:
+        if requested and (registry.resumable or not registry.stopping):
             session = await registry.resume(mount.name, requested, self, self.client)
+        if session is None and registry.stopping:
+            # stopping: only a session held here may come back (its browser's
+            # socket dropped during the drain); a new one starts elsewhere
+            raise ProtocolError(SERVICE_RESTART, "service restart")
         oauth_session = (
             await oauth.take_session(mount, registry, self, self.client)
             if self.client.oauth_state
@@ -644,12 +655,11 @@ async def serve_websocket(mount: FletMount, registry: FletRegistry) -> None:
         page_name=base.strip("/"),
         browsers=browserid.digests(ids),
     )
-    if registry.stopping:
-        # draining: no new sessions here; the client retries, and a load balancer
-        # that saw readiness turn 503 sends it to the instance replacing this one
-        await websocket.accept()
-        await websocket.close(SERVICE_RESTART, "service restart")
-        return
+    if registry.stopping and not registry.waits_for(mount.name, client.browsers):
+        # draining: no new sessions here, refused before the handshake completes
+        # so a load balancer can try the instance replacing this one (nginx:
+        # proxy_next_upstream http_503); a browser alone retries by itself
+        abort(json_error(503, STOPPING))
     connection = FletConnection(mount, registry, current_websocket(), client)
     await connection.serve(answer)
 

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -49,6 +49,9 @@ class Peer(Receiver, Protocol):
     relayed: bool
 
     def abort(self, code: int, reason: str) -> None: ...
+
+    def stop_events(self) -> None:
+        """Drop the browser's events from now on (its session is being saved)."""
 
 
 #: RFC 6455 close codes: the server goes away now / restarts (reconnect soon)
@@ -113,6 +116,9 @@ class FletRegistry:
     graceful_timeout: float | None = None
     #: the drain under way: open sessions close (1012) when it ends
     draining: asyncio.Task[None] | None = None
+    #: during the drain, before the sessions are saved: a browser whose
+    #: socket dropped may still take its session back here
+    resumable: bool = False
 
     def holds(self, blueprint: str, session_id: str) -> bool:
         """Whether this process holds the session (live or waiting for its browser)."""
@@ -122,6 +128,15 @@ class FletRegistry:
         """Serve one more Flet app (its name is new here)."""
         self.mounts[mount.name] = mount
         self.webclients[mount.name] = WebClient(mount.options)
+
+    def waits_for(self, blueprint: str, browsers: Collection[str]) -> bool:
+        """While draining, whether a session of the app ``blueprint`` held here
+        waits for one of ``browsers`` (its socket dropped): the one WebSocket a
+        draining server still takes. A scan, made only while draining."""
+        return self.resumable and any(
+            key[0] == blueprint and entry.connection is None and entry.owner.browser in browsers
+            for key, entry in self.sessions.items()
+        )
 
     @property
     def ready(self) -> bool:
@@ -192,6 +207,10 @@ class FletRegistry:
     async def _drain(self, seconds: float) -> None:
         """Sessions keep working ``seconds`` (if above 0), say what to keep
         (on_session_save), then their sockets close."""
+        if seconds > 0:
+            close = (SERVICE_RESTART, "service restart")
+        else:
+            close = (GOING_AWAY, "server shutting down")
         try:
             if seconds > 0:
                 logger.info(
@@ -203,30 +222,34 @@ class FletRegistry:
                     hook, session = connection.mount.on_drain, connection.session
                     if hook is not None and session is not None:
                         self.spawn(dispatch.run_drain(hook, session, seconds))
+                self.resumable = True
                 await asyncio.sleep(seconds)  # the drain itself: sessions work meanwhile
+            self.resumable = False
             # before the sockets close: a browser reconnecting at once to the
-            # instance replacing this one finds what its session kept
-            await self.save_sessions()
+            # instance replacing this one finds what its session kept; each
+            # saved session's socket closes as soon as its hook returned
+            await self.save_sessions(close)
         finally:
-            if seconds > 0:
-                self.close_connections(SERVICE_RESTART, "service restart")
-            else:
-                self.close_connections()
+            self.resumable = False
+            self.close_connections(*close)
 
-    async def save_sessions(self) -> None:
+    async def save_sessions(self, close: tuple[int, str] | None = None) -> None:
         """Ask each started session whose Flet app has ``on_session_save``
-        what to keep, once per stop, within SAVE_SECONDS in all."""
+        what to keep, once per stop, within SAVE_SECONDS in all; with
+        ``close`` (code, reason), each one's socket closes as soon as its hook returns,
+        so an event can only be answered if the saved state has its effect."""
         saved = self.saved
         if saved is None:
             return
         jobs = []
+        gate = asyncio.Semaphore(self.executor.max_threads if self.executor else 1)
         for key, entry in list(self.sessions.items()):
             mount = self.mounts.get(key[0])
             hook = None if mount is None else mount.on_session_save
             if mount is None or hook is None or not entry.started or key in self.saved_keys:
                 continue
             self.saved_keys.add(key)
-            jobs.append(asyncio.ensure_future(self._save(saved, mount, hook, entry)))
+            jobs.append(asyncio.ensure_future(self._save(saved, mount, hook, entry, close, gate)))
         if not jobs:
             return
         started = time.monotonic()
@@ -244,9 +267,30 @@ class FletRegistry:
 
     @staticmethod
     async def _save(
-        saved: SavedStates, mount: FletMount, hook: SaveHook, entry: SessionEntry
+        saved: SavedStates,
+        mount: FletMount,
+        hook: SaveHook,
+        entry: SessionEntry,
+        close: tuple[int, str] | None,
+        gate: asyncio.Semaphore,
     ) -> bool:
-        data = await dispatch.run_session_save(hook, entry.session)
+        # a session keeps answering until its turn at the gate: then the
+        # browser's events are dropped (nobody would answer them, and the saved
+        # state would miss them), those received already are handled, the hook
+        # runs and the socket closes; the gate, as wide as the thread pool,
+        # keeps that window to about one trip through the pool
+        async with gate:
+            connection = entry.connection
+            if connection is not None:
+                connection.stop_events()
+            previous = entry.session.sync.tail
+            if previous is not None and not previous.done():
+                await asyncio.shield(previous)
+            try:
+                data = await dispatch.run_session_save(hook, entry.session)
+            finally:
+                if close is not None and connection is not None:
+                    connection.abort(*close)
         if data is None:
             return False
         text = saved.encode(mount, entry.session.page.route or "/", data)
@@ -269,6 +313,7 @@ class FletRegistry:
         if self.draining is not None:
             self.draining.cancel()  # closes what is still open (1012)
             self.draining = None
+        self.resumable = False
         self.close_connections()
         await self.save_sessions()  # those not asked during the drain (held ones)
         if self.relay is not None:

@@ -1,0 +1,158 @@
+"""Issue 25: a rolling restart behind the tested nginx recipe
+(docs/how-to/scale-out.md). Two Hypercorn processes behind nginx, hashing on
+the sticky cookie; one gets SIGTERM, as Kubernetes does to the pod it
+replaces. While it drains, its open sessions keep answering, and new
+browsers and plain requests reach the other one; then its sessions close
+with 1012, reconnect through nginx to the other server and find their
+count there (``on_session_save``). Meanwhile no request fails."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+from conftest import Server, require_service, wait_for_log
+from test_sticky import COOKIE, LOG_CONFIG, NGINX, STICKY, Browser, Nginx, index_cookies
+from websockets.exceptions import ConnectionClosed
+
+DRAIN, GRACEFUL_TIMEOUT = 2.0, 5
+
+
+class Traffic:
+    """New users all along: the index, and now and then a new browser that
+    opens a Flet session; what failed, and what was answered when."""
+
+    def __init__(self, proxy: Nginx) -> None:
+        self.proxy = proxy
+        self.failures: list[str] = []
+        self.answered: list[float] = []  # when each request or session was answered
+        self.pids: list[tuple[float, int]] = []  # when a new session started, and where
+        self.stop = False
+
+    async def run(self) -> None:
+        async with httpx.AsyncClient(base_url=self.proxy.url, timeout=10) as http:
+            turn = 0
+            while not self.stop:
+                turn += 1
+                try:
+                    index = await http.get("/")
+                    if index.status_code != 200:
+                        self.failures.append(f"GET / answered {index.status_code}")
+                    else:
+                        self.answered.append(time.monotonic())
+                    if turn % 5 == 0:
+                        browser = Browser(self.proxy.url, await index_cookies(self.proxy))
+                        await browser.open()
+                        self.pids.append((time.monotonic(), browser.pid))
+                        await browser.close()
+                except Exception as error:  # each failure is the test's finding
+                    self.failures.append(f"{type(error).__name__}: {error}")
+                await asyncio.sleep(0.02)  # pace: about 40 requests a second
+
+
+async def closed_with(browser: Browser) -> int:
+    """The close code of ``browser``'s socket once the server closes it."""
+    assert browser.ws is not None
+    with pytest.raises(ConnectionClosed):
+        while True:
+            await asyncio.wait_for(browser.ws.recv(), DRAIN + GRACEFUL_TIMEOUT)
+    code = browser.ws.close_code
+    browser.ws = None
+    return code or 0
+
+
+def processes(server: Server) -> set[int]:
+    """The pids serving sessions: the server's, or its workers'."""
+    return {server.proc.pid} | {p.pid for p in psutil.Process(server.proc.pid).children()}
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("workers", [0, 2], ids=["hypercorn", "run-2"])
+async def test_a_rolling_restart_behind_nginx_fails_no_request(
+    hypercorn: Any, tmp_path: Path, workers: int
+) -> None:
+    """Each server one Hypercorn process, or ``quart-flet run --workers 2``
+    (its graceful timeout is the same 5 s)."""
+    require_service("nginx", Path(NGINX).exists(), "apt-get install nginx")
+    log_config = tmp_path / "logging.json"
+    log_config.write_text(json.dumps(LOG_CONFIG))
+    if workers:
+        args: tuple[str, ...] = ("--workers", str(workers))
+    else:
+        args = ("--workers", "0", "--graceful-timeout", str(GRACEFUL_TIMEOUT))
+        args += ("--log-config", f"json:{log_config}")
+    env = {"FLET_STICKY_COOKIE": COOKIE, "FLET_DRAIN_SECONDS": str(DRAIN)}
+    old, new = (
+        hypercorn("tests.apps.rolling:app", *args, env=env, supervised=bool(workers))
+        for _ in range(2)
+    )
+    for server in (old, new):
+        wait_for_log(server, "Running on", max(workers, 1))
+    olds, news = processes(old), processes(new)
+    (tmp_path / "nginx").mkdir()
+    proxy = Nginx(tmp_path / "nginx", [old, new], STICKY)
+    browsers: list[Browser] = []
+    traffic = Traffic(proxy)
+    running: asyncio.Task[None] | None = None
+    try:
+        # browsers until at least three live on each server
+        while min(sum(b.pid in pids for b in browsers) for pids in (olds, news)) < 3:
+            assert len(browsers) < 60, "nginx put every browser on one server"
+            browser = Browser(proxy.url, await index_cookies(proxy))
+            await browser.open()
+            await browser.click("1")
+            browsers.append(browser)
+        on_old = [b for b in browsers if b.pid in olds]
+        on_new = [b for b in browsers if b.pid in news]
+        running = asyncio.create_task(traffic.run())
+        while len(traffic.answered) < 5:  # new users are arriving
+            assert not running.done() and not traffic.failures, traffic.failures
+            await asyncio.sleep(0.02)
+
+        sigterm = time.monotonic()
+        old.proc.send_signal(signal.SIGTERM)
+        for browser in on_old:  # the drain: the old server's sessions keep working
+            await browser.click("2")
+        codes = await asyncio.gather(*(closed_with(b) for b in on_old))
+        closed = time.monotonic()
+        assert set(codes) == {1012}, old.log()
+        assert closed - sigterm >= DRAIN - 0.5
+        assert await asyncio.to_thread(old.proc.wait, GRACEFUL_TIMEOUT + 2) == 0, old.log()
+
+        for browser in on_old:  # back through nginx: the other server, the count kept
+            gone = browser.session_id
+            await browser.open(gone)
+            assert browser.pid in news
+            assert browser.session_id != gone
+            assert browser.counter == "2"
+            await browser.click("3")
+        for browser in on_new:  # untouched
+            await browser.click("2")
+
+        while not any(when > closed for when in traffic.answered):
+            assert not running.done(), traffic.failures
+            await asyncio.sleep(0.02)
+        traffic.stop = True
+        await running
+        assert traffic.failures == [], traffic.failures
+        during = [when for when in traffic.answered if sigterm < when < closed]
+        assert len(during) >= 10, "too few requests while the old server drained"
+        started = [pid for when, pid in traffic.pids if when > sigterm]
+        assert started and set(started) <= news
+        for server in (old, new):
+            assert "Traceback" not in server.log(), server.log()
+        assert "no live upstreams" not in proxy.log(), proxy.log()
+    finally:
+        traffic.stop = True
+        if running is not None:
+            await asyncio.gather(running, return_exceptions=True)
+        for browser in browsers:
+            await browser.close()
+        proxy.stop()
