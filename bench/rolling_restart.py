@@ -1,16 +1,24 @@
 """Issue 25: a restart under load. Sessions click a counter (5 clicks/s each)
-while its server is replaced by a new one on the same port: the old one
-gets SIGTERM, drains (``drain_seconds``, its sessions keep clicking), saves
-each session's count (``on_session_save``, or not) and closes the sockets
-with 1012; the new one starts as soon as the old one stops listening. Each
+while its server is replaced by a new one. The old one gets SIGTERM, drains
+(``drain_seconds``, its sessions keep clicking), saves each session's count
+(``on_session_save``, or not) and closes the sockets with 1012. Each
 session reconnects as the Flet client does (its old session id, again and
-again until a server takes it).
+again until a server takes it). Two ways to replace it:
+
+- ``same-port``: the new server starts as soon as the old one stops
+  listening, on its port (a restart in place, a systemd unit say);
+- ``nginx``: behind docs/how-to/scale-out.md's nginx recipe, as Kubernetes
+  rolls a Deployment: the new server starts and is ready, nginx is reloaded
+  with both, then the old one gets SIGTERM. Meanwhile new users arrive
+  (the index, and a new Flet session, 20 a second in all), whose failures
+  are counted.
 
 Printed, with the save hook and without: clicks sent and clicks that never
-got their answer, sessions whose count came back, and the seconds from the
-SIGTERM until every session was back and had its next click answered.
+got their answer, sessions whose count came back, the seconds from the
+SIGTERM until every session was back and had its next click answered, and
+the client's CPU share (it is not the limit).
 
-Run: python -m bench.rolling_restart [--sessions 200] [--drain 2]
+Run: python -m bench.rolling_restart [--sessions 200] [--drain 2] [--behind nginx]
 """
 
 from __future__ import annotations
@@ -18,10 +26,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import secrets
 import signal
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +45,7 @@ from bench.loadclient import (
     decode,
     find_control,
 )
-from bench.servers import Server, free_port
+from bench.servers import Nginx, Server, free_port
 from bench.worker_relay import LOG_CONFIG, Tab, in_batches, register_frame
 
 _PATCH = b"\x00\x92\x02"
@@ -123,7 +133,130 @@ def _server(port: int, log_dir: Path, name: str, save: bool, drain: float) -> Se
     return Server(argv, log_dir / f"{name}.log", env=env)
 
 
-async def run_one(sessions: int, save: bool, drain: float) -> dict[str, Any]:
+class NewUsers:
+    """New browsers all along: the index, and every other time a new Flet
+    session (registered, its page received, then closed)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.done = self.failed = 0
+        self.errors: list[str] = []
+        self.stop = False
+
+    async def run(self) -> None:
+        turn = 0
+        while not self.stop:
+            turn += 1
+            try:
+                if turn % 2:
+                    await asyncio.to_thread(_get_index, self.port)
+                else:
+                    tab = Tab(self.port, cookies=_sticky())
+                    try:
+                        await asyncio.wait_for(tab.open(), 10)
+                    finally:
+                        tab.close()
+                self.done += 1
+            except Exception as error:  # counted: what a new user would have seen fail
+                self.failed += 1
+                self.errors.append(f"{type(error).__name__}: {error}")
+            await asyncio.sleep(0.05)
+
+
+def _get_index(port: int) -> None:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as answer:
+        answer.read()
+
+
+def _sticky() -> str:
+    """What the index would have set for the nginx recipe's hash."""
+    return f"flet_client={secrets.token_urlsafe(12)}"
+
+
+async def run_one(sessions: int, save: bool, drain: float, behind: str) -> dict[str, Any]:
+    if behind == "nginx":
+        return await run_nginx(sessions, save, drain)
+    return await run_same_port(sessions, save, drain)
+
+
+async def run_nginx(sessions: int, save: bool, drain: float) -> dict[str, Any]:
+    old_port, new_port = free_port(), free_port()
+    log_dir = Path(tempfile.mkdtemp(prefix="bench-rolling-"))
+    old = _server(old_port, log_dir, "old", save, drain)
+    new: Server | None = None
+    proxy: Nginx | None = None
+    me = psutil.Process()
+    try:
+        old.wait_ready(old_port)
+        proxy = Nginx(log_dir, [old_port])
+        tabs = [Tab(proxy.port, cookies=_sticky()) for _ in range(sessions)]
+        await in_batches([tab.open() for tab in tabs])
+        clickers = [Clicker(tab) for tab in tabs]
+        restarted = asyncio.Event()
+        tasks = [asyncio.create_task(c.run(restarted)) for c in clickers]
+        users = NewUsers(proxy.port)
+        tasks.append(asyncio.create_task(users.run()))
+        await asyncio.sleep(2)  # clicking at full speed
+        new = _server(new_port, log_dir, "new", save, drain)
+        await asyncio.to_thread(new.wait_ready, new_port)
+        await asyncio.to_thread(proxy.route_to, [old_port, new_port])
+        client_before = me.cpu_times()
+        sigterm = time.monotonic()
+        old.proc.send_signal(signal.SIGTERM)
+        restarted.set()
+        result = await _until_back(clickers, sigterm, client_before, me)
+        users.stop = True
+        for c in clickers:
+            c.stop = True
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for tab in tabs:
+            tab.close()
+        result.update(
+            behind="nginx",
+            save=save,
+            sessions=sessions,
+            new_users=users.done,
+            new_users_failed=users.failed,
+            new_user_errors=sorted(set(users.errors))[:3],
+            tracebacks=_tracebacks(log_dir),
+        )
+        return result
+    finally:
+        if proxy is not None:
+            proxy.stop()
+        old.stop()
+        if new is not None:
+            new.stop()
+
+
+async def _until_back(
+    clickers: list[Clicker], sigterm: float, client_before: Any, me: psutil.Process
+) -> dict[str, Any]:
+    """Waits (bounded) until every clicker is back; what it cost."""
+    deadline = time.monotonic() + 60
+    while any(c.back_at is None for c in clickers) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)  # bounded polling of the clickers' state
+    back = [c.back_at for c in clickers if c.back_at is not None]
+    client = me.cpu_times()
+    wall = time.monotonic() - sigterm
+    return {
+        "sent": sum(c.sent for c in clickers),
+        "failed": sum(c.failed for c in clickers),
+        "kept": sum(bool(c.kept) for c in clickers),
+        "back": len(back),
+        "all_back_s": (max(back) - sigterm) if back else float("nan"),
+        "client_share": (client.user + client.system - client_before.user - client_before.system)
+        / wall,
+    }
+
+
+def _tracebacks(log_dir: Path) -> int:
+    return sum(path.read_text().count("Traceback") for path in log_dir.glob("*.log"))
+
+
+async def run_same_port(sessions: int, save: bool, drain: float) -> dict[str, Any]:
     port = free_port()
     log_dir = Path(tempfile.mkdtemp(prefix="bench-rolling-"))
     old = _server(port, log_dir, "old", save, drain)
@@ -150,12 +283,7 @@ async def run_one(sessions: int, save: bool, drain: float) -> dict[str, Any]:
                 new.stop()
                 new = None
                 await asyncio.sleep(0.05)
-        deadline = time.monotonic() + 60
-        while any(c.back_at is None for c in clickers) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)  # bounded polling of the clickers' state
-        back = [c.back_at for c in clickers if c.back_at is not None]
-        client = me.cpu_times()
-        wall = time.monotonic() - sigterm
+        result = await _until_back(clickers, sigterm, client_before, me)
         for c in clickers:
             c.stop = True
         for task in tasks:
@@ -163,23 +291,9 @@ async def run_one(sessions: int, save: bool, drain: float) -> dict[str, Any]:
         await asyncio.gather(*tasks, return_exceptions=True)
         for tab in tabs:
             tab.close()
-        old_log = (log_dir / "old.log").read_text()
-        return {
-            "save": save,
-            "sessions": sessions,
-            "sent": sum(c.sent for c in clickers),
-            "failed": sum(c.failed for c in clickers),
-            "kept": sum(bool(c.kept) for c in clickers),
-            "back": len(back),
-            "all_back_s": (max(back) - sigterm) if back else float("nan"),
-            "client_share": (
-                client.user + client.system - client_before.user - client_before.system
-            )
-            / wall,
-            "saved": next((line for line in old_log.splitlines() if "saved the state" in line), ""),
-            "tracebacks": old_log.count("Traceback")
-            + (log_dir / "new.log").read_text().count("Traceback"),
-        }
+        result.update(behind="same-port", save=save, sessions=sessions)
+        result.update(new_users=0, new_users_failed=0, tracebacks=_tracebacks(log_dir))
+        return result
     finally:
         old.stop()
         if new is not None:
@@ -190,19 +304,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sessions", type=int, default=200)
     parser.add_argument("--drain", type=float, default=2.0, help="drain_seconds")
+    parser.add_argument("--behind", choices=["same-port", "nginx"], default="same-port")
+    parser.add_argument("--rounds", type=int, default=1, help="runs of each (hook on, off)")
     args = parser.parse_args()
-    rows = [asyncio.run(run_one(args.sessions, save, args.drain)) for save in (True, False)]
+    rows = [
+        asyncio.run(run_one(args.sessions, save, args.drain, args.behind))
+        for _ in range(args.rounds)
+        for save in (True, False)
+    ]
     print(
-        "| save hook | sessions | clicks sent | clicks unanswered | counts kept | back "
-        "| all back after SIGTERM | client CPU | tracebacks |"
+        "| replaced | save hook | sessions | clicks sent | clicks unanswered | counts kept "
+        "| back | all back after SIGTERM | new users (failed) | client CPU | tracebacks |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {'on' if r['save'] else 'off'} | {r['sessions']} | {r['sent']} | {r['failed']} "
-            f"| {r['kept']}/{r['sessions']} | {r['back']}/{r['sessions']} "
-            f"| {r['all_back_s']:.2f} s | {r['client_share']:.0%} | {r['tracebacks']} |"
+            f"| {r['behind']} | {'on' if r['save'] else 'off'} | {r['sessions']} | {r['sent']} "
+            f"| {r['failed']} | {r['kept']}/{r['sessions']} | {r['back']}/{r['sessions']} "
+            f"| {r['all_back_s']:.2f} s | {r['new_users']} ({r['new_users_failed']}) "
+            f"| {r['client_share']:.0%} | {r['tracebacks']} |"
         )
+    for r in rows:
+        for error in r.get("new_user_errors", []):
+            print("new user failed:", error)
 
 
 if __name__ == "__main__":

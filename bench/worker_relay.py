@@ -75,8 +75,8 @@ class Tab:
         """Connect and register (resuming when asked); True when the session
         came back with its count."""
         self.ws = await WebSocketClient.connect(self.port, cookies=self.cookies)
-        if not self.cookies:
-            self.cookies = "; ".join(self.ws.set_cookies)
+        if "flet_browser=" not in self.cookies:  # the browser id its first answer set
+            self.cookies = "; ".join(filter(None, [self.cookies, *self.ws.set_cookies]))
         self.ws.send(register_frame(self.session_id if resume else None))
         reply = decode(await self.ws.recv())
         assert reply[0] == REGISTER_CLIENT and not reply[1].get("error"), reply

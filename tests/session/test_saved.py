@@ -7,10 +7,14 @@ browser. Without Redis it is kept in a private directory of the user."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import signal
+import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +24,10 @@ from conftest import (
     UPDATE_CONTROL_PROPS,
     FletTestClient,
     WebsocketsSocket,
+    browser,
     encode,
     find_controls,
+    start_counter,
     start_hypercorn,
 )
 from test_redis import RedisServer, _redis_server  # noqa: F401  (the fixture)
@@ -29,10 +35,13 @@ from test_sticky import LOG_CONFIG
 from test_worker_relay import new_tab
 from websockets.asyncio.client import connect
 
+from examples.counter import main as counter_main
+from quart_flet import quart_app
 from quart_flet.mount import FletMount
 from quart_flet.options import resolve_options
 from quart_flet.session.filestore import FileStore
 from quart_flet.session.handshake import Owner
+from quart_flet.session.registry import get_registry
 from quart_flet.session.saved import MAX_SAVED_BYTES, SavedStates
 
 APP = "tests.apps.saved:app"
@@ -165,3 +174,38 @@ async def test_only_json_within_the_limit_is_kept_and_a_forged_entry_is_dropped(
     assert await saved.take(mount, owner) == ("/form", {"draft": "hello"})
     assert await saved.take(mount, owner) is None
     assert os.listdir(tmp_path / "saved") == []  # taken: nothing left behind
+
+
+async def test_a_stop_during_the_saves_waits_for_them(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hypercorn runs the app's shutdown as soon as the last socket closed, and
+    a held session (its browser gone) may still be waiting for its save then:
+    the stop waits for the saves instead of shutting the pool under them."""
+    caplog.set_level(logging.INFO, "quart_flet")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where saved_dir() is
+    began, release = threading.Event(), threading.Event()  # nobody sets release
+
+    def save(page: Any) -> dict[str, Any]:
+        if not began.is_set():
+            began.set()
+            release.wait(2)  # the first save holds the one thread a while
+        return {"saved": page.session.id}
+
+    app = quart_app(counter_main, on_session_save=save, max_threads=1)
+    registry = get_registry(app)
+    async with app.test_app() as test_app:
+        async with browser(test_app).websocket("/ws") as ws:  # its browser left: held
+            await start_counter(FletTestClient(ws))
+        deadline = time.monotonic() + 5
+        while any(entry.connection is not None for entry in registry.sessions.values()):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        async with browser(test_app).websocket("/ws") as ws:  # live
+            await start_counter(FletTestClient(ws))
+            registry.server_stopping()  # no drain: the saves begin at once
+            assert await asyncio.to_thread(began.wait, 5)
+            # the held session's save holds the one thread; the live one's waits
+            await registry.stop()  # what the app's shutdown runs
+    assert "Unhandled error in on_session_save" not in caplog.text
+    assert "saved the state of 2 of 2 session(s)" in caplog.text

@@ -94,6 +94,8 @@ class FletRegistry:
     saved: SavedStates | None = None
     #: the sessions asked already during this stop
     saved_keys: set[tuple[str, str]] = field(default_factory=set)
+    #: the sessions' save under way, or the last one (save_sessions)
+    saving: asyncio.Future[None] | None = None
     #: each Flet app's web client files, by the app's name
     webclients: dict[str, WebClient] = field(default_factory=dict)
     oauth_states: OAuthStateStore = field(default_factory=MemoryOAuthStateStore)
@@ -151,6 +153,7 @@ class FletRegistry:
         self.stopping = False
         self.over_budget.clear()
         self.saved_keys.clear()
+        self.saving = None
         self.loop = asyncio.get_running_loop()
         # close WebSockets when the server starts to stop, not after its graceful
         # timeout (and, in a worker process, hold SIGTERM from now on)
@@ -236,8 +239,16 @@ class FletRegistry:
     async def save_sessions(self, close: tuple[int, str] | None = None) -> None:
         """Ask each started session whose Flet app has ``on_session_save``
         what to keep, once per stop, within SAVE_SECONDS in all; with
-        ``close`` (code, reason), each one's socket closes as soon as its hook returns,
-        so an event can only be answered if the saved state has its effect."""
+        ``close`` (code, reason), each one's socket closes as soon as its hook
+        returns, so an event can only be answered if the saved state has its
+        effect. A save under way (the drain's: the server may end the drain
+        as the last socket closes) runs to its end, and is waited for first."""
+        if self.saving is not None:
+            await asyncio.shield(self.saving)
+        self.saving = asyncio.ensure_future(self._save_all(close))
+        await asyncio.shield(self.saving)
+
+    async def _save_all(self, close: tuple[int, str] | None) -> None:
         saved = self.saved
         if saved is None:
             return
