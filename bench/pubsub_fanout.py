@@ -16,7 +16,10 @@ Set-ups, all serving the same chat to the same load:
   started here (127.0.0.1, its own temp dir), half the sessions on each;
 - ours-w2:    ``quart-flet run --workers 2`` on one port, no Redis: the
   kernel spreads the sessions over the two workers, and a send crosses to
-  the other worker over the workers' relay sockets.
+  the other worker over the workers' relay sockets;
+- ours-alt:   as ``ours``, with quart_flet imported from the source tree
+  ``$BENCH_ALT_SRC`` (a change's worktree's ``src``): a change against the
+  installed package, round by round in one run.
 
 The N receiving sessions are protocol-level WebSockets spread over several
 client processes (bench.clientpool, bench/fanout_client.py); one more session,
@@ -72,7 +75,7 @@ from bench.servers import Server, free_port
 
 PY = sys.executable
 UPDATE_CONTROL_PROPS = 4
-SETUPS = ("official", "ours", "ours-redis", "ours-w2")
+SETUPS = ("official", "ours", "ours-redis", "ours-w2", "ours-alt")
 HANDLERS = ("sync", "async")
 UPDATES = ("control", "page", "append", "topic")
 PATTERNS = tuple(f"{h}-{u}" for h in HANDLERS for u in UPDATES)
@@ -140,6 +143,12 @@ def start_setup(
         runs = [(_uvicorn(f"bench.apps.official_chat:{attr}", port := free_port()), port, {})]
     elif setup == "ours":
         env = {"FLET_REDIS_URL": ""}
+        runs = [(_hypercorn(f"bench.apps.ours_chat:{attr}", port := free_port()), port, env)]
+    elif setup == "ours-alt":
+        alt = os.environ.get("BENCH_ALT_SRC")
+        if not alt or not (Path(alt) / "quart_flet").is_dir():
+            raise SystemExit("ours-alt needs BENCH_ALT_SRC: a source tree holding quart_flet/")
+        env = {"FLET_REDIS_URL": "", "PYTHONPATH": alt}
         runs = [(_hypercorn(f"bench.apps.ours_chat:{attr}", port := free_port()), port, env)]
     elif setup == "ours-redis":
         env = {"FLET_REDIS_URL": start_redis(stack, log_dir), "FLET_SECRET_KEY": "bench-key"}
