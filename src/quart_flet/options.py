@@ -182,9 +182,8 @@ class FletOptions:
         0,
         "app-wide (QuartFlet): on a graceful stop, readiness turns 503 and new Flet "
         "sockets are refused with 503 at once, while open sessions keep working this "
-        "long (the app's `on_drain` hook hears it), then close with 1012; must stay below "
-        "Hypercorn's "
-        "`graceful_timeout`; 0 closes them at once (1001)",
+        "long (the app's `on_drain` hook hears it), then close with 1012; must stay "
+        "below Hypercorn's `graceful_timeout`; 0 closes them at once (1001)",
     )
     reconnect_notice: str = _option(
         "Connection lost. Reconnecting…",
