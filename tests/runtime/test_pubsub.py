@@ -170,6 +170,48 @@ async def test_sync_handlers_run_on_the_pool_async_on_the_loop_with_the_subscrib
     assert {p[2] for p in PROBES} == {c.session_id for c, _ in clients}
 
 
+MOUNTED_IN: list[str] = []
+
+
+@ft.control
+class MountProbe(ft.Text):
+    """A Text that records the thread its did_mount ran in."""
+
+    def did_mount(self) -> None:
+        MOUNTED_IN.append(threading.current_thread().name)
+
+
+async def appending_main(page: ft.Page) -> None:
+    """Flet's chat pattern: a sync pubsub handler appends a control and updates."""
+    lines = ft.Column()
+
+    def on_message(message: str) -> None:
+        lines.controls.append(MountProbe(f"line:{message}"))
+        lines.update()
+
+    async def send(e: ft.Event[ft.Button]) -> None:
+        page.pubsub.send_all("m")
+
+    page.pubsub.subscribe(on_message)
+    page.add(lines, ft.Button("send", on_click=send))
+
+
+async def test_a_sync_handler_in_a_batch_diffs_its_update_in_its_own_thread() -> None:
+    """As on flet's server, where a sync pubsub handler runs in a thread and its
+    update diffs there: no trip to the loop and back for each delivery (issue
+    26: that trip was the tail of a fan-out). The control it adds mounts in
+    that thread, and every session gets its line."""
+    MOUNTED_IN.clear()
+    async with make_app(appending_main).test_app() as test_app:
+        async with contextlib.AsyncExitStack() as stack:
+            sessions = await button_sessions(test_app, stack, 3)
+            await sessions[0][0].click(sessions[0][1])
+            for client, _ in sessions:
+                await client.patch_with("line:m")
+    assert len(MOUNTED_IN) == 3
+    assert all(name.startswith("quart_flet") for name in MOUNTED_IN), MOUNTED_IN
+
+
 @pytest.fixture(name="pool")
 def _pool() -> Any:
     pool = ThreadPoolExecutor(4, thread_name_prefix="quart_flet")

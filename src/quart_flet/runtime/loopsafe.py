@@ -87,16 +87,29 @@ class LoopSafeSession(RuntimeSession):
         self.later_on_loop(super().start_updates_scheduler)
 
     def patch_control(self, *args: Any, **kwargs: Any) -> Any:
-        """From a thread, run on the loop while the thread waits; on the loop
-        while a sync handler of this session runs in a thread, deferred until
-        it is done (see runtime.session.SyncState)."""
+        """From a thread, run on the loop while the thread waits, except in
+        the thread that diffs this session itself (a pubsub batch's: see
+        runtime.session.SyncState); on the loop while a sync handler of this
+        session runs in a thread, deferred until it is done."""
         patch = super().patch_control
         if self.on_loop_thread():
             if self.sync.running:
                 self.sync.deferred.append(functools.partial(patch, *args, **kwargs))
                 return None
             return patch(*args, **kwargs)
-        return threads.wait_on_loop(self.loop, functools.partial(patch, *args, **kwargs))
+        if self.sync.differ == threading.get_ident():
+            return patch(*args, **kwargs)  # nobody else diffs this tree meanwhile
+        return threads.wait_on_loop(
+            self.loop, functools.partial(self._patch_for_thread, patch, *args, **kwargs)
+        )
+
+    def _patch_for_thread(self, patch: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Another thread's diff, on the loop: after the thread diffing this
+        session itself is done, if one is."""
+        if self.sync.differ is not None:
+            self.sync.deferred.append(functools.partial(patch, *args, **kwargs))
+            return None
+        return patch(*args, **kwargs)
 
     async def invoke_method(self, *args: Any, **kwargs: Any) -> Any:
         """From another event loop (``asyncio.run(...)`` in a sync handler),

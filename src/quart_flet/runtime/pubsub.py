@@ -507,19 +507,29 @@ class _Batch:
                 return
             self.started += 1
             delivered = failed = 0
-            for subscription, args, _ in entry.items:
-                if not subscription.active:
-                    continue
-                try:
-                    subscription.context.run(subscription.handler, *args)
-                    delivered += 1
-                except FletPageDisconnectedException:
-                    logger.debug(
-                        "a pubsub handler updated a disconnected page: %s", entry.session_id
-                    )
-                except Exception:
-                    failed += 1
-                    hub.log_failure(entry.session_id)
+            # the session's tree is this thread's while its handlers run (its
+            # lock is held, the loop's diffs wait): updates diff here, as on
+            # flet's server, instead of a trip to the loop and back each
+            state = entry.state
+            if state is not None:
+                state.differ = threading.get_ident()
+            try:
+                for subscription, args, _ in entry.items:
+                    if not subscription.active:
+                        continue
+                    try:
+                        subscription.context.run(subscription.handler, *args)
+                        delivered += 1
+                    except FletPageDisconnectedException:
+                        logger.debug(
+                            "a pubsub handler updated a disconnected page: %s", entry.session_id
+                        )
+                    except Exception:
+                        failed += 1
+                        hub.log_failure(entry.session_id)
+            finally:
+                if state is not None:
+                    state.differ = None
             self._report(entry, delivered, failed)
 
     def _report(self, entry: _Entry, delivered: int, failed: int) -> None:

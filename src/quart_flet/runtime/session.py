@@ -49,6 +49,9 @@ class SyncState:
       neither it nor a turn.
     - ``running``: sync handlers running in threads now; ``deferred``: the
       loop's diffs for this session, made when none runs.
+    - ``differ``: the thread that runs a pubsub handler of this session in a
+      batch and diffs its updates itself, as flet's server does (None when
+      none does); other threads' diffs wait until it is done.
     - ``loop``: the loop this session's sync code sees in its thread
       (quart_flet.runtime.threads); ``tasks``: the tasks it started there.
     """
@@ -56,6 +59,7 @@ class SyncState:
     __slots__ = (
         "lock",
         "running",
+        "differ",
         "deferred",
         "tail",
         "in_line",
@@ -70,6 +74,7 @@ class SyncState:
         # executor None: the loop's default (a plain flet Session, in tests)
         self.lock = asyncio.Lock()
         self.running = 0
+        self.differ: int | None = None  # the thread diffing the tree itself now
         self.deferred: list[Callable[[], Any]] = []
         self.tail: asyncio.Future[None] | None = None
         self.in_line = 0  # turns taken and not yet ended
