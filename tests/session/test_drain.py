@@ -50,7 +50,10 @@ async def test_sigterm_drains_open_sessions_then_closes_them_with_1012(
 ) -> None:
     """Hypercorn with one process and two workers, and ``quart-flet run
     --workers 2`` (its graceful timeout is SAFE_SETTINGS', the same 5 s)."""
-    timeout = [] if supervised else ["--graceful-timeout", str(GRACEFUL_TIMEOUT)]
+    # quart-flet run's own flag shows quart-flet's INFO lines
+    timeout = (
+        ["--log-level", "info"] if supervised else ["--graceful-timeout", str(GRACEFUL_TIMEOUT)]
+    )
     server = hypercorn(
         "tests.apps.drain:app",
         *timeout,
@@ -116,6 +119,8 @@ async def test_sigterm_drains_open_sessions_then_closes_them_with_1012(
     assert await asyncio.to_thread(server.proc.wait, GRACEFUL_TIMEOUT + 2) == 0, server.log()
     assert time.monotonic() - sigterm < GRACEFUL_TIMEOUT + 1
     assert "Traceback" not in server.log()
+    if supervised:  # each worker said it drained
+        assert server.log().count("[INFO] quart-flet draining: ") == processes, server.log()
 
 
 async def probe_held(server: Any, probe: asyncio.Task[httpx.Response], count: int) -> bool:

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import version
+from typing import Any
 
 from hypercorn.config import Config
 
@@ -29,6 +30,7 @@ from quart_flet.compat.stdlib import SubParsersAction
 from quart_flet.options import OptionError
 
 TARGET_HELP = "the app: app.py, dir/app.py, module, module:main or module:app"
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def _run_parser(commands: SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,6 +55,14 @@ def _run_parser(commands: SubParsersAction[argparse.ArgumentParser]) -> None:
     run.add_argument(
         "--access-logfile",
         help="log each request here (- for stdout), as Hypercorn's flag of that name",
+    )
+    run.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        help=(
+            "show quart-flet's own log lines (drains, saved sessions, relays...) "
+            "from this level up on stderr (default: what the app configured)"
+        ),
     )
     run.add_argument(
         "--workers",
@@ -126,7 +136,33 @@ def _config(args: argparse.Namespace, server: ServerOptions) -> Config:
     config = hypercorn_config(server)
     if args.access_logfile:
         config.accesslog = args.access_logfile
+    if args.log_level:  # applied by Hypercorn in each process it serves in
+        config.logconfig_dict = _log_config(args.log_level)
     return config
+
+
+def _log_config(level: str) -> dict[str, Any]:
+    """The ``quart_flet`` logger at ``level`` on stderr, in Hypercorn's format."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "quart_flet": {
+                "format": "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s",
+                "datefmt": "%Y-%m-%d %H:%M:%S %z",
+            }
+        },
+        "handlers": {
+            "quart_flet": {
+                "class": "logging.StreamHandler",
+                "formatter": "quart_flet",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "loggers": {
+            "quart_flet": {"level": level.upper(), "handlers": ["quart_flet"], "propagate": False}
+        },
+    }
 
 
 def _workers(flag: str | None, environ: dict[str, str]) -> int | None:

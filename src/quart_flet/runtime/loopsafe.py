@@ -88,8 +88,8 @@ class LoopSafeSession(RuntimeSession):
 
     def patch_control(self, *args: Any, **kwargs: Any) -> Any:
         """From a thread, run on the loop while the thread waits, except in
-        the thread that diffs this session itself (a pubsub batch's: see
-        runtime.session.SyncState); on the loop while a sync handler of this
+        the thread that diffs this session itself (a sync pubsub handler's:
+        see runtime.session.SyncState); on the loop while a sync handler of this
         session runs in a thread, deferred until it is done."""
         patch = super().patch_control
         if self.on_loop_thread():

@@ -417,7 +417,7 @@ class FletPubSub:
                 async with state.lock if state else contextlib.nullcontext():
                     with state.thread_running() if state else contextlib.nullcontext():
                         await self.loop.run_in_executor(
-                            self.executor, context.run, subscription.handler, *args
+                            self.executor, context.run, _diffing, state, subscription.handler, args
                         )
             else:
                 coro = _call_async(subscription.handler, args)
@@ -510,26 +510,19 @@ class _Batch:
             # the session's tree is this thread's while its handlers run (its
             # lock is held, the loop's diffs wait): updates diff here, as on
             # flet's server, instead of a trip to the loop and back each
-            state = entry.state
-            if state is not None:
-                state.differ = threading.get_ident()
-            try:
-                for subscription, args, _ in entry.items:
-                    if not subscription.active:
-                        continue
-                    try:
-                        subscription.context.run(subscription.handler, *args)
-                        delivered += 1
-                    except FletPageDisconnectedException:
-                        logger.debug(
-                            "a pubsub handler updated a disconnected page: %s", entry.session_id
-                        )
-                    except Exception:
-                        failed += 1
-                        hub.log_failure(entry.session_id)
-            finally:
-                if state is not None:
-                    state.differ = None
+            for subscription, args, _ in entry.items:
+                if not subscription.active:
+                    continue
+                try:
+                    subscription.context.run(_diffing, entry.state, subscription.handler, args)
+                    delivered += 1
+                except FletPageDisconnectedException:
+                    logger.debug(
+                        "a pubsub handler updated a disconnected page: %s", entry.session_id
+                    )
+                except Exception:
+                    failed += 1
+                    hub.log_failure(entry.session_id)
             self._report(entry, delivered, failed)
 
     def _report(self, entry: _Entry, delivered: int, failed: int) -> None:
@@ -604,6 +597,19 @@ def message_size(message: Any) -> int:
             if isinstance(attributes, dict):
                 stack.append(attributes)
     return total
+
+
+def _diffing(state: SyncState | None, handler: Handler, args: tuple[Any, ...]) -> Any:
+    """``handler(*args)`` in a pool thread that holds its session's tree
+    (the handler lock is held, the loop's diffs wait): its updates diff here
+    (see SyncState.differ)."""
+    if state is None:
+        return handler(*args)
+    state.differ = threading.get_ident()
+    try:
+        return handler(*args)
+    finally:
+        state.differ = None
 
 
 async def _call_async(handler: Handler, args: tuple[Any, ...]) -> None:

@@ -49,9 +49,9 @@ class SyncState:
       neither it nor a turn.
     - ``running``: sync handlers running in threads now; ``deferred``: the
       loop's diffs for this session, made when none runs.
-    - ``differ``: the thread that runs a pubsub handler of this session in a
-      batch and diffs its updates itself, as flet's server does (None when
-      none does); other threads' diffs wait until it is done.
+    - ``differ``: the thread that runs a sync pubsub handler of this session
+      and diffs its updates itself, as flet's server does (None when none
+      does); other threads' diffs wait until it is done.
     - ``loop``: the loop this session's sync code sees in its thread
       (quart_flet.runtime.threads); ``tasks``: the tasks it started there.
     """

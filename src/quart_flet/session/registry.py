@@ -330,14 +330,16 @@ class FletRegistry:
         if self.relay is not None:
             await self.relay.stop()
             self.relay = None
-        busy = sum(entry.session.sync.running for entry in self.sessions.values())
-        if busy:
-            # threads cannot be stopped: the process exits when these return
-            logger.warning("stopping with %d sync handler(s) still running: waiting for them", busy)
+        states = [entry.session.sync for entry in self.sessions.values()]
         for key in list(self.sessions):
             self.evict(key, SessionEndReason.SHUTDOWN)
-        if self.tasks:
+        if self.tasks:  # the handlers a stop runs (on_disconnect, on_session_end...)
             await asyncio.wait(list(self.tasks), timeout=5)
+        # a handler that returned in that time is no news; one still running is
+        busy = sum(state.running for state in states)
+        if busy:
+            # threads cannot be stopped: the process exits when these return
+            logger.warning("stopping with %d handler(s) still running: waiting for them", busy)
         for task in list(self.tasks):
             task.cancel()
         if self.backend is not None:
