@@ -73,6 +73,11 @@ def test_flet_names() -> None:
     assert f'getattr(self, "{compat_flet.CONTROL_PARENT_FIELD}", None)' in parent
     text = ft.Text("x")
     assert compat_flet.id_of_control(text) == text._i != 0
+    # one counter of control ids per process (quart_flet.session.registry)
+    counter = importlib.import_module("flet.controls.id_counter").ControlId
+    assert {"_counter", "_lock"} <= set(vars(counter))
+    compat_flet.start_control_ids_at(text._i + 1000)
+    assert ft.Text("y")._i == text._i + 1000
     # PageHooks overrides flet's private methods with their parameters, and
     # its public ones are new names
     hooks = compat_flet.PageHooks

@@ -18,9 +18,19 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-from conftest import Server, require_service, wait_for_log
+from conftest import (
+    FletTestClient,
+    Server,
+    WebsocketsSocket,
+    require_service,
+    start_counter,
+    wait_for_log,
+)
 from test_sticky import COOKIE, LOG_CONFIG, NGINX, STICKY, Browser, Nginx, index_cookies
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+
+from quart_flet.session.registry import CONTROL_ID_RANGE
 
 DRAIN, GRACEFUL_TIMEOUT = 2.0, 5
 
@@ -156,3 +166,22 @@ async def test_a_rolling_restart_behind_nginx_fails_no_request(
         for browser in browsers:
             await browser.close()
         proxy.stop()
+
+
+@pytest.mark.server
+async def test_a_new_process_gives_its_controls_other_ids_than_the_last_one(
+    hypercorn: Any,
+) -> None:
+    """A page whose server was replaced sends the events it queued meanwhile,
+    with its old controls' ids, to the new server's session. flet numbers the
+    controls of every process from the same start, so there those ids were
+    other controls' (a click on another button); now each process starts at
+    a random point, and the old ids find nothing."""
+    fabs = []
+    for _ in range(2):  # the same app, first session of a fresh process each
+        server = hypercorn("examples.counter:app", "--workers", "0")
+        async with connect(server.url.replace("http", "ws") + "/ws") as ws:
+            fabs.append(await start_counter(FletTestClient(WebsocketsSocket(ws))))
+        server.stop()
+    assert fabs[0] != fabs[1]
+    assert all(fab >= CONTROL_ID_RANGE[0] for fab in fabs)

@@ -3,11 +3,13 @@ controls' private attributes and methods. Imports flet only."""
 
 from __future__ import annotations
 
+import itertools
 import operator
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from flet.controls.context import _context_page
+from flet.controls.id_counter import ControlId
 from flet.controls.page import Page
 from flet.data_channel import _ProtocolMuxedDataChannel
 
@@ -25,6 +27,7 @@ __all__ = [
     "set_context_page",
     "set_registry_lock",
     "set_trigger_event",
+    "start_control_ids_at",
     "trigger_page_event",
 ]
 
@@ -45,6 +48,13 @@ MIRRORED: dict[str, tuple[str, str]] = {
         "quart_flet.runtime.dispatch._trigger",
     ),
 }
+
+
+def start_control_ids_at(first: int) -> None:
+    """Number the process's next controls from ``first``: flet counts every
+    control's id (``_i``) in one counter per process from 3, under a lock."""
+    with ControlId._lock:
+        ControlId._counter = itertools.count(first)
 
 
 def set_context_page(page: Any) -> None:

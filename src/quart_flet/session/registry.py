@@ -11,6 +11,7 @@ import asyncio
 import contextvars
 import functools
 import logging
+import secrets
 import shutil
 import tempfile
 import time
@@ -24,6 +25,7 @@ from quart import Quart
 from quart_flet.asgi import shutdown
 from quart_flet.backends import Backend, MemoryOAuthStateStore, OAuthStateStore
 from quart_flet.client.files import WebClient
+from quart_flet.compat.flet import start_control_ids_at
 from quart_flet.mount import FletMount, SaveHook, SessionEndReason
 from quart_flet.options import ignored_env_warnings
 from quart_flet.runtime import dispatch
@@ -37,6 +39,22 @@ from quart_flet.stats import STATS, CountingExecutor
 logger = logging.getLogger("quart_flet")
 
 EXTENSION_KEY = "quart_flet"
+
+#: where this process's control ids start: flet counts them from 3 in every
+#: process, so a page of the server a restart replaced would send its events
+#: to the ids the new server gives other controls (a click lands on another
+#: button). From a random point in a range of a billion, the ids a page shows
+#: are unknown to the next process: its stale events find no control.
+CONTROL_ID_RANGE = (1 << 24, 1 << 30)
+_ids_spread = False
+
+
+def spread_control_ids() -> None:
+    """Once per process, before the first session: a random first control id."""
+    global _ids_spread
+    if not _ids_spread:
+        _ids_spread = True
+        start_control_ids_at(secrets.SystemRandom().randrange(*CONTROL_ID_RANGE))
 
 
 class Peer(Receiver, Protocol):
@@ -154,6 +172,7 @@ class FletRegistry:
         self.over_budget.clear()
         self.saved_keys.clear()
         self.saving = None
+        spread_control_ids()
         self.loop = asyncio.get_running_loop()
         # close WebSockets when the server starts to stop, not after its graceful
         # timeout (and, in a worker process, hold SIGTERM from now on)
