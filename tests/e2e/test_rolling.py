@@ -35,35 +35,54 @@ DRAIN, GRACEFUL_TIMEOUT = 2.0, 5
 
 
 class Traffic:
-    """New users all along: the index, and now and then a new browser that
-    opens a Flet session; what failed, and what was answered when."""
+    """New users all along: the index, and new browsers that open a Flet
+    session; what failed, and what was answered when."""
 
     def __init__(self, proxy: Nginx) -> None:
         self.proxy = proxy
         self.failures: list[str] = []
         self.answered: list[float] = []  # when each request or session was answered
+        self.took: list[tuple[float, float, str]] = []  # (start, end, what): for a report
         self.pids: list[tuple[float, int]] = []  # when a new session started, and where
         self.stop = False
 
     async def run(self) -> None:
+        """Two loops of index requests and one of new sessions, side by side:
+        one slow answer does not hold up the others."""
+        await asyncio.gather(self._requests(), self._requests(), self._sessions())
+
+    async def _requests(self) -> None:
         async with httpx.AsyncClient(base_url=self.proxy.url, timeout=10) as http:
-            turn = 0
             while not self.stop:
-                turn += 1
-                try:
-                    index = await http.get("/")
-                    if index.status_code != 200:
-                        self.failures.append(f"GET / answered {index.status_code}")
-                    else:
-                        self.answered.append(time.monotonic())
-                    if turn % 5 == 0:
-                        browser = Browser(self.proxy.url, await index_cookies(self.proxy))
-                        await browser.open()
-                        self.pids.append((time.monotonic(), browser.pid))
-                        await browser.close()
-                except Exception as error:  # each failure is the test's finding
-                    self.failures.append(f"{type(error).__name__}: {error}")
-                await asyncio.sleep(0.02)  # pace: about 40 requests a second
+                await self._timed("GET /", self._get(http))
+                await asyncio.sleep(0.05)  # pace: about 40 requests a second in all
+
+    async def _get(self, http: httpx.AsyncClient) -> None:
+        index = await http.get("/")
+        if index.status_code != 200:
+            raise AssertionError(f"GET / answered {index.status_code}")
+
+    async def _sessions(self) -> None:
+        while not self.stop:
+            await self._timed("a new session", self._new_session())
+            await asyncio.sleep(0.1)
+
+    async def _new_session(self) -> None:
+        browser = Browser(self.proxy.url, await index_cookies(self.proxy))
+        try:
+            await browser.open()
+            self.pids.append((time.monotonic(), browser.pid))
+        finally:
+            await browser.close()
+
+    async def _timed(self, what: str, action: Any) -> None:
+        started = time.monotonic()
+        try:
+            await action
+            self.answered.append(time.monotonic())
+        except Exception as error:  # each failure is the test's finding
+            self.failures.append(f"{what}: {type(error).__name__}: {error}")
+        self.took.append((started, time.monotonic(), what))
 
 
 async def closed_with(browser: Browser) -> int:
@@ -155,7 +174,15 @@ async def test_a_rolling_restart_behind_nginx_fails_no_request(
         await running
         assert traffic.failures == [], traffic.failures
         during = [when for when in traffic.answered if sigterm < when < closed]
-        assert len(during) >= 10, "too few requests while the old server drained"
+        slow = [
+            f"{what} from {start - sigterm:+.2f} s for {end - start:.2f} s"
+            for start, end, what in traffic.took
+            if end - start > 0.5
+        ]
+        assert len(during) >= 10, (
+            f"{len(during)} answered in the drain ({closed - sigterm:.2f} s); slow: {slow}\n"
+            f"{proxy.log()[-3000:]}\n{old.log()[-3000:]}"
+        )
         started = [pid for when, pid in traffic.pids if when > sigterm]
         assert started and set(started) <= news
         for server in (old, new):
