@@ -1,9 +1,10 @@
 """The index's preload hints in real Chromium against a real Hypercorn, at
 the root and under a blueprint prefix: the engine uses every hinted file (no
 URL is downloaded twice, which is what an unmatched preload costs), the
-hints cover the engine files and fonts it fetches, and main.dart.wasm starts
-before main.dart.mjs is in (without the hint it waits for that import); a
-repeat visit, whose index is a 304, adds no preloads.
+hints cover the engine files and fonts it fetches, and main.dart.wasm is
+fetched by the index's hint, not by the engine once main.dart.mjs has run
+(without the hint it waits for that import); a repeat visit, whose index is
+a 304, adds no preloads.
 
 A missing Chromium skips locally and fails with CI=true."""
 
