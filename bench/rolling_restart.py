@@ -206,13 +206,7 @@ async def run_nginx(sessions: int, save: bool, drain: float) -> dict[str, Any]:
         restarted.set()
         result = await _until_back(clickers, sigterm, client_before, me)
         users.stop = True
-        for c in clickers:
-            c.stop = True
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for tab in tabs:
-            tab.close()
+        await _stop(clickers, tasks, tabs)
         result.update(
             behind="nginx",
             save=save,
@@ -252,6 +246,17 @@ async def _until_back(
     }
 
 
+async def _stop(clickers: list[Clicker], tasks: list[asyncio.Task[Any]], tabs: list[Tab]) -> None:
+    """Stop the clickers and the other load tasks, and close the tabs."""
+    for c in clickers:
+        c.stop = True
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for tab in tabs:
+        tab.close()
+
+
 def _tracebacks(log_dir: Path) -> int:
     return sum(path.read_text().count("Traceback") for path in log_dir.glob("*.log"))
 
@@ -284,13 +289,7 @@ async def run_same_port(sessions: int, save: bool, drain: float) -> dict[str, An
                 new = None
                 await asyncio.sleep(0.05)
         result = await _until_back(clickers, sigterm, client_before, me)
-        for c in clickers:
-            c.stop = True
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for tab in tabs:
-            tab.close()
+        await _stop(clickers, tasks, tabs)
         result.update(behind="same-port", save=save, sessions=sessions)
         result.update(new_users=0, new_users_failed=0, tracebacks=_tracebacks(log_dir))
         return result
