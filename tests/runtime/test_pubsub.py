@@ -22,7 +22,7 @@ from flet.pubsub.pubsub_hub import PubSubHub
 from quart import Quart
 
 from quart_flet import flet_blueprint, pubsub_hub
-from quart_flet.runtime.pubsub import FletPubSub, _try_acquire
+from quart_flet.runtime.pubsub import DRAIN_SLICE, FletPubSub, _try_acquire
 from quart_flet.session.registry import get_registry
 
 ORIGINAL_SEND_ALL = PubSubHub.send_all
@@ -234,6 +234,31 @@ async def test_one_session_gets_its_messages_in_send_order_from_a_sync_handler(p
     await asyncio.to_thread(lambda: [hub.send_all(n) for n in range(300)])
     await asyncio.wait_for(all_in.wait(), 10)
     assert received == list(range(300))
+
+
+async def test_a_send_to_many_async_handlers_lets_the_loop_run_between_slices(pool: Any) -> None:
+    """The handlers of one send run DRAIN_SLICE per step of the loop: what
+    was scheduled right after the send (a relay's write, a frame) runs after
+    the first slice, not after every handler."""
+    loop = asyncio.get_running_loop()
+    hub = FletPubSub("slices", loop, pool)
+    sessions = 4 * DRAIN_SLICE
+    ran: list[str] = []
+    all_ran = asyncio.Event()
+
+    async def handler(message: str) -> None:  # finishes without waiting
+        ran.append(message)
+        if len(ran) == sessions:
+            all_ran.set()
+
+    for n in range(sessions):
+        hub.subscribe(f"s{n}", handler)
+    seen_after_send: list[int] = []
+    hub.send_all("m")
+    loop.call_soon(lambda: seen_after_send.append(len(ran)))
+    await asyncio.wait_for(all_ran.wait(), 10)
+    assert seen_after_send == [DRAIN_SLICE]
+    assert ran == ["m"] * sessions
 
 
 async def test_an_unsubscribed_handler_gets_nothing_more(pool: Any) -> None:

@@ -164,10 +164,14 @@ class FletPubSub:
 
     def _send(self, except_session_id: str | None, topic: str | None, message: Any) -> Publication:
         STATS.pubsub_published += 1
-        self.deliver(except_session_id, topic, message)
         if self.relay is None:
+            self.deliver(except_session_id, topic, message)
             return _PUBLISHED
-        return self.relay.publish(self.name, except_session_id, topic, message)
+        # the relay first: its work on the loop then comes before this
+        # process's handlers, and the other processes start alongside them
+        sent = self.relay.publish(self.name, except_session_id, topic, message)
+        self.deliver(except_session_id, topic, message)
+        return sent
 
     def deliver(self, except_session_id: str | None, topic: str | None, message: Any) -> None:
         """Deliver one send to this process's subscribers (any thread)."""
@@ -328,6 +332,7 @@ class FletPubSub:
         """Deliver to idle sessions: a batch for the sync ones that can run
         now, a drain task for each of the others. Each becomes busy."""
         batch: list[_Entry] = []
+        drains: deque[tuple[str, deque[_Delivery], _Subscription]] = deque()
         for session_id, items in deliveries.items():
             inbox: deque[_Delivery] = deque()
             self._inboxes[session_id] = inbox
@@ -336,15 +341,28 @@ class FletPubSub:
                 batch.append(entry)
                 continue
             inbox.extend(items)
-            first = items[0][0]
+            drains.append((session_id, inbox, items[0][0]))
+        if batch:
+            _Batch(self, batch).start()
+        if drains:
+            self._start_drains(drains)
+
+    def _start_drains(self, drains: deque[tuple[str, deque[_Delivery], _Subscription]]) -> None:
+        """A drain task for each of ``drains``, :data:`DRAIN_SLICE` per step
+        of the loop: the tasks of one step run in the next, so a send to
+        thousands of async handlers lets the loop write frames and pass the
+        send to the relay between slices, instead of running every handler
+        first (the other processes would start last)."""
+        for _ in range(min(DRAIN_SLICE, len(drains))):
+            session_id, inbox, first = drains.popleft()
             # an async handler first in line runs in the drain task itself
             direct = None if first.in_thread else first
             context = first.context.copy() if direct is not None else None
             drain = self.loop.create_task(self._drain(session_id, inbox, direct), context=context)
             self._drains.add(drain)
             drain.add_done_callback(self._drains.discard)
-        if batch:
-            _Batch(self, batch).start()
+        if drains:
+            self.loop.call_soon(self._start_drains, drains)
 
     def _batchable(self, session_id: str, items: list[_Delivery]) -> _Entry | None:
         """A batch entry for ``items`` if all are sync and the session's sync
@@ -549,6 +567,8 @@ class _Batch:
 
 #: seconds a batch may go without starting an entry before another job joins it
 STALL_SECONDS = 0.05
+#: drain tasks started in one step of the loop (see FletPubSub._start_drains)
+DRAIN_SLICE = 50
 
 
 def _pool_size(executor: Executor) -> int:
