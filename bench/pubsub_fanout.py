@@ -17,9 +17,10 @@ Set-ups, all serving the same chat to the same load:
 - ours-w2:    ``quart-flet run --workers 2`` on one port, no Redis: the
   kernel spreads the sessions over the two workers, and a send crosses to
   the other worker over the workers' relay sockets;
-- ours-alt:   as ``ours``, with quart_flet imported from the source tree
-  ``$BENCH_ALT_SRC`` (a change's worktree's ``src``): a change against the
-  installed package, round by round in one run.
+- ours-alt, ours-redis-alt, ours-w2-alt: as the set-up without ``-alt``,
+  with quart_flet imported from the source tree ``$BENCH_ALT_SRC`` (a
+  change's worktree's ``src``): a change against the installed package,
+  round by round in one run.
 
 The N receiving sessions are protocol-level WebSockets spread over several
 client processes (bench.clientpool, bench/fanout_client.py); one more session,
@@ -75,7 +76,8 @@ from bench.servers import Server, free_port
 
 PY = sys.executable
 UPDATE_CONTROL_PROPS = 4
-SETUPS = ("official", "ours", "ours-redis", "ours-w2", "ours-alt")
+SETUPS = ("official", "ours", "ours-redis", "ours-w2")
+ALT_SETUPS = tuple(f"{setup}-alt" for setup in SETUPS[1:])
 HANDLERS = ("sync", "async")
 UPDATES = ("control", "page", "append", "topic")
 PATTERNS = tuple(f"{h}-{u}" for h in HANDLERS for u in UPDATES)
@@ -139,25 +141,25 @@ def start_setup(
     """The servers of ``setup`` serving the chat of ``pattern``, with their
     ports (the sender's first)."""
     attr = pattern.replace("-", "_") + "_app"
-    if setup == "official":
+    base, alt = setup.removesuffix("-alt"), {}
+    if setup in ALT_SETUPS:
+        source = os.environ.get("BENCH_ALT_SRC")
+        if not source or not (Path(source) / "quart_flet").is_dir():
+            raise SystemExit(f"{setup} needs BENCH_ALT_SRC: a source tree holding quart_flet/")
+        alt = {"PYTHONPATH": source}
+    if base == "official":
         runs = [(_uvicorn(f"bench.apps.official_chat:{attr}", port := free_port()), port, {})]
-    elif setup == "ours":
-        env = {"FLET_REDIS_URL": ""}
+    elif base == "ours":
+        env = {"FLET_REDIS_URL": "", **alt}
         runs = [(_hypercorn(f"bench.apps.ours_chat:{attr}", port := free_port()), port, env)]
-    elif setup == "ours-alt":
-        alt = os.environ.get("BENCH_ALT_SRC")
-        if not alt or not (Path(alt) / "quart_flet").is_dir():
-            raise SystemExit("ours-alt needs BENCH_ALT_SRC: a source tree holding quart_flet/")
-        env = {"FLET_REDIS_URL": "", "PYTHONPATH": alt}
-        runs = [(_hypercorn(f"bench.apps.ours_chat:{attr}", port := free_port()), port, env)]
-    elif setup == "ours-redis":
-        env = {"FLET_REDIS_URL": start_redis(stack, log_dir), "FLET_SECRET_KEY": "bench-key"}
+    elif base == "ours-redis":
+        env = {"FLET_REDIS_URL": start_redis(stack, log_dir), "FLET_SECRET_KEY": "bench-key", **alt}
         runs = []
         for _ in range(2):
             port = free_port()
             runs.append((_hypercorn(f"bench.apps.ours_chat:{attr}", port), port, env))
-    elif setup == "ours-w2":
-        env = {"FLET_REDIS_URL": ""}
+    elif base == "ours-w2":
+        env = {"FLET_REDIS_URL": "", **alt}
         argv = [PY, "-m", "quart_flet.cli", "run", f"bench.apps.ours_chat:{attr}",
                 "--port", str(port := free_port()), "--workers", "2"]  # fmt: skip
         runs = [(argv, port, env)]
@@ -413,9 +415,9 @@ def main() -> None:
     parser.add_argument("--log-dir", type=Path, default=None, help="keep the servers' logs here")
     args = parser.parse_args()
     setups = tuple(args.setups.split(","))
-    unknown = [s for s in setups if s not in SETUPS]
+    unknown = [s for s in setups if s not in SETUPS + ALT_SETUPS]
     if unknown:
-        parser.error(f"unknown set-ups {unknown}; choose from {list(SETUPS)}")
+        parser.error(f"unknown set-ups {unknown}; choose from {list(SETUPS + ALT_SETUPS)}")
     patterns = tuple(args.patterns.split(","))
     if any(p not in PATTERNS for p in patterns):
         parser.error(f"unknown patterns; choose from {list(PATTERNS)}")
