@@ -15,7 +15,7 @@ import flet as ft
 from quart_flet import quart_app
 
 #: seconds each handler holds the loop
-WORK_SECONDS = 0.004
+WORK_SECONDS = 0.0015
 
 
 async def main(page: ft.Page) -> None:

@@ -19,6 +19,7 @@ import itertools
 import logging
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, InvalidStateError
@@ -112,6 +113,14 @@ class _Subscription:
     context: contextvars.Context
     in_thread: bool
     active: bool = True
+
+
+# A send's drain tasks start a slice per step of the loop (FletPubSub._start_drains):
+#: the first slice's size, then sized for a step of SLICE_SECONDS, within
+#: MIN_SLICE (a loop kept busy by other work still moves the send on) and MAX_SLICE
+FIRST_SLICE = 16
+SLICE_SECONDS = 0.005
+MIN_SLICE, MAX_SLICE = 8, 256
 
 
 class FletPubSub:
@@ -347,13 +356,25 @@ class FletPubSub:
         if drains:
             self._start_drains(drains)
 
-    def _start_drains(self, drains: deque[tuple[str, deque[_Delivery], _Subscription]]) -> None:
-        """A drain task for each of ``drains``, :data:`DRAIN_SLICE` per step
-        of the loop: the tasks of one step run in the next, so a send to
-        thousands of async handlers lets the loop write frames and pass the
-        send to the relay between slices, instead of running every handler
-        first (the other processes would start last)."""
-        for _ in range(min(DRAIN_SLICE, len(drains))):
+    def _start_drains(
+        self,
+        drains: deque[tuple[str, deque[_Delivery], _Subscription]],
+        size: int = FIRST_SLICE,
+        last: float | None = None,
+    ) -> None:
+        """A drain task for each of ``drains``, a slice of them per step of
+        the loop: the tasks of one step run in the next, so a send to
+        thousands of async handlers lets the loop write frames, serve other
+        users and pass the send to the relay between slices, instead of
+        running every handler first (the other processes would start last).
+        A slice is sized so that its step takes about :data:`SLICE_SECONDS`,
+        from how long the last one took (``last``: when it was started)."""
+        now = time.monotonic()
+        if last is not None:
+            took = now - last
+            size = MAX_SLICE if took <= 0 else int(size * SLICE_SECONDS / took)
+            size = max(MIN_SLICE, min(MAX_SLICE, size))
+        for _ in range(min(size, len(drains))):
             session_id, inbox, first = drains.popleft()
             # an async handler first in line runs in the drain task itself
             direct = None if first.in_thread else first
@@ -362,7 +383,7 @@ class FletPubSub:
             self._drains.add(drain)
             drain.add_done_callback(self._drains.discard)
         if drains:
-            self.loop.call_soon(self._start_drains, drains)
+            self.loop.call_soon(self._start_drains, drains, size, now)
 
     def _batchable(self, session_id: str, items: list[_Delivery]) -> _Entry | None:
         """A batch entry for ``items`` if all are sync and the session's sync
@@ -567,8 +588,6 @@ class _Batch:
 
 #: seconds a batch may go without starting an entry before another job joins it
 STALL_SECONDS = 0.05
-#: drain tasks started in one step of the loop (see FletPubSub._start_drains)
-DRAIN_SLICE = 50
 
 
 def _pool_size(executor: Executor) -> int:
