@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,7 +25,7 @@ from flet.pubsub.pubsub_hub import PubSubHub
 from quart import Quart
 
 from quart_flet import flet_blueprint, pubsub_hub
-from quart_flet.runtime.pubsub import FIRST_SLICE, FletPubSub, _try_acquire
+from quart_flet.runtime.pubsub import FIRST_SLICE, MAX_STEPS, FletPubSub, _try_acquire
 from quart_flet.session.registry import get_registry
 
 ORIGINAL_SEND_ALL = PubSubHub.send_all
@@ -259,6 +262,94 @@ async def test_a_send_to_many_async_handlers_lets_the_loop_run_between_slices(po
     await asyncio.wait_for(all_ran.wait(), 10)
     assert seen_after_send == [FIRST_SLICE]
     assert ran == ["m"] * sessions
+
+
+async def test_a_loop_busy_with_other_work_still_finishes_a_send_in_a_few_dozen_steps(
+    pool: Any,
+) -> None:
+    """Slices are sized by how long a step takes, but a loop whose every step
+    is long already (other users' work) still starts 1/MAX_STEPS of the send
+    a step, instead of a handful of sessions."""
+    loop = asyncio.get_running_loop()
+    hub = FletPubSub("busy", loop, pool)
+    sessions, ran, steps = 2000, [0], [0]
+    all_ran = asyncio.Event()
+
+    async def handler(message: str) -> None:
+        ran[0] += 1
+        if ran[0] == sessions:
+            all_ran.set()
+
+    def other_work() -> None:  # holds every step of the loop for 6 ms
+        steps[0] += 1
+        time.sleep(0.006)
+        if not all_ran.is_set():
+            loop.call_soon(other_work)
+
+    for n in range(sessions):
+        hub.subscribe(f"s{n}", handler)
+    loop.call_soon(other_work)
+    hub.send_all("m")
+    await asyncio.wait_for(all_ran.wait(), 30)
+    assert steps[0] <= MAX_STEPS + 3
+
+
+SLICED_AT_STOP = """
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from quart_flet.runtime.pubsub import FletPubSub
+
+SESSIONS = 2000
+async def main():
+    global hub
+    hub = FletPubSub("stop", asyncio.get_running_loop(), ThreadPoolExecutor(2))
+    async def handler(message):
+        await asyncio.sleep(30)
+    for n in range(SESSIONS):
+        hub.subscribe(f"s{n}", handler)
+    hub.send_all("m")
+    await asyncio.sleep(0)  # the loop stops with most of the send still to start
+asyncio.run(main())
+print("stopped")
+"""
+
+
+def test_a_loop_stopping_while_a_send_is_being_sliced_leaves_nothing_pending() -> None:
+    """The slices are a task: stopping the loop cancels it with the rest,
+    instead of a callback that goes on making drain tasks after the stop
+    (destroyed while pending, their handlers started after the others were
+    cancelled)."""
+    result = subprocess.run(
+        [sys.executable, "-c", SLICED_AT_STOP], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["stopped"]
+    assert "pending" not in result.stderr and "never awaited" not in result.stderr, result.stderr
+
+
+async def test_a_relay_that_raises_still_leaves_this_processs_sessions_their_message(
+    pool: Any,
+) -> None:
+    """PubSubRelay is public: a relay of the app's own may raise. The send
+    raises it, as before, and the local sessions still get the message."""
+
+    class BrokenRelay:
+        def publish(self, hub: str, except_session_id: Any, topic: Any, message: Any) -> Any:
+            raise ConnectionError("relay down")
+
+    hub = FletPubSub("broken", asyncio.get_running_loop(), pool, BrokenRelay())
+    got: list[str] = []
+    arrived = asyncio.Event()
+
+    async def handler(message: str) -> None:
+        got.append(message)
+        arrived.set()
+
+    hub.subscribe("s", handler)
+    with pytest.raises(ConnectionError):
+        hub.send_all("hi")
+    await asyncio.wait_for(arrived.wait(), 10)
+    assert got == ["hi"]
 
 
 async def test_an_unsubscribed_handler_gets_nothing_more(pool: Any) -> None:

@@ -115,12 +115,12 @@ class _Subscription:
     active: bool = True
 
 
-# A send's drain tasks start a slice per step of the loop (FletPubSub._start_drains):
-#: the first slice's size, then sized for a step of SLICE_SECONDS, within
-#: MIN_SLICE (a loop kept busy by other work still moves the send on) and MAX_SLICE
+# A send's drain tasks start a slice per step of the loop (FletPubSub._slices):
+#: the first slice's size, then sized for a step of SLICE_SECONDS, from
+#: MIN_SLICE (or 1/MAX_STEPS of the send, if more) to MAX_SLICE
 FIRST_SLICE = 16
 SLICE_SECONDS = 0.005
-MIN_SLICE, MAX_SLICE = 8, 256
+MIN_SLICE, MAX_SLICE, MAX_STEPS = 8, 256, 32
 
 
 class FletPubSub:
@@ -178,9 +178,10 @@ class FletPubSub:
             return _PUBLISHED
         # the relay first: its work on the loop then comes before this
         # process's handlers, and the other processes start alongside them
-        sent = self.relay.publish(self.name, except_session_id, topic, message)
-        self.deliver(except_session_id, topic, message)
-        return sent
+        try:
+            return self.relay.publish(self.name, except_session_id, topic, message)
+        finally:  # a relay that raises still leaves this process's sessions their message
+            self.deliver(except_session_id, topic, message)
 
     def deliver(self, except_session_id: str | None, topic: str | None, message: Any) -> None:
         """Deliver one send to this process's subscribers (any thread)."""
@@ -341,7 +342,7 @@ class FletPubSub:
         """Deliver to idle sessions: a batch for the sync ones that can run
         now, a drain task for each of the others. Each becomes busy."""
         batch: list[_Entry] = []
-        drains: deque[tuple[str, deque[_Delivery], _Subscription]] = deque()
+        drains: deque[_Waiting] = deque()
         for session_id, items in deliveries.items():
             inbox: deque[_Delivery] = deque()
             self._inboxes[session_id] = inbox
@@ -354,26 +355,24 @@ class FletPubSub:
         if batch:
             _Batch(self, batch).start()
         if drains:
-            self._start_drains(drains)
+            self._start_slice(drains, FIRST_SLICE)
+        if drains:
+            # at least 1/MAX_STEPS of them a step: a loop busy with other work
+            # still finishes the send in MAX_STEPS steps
+            least = max(MIN_SLICE, -(-len(drains) // MAX_STEPS))
+            slices = self.loop.create_task(self._slices(drains, least, time.monotonic()))
+            self._drains.add(slices)
+            slices.add_done_callback(self._drains.discard)
 
-    def _start_drains(
-        self,
-        drains: deque[tuple[str, deque[_Delivery], _Subscription]],
-        size: int = FIRST_SLICE,
-        last: float | None = None,
-    ) -> None:
-        """A drain task for each of ``drains``, a slice of them per step of
-        the loop: the tasks of one step run in the next, so a send to
-        thousands of async handlers lets the loop write frames, serve other
-        users and pass the send to the relay between slices, instead of
-        running every handler first (the other processes would start last).
-        A slice is sized so that its step takes about :data:`SLICE_SECONDS`,
-        from how long the last one took (``last``: when it was started)."""
-        now = time.monotonic()
-        if last is not None:
-            took = now - last
-            size = MAX_SLICE if took <= 0 else int(size * SLICE_SECONDS / took)
-            size = max(MIN_SLICE, min(MAX_SLICE, size))
+    # A send's drain tasks start a slice per step of the loop: the tasks of one
+    # step run in the next, so a send to thousands of async handlers lets the
+    # loop write frames, serve other users and pass the send to the relay
+    # between slices, instead of running every handler first (the other
+    # processes would start last). A slice is sized so that its step takes
+    # about SLICE_SECONDS, from how long the last one took.
+
+    def _start_slice(self, drains: deque[_Waiting], size: int) -> None:
+        """A drain task for each of the first ``size`` of ``drains``."""
         for _ in range(min(size, len(drains))):
             session_id, inbox, first = drains.popleft()
             # an async handler first in line runs in the drain task itself
@@ -382,8 +381,27 @@ class FletPubSub:
             drain = self.loop.create_task(self._drain(session_id, inbox, direct), context=context)
             self._drains.add(drain)
             drain.add_done_callback(self._drains.discard)
-        if drains:
-            self.loop.call_soon(self._start_drains, drains, size, now)
+
+    async def _slices(self, drains: deque[_Waiting], least: int, last: float) -> None:
+        """Start the rest of a send's drains, a slice per step from the next
+        (the first was started with the send, at ``last``), each of at least
+        ``least``. Cancelled (the server stops), the sessions still waiting
+        lose their messages and are idle again."""
+        size = FIRST_SLICE
+        try:
+            while drains:
+                now = time.monotonic()
+                took, last = now - last, now
+                size = MAX_SLICE if took <= 0 else int(size * SLICE_SECONDS / took)
+                size = max(least, min(MAX_SLICE, size))
+                self._start_slice(drains, size)
+                if drains:
+                    await asyncio.sleep(0)
+        finally:
+            for session_id, inbox, _ in drains:
+                if self._inboxes.get(session_id) is inbox:
+                    del self._inboxes[session_id]
+                self._release(session_id, sum(nbytes for _, _, nbytes in inbox))
 
     def _batchable(self, session_id: str, items: list[_Delivery]) -> _Entry | None:
         """A batch entry for ``items`` if all are sync and the session's sync
@@ -481,6 +499,8 @@ class FletPubSub:
 
 #: a message for one subscription: (subscription, handler arguments, bytes)
 _Delivery = tuple[_Subscription, tuple[Any, ...], int]
+#: a busy session whose drain task has yet to start: (session id, inbox, first subscription)
+_Waiting = tuple[str, deque[_Delivery], _Subscription]
 
 
 @dataclass(eq=False)
