@@ -291,7 +291,7 @@ async def test_a_loop_busy_with_other_work_still_finishes_a_send_in_a_few_dozen_
     loop.call_soon(other_work)
     hub.send_all("m")
     await asyncio.wait_for(all_ran.wait(), 30)
-    assert steps[0] <= MAX_STEPS + 3
+    assert steps[0] <= 2 * MAX_STEPS  # about MAX_STEPS; 8 a step would take 250
 
 
 SLICED_AT_STOP = """
