@@ -340,7 +340,8 @@ class FletPubSub:
 
     def _dispatch(self, deliveries: dict[str, list[_Delivery]]) -> None:
         """Deliver to idle sessions: a batch for the sync ones that can run
-        now, a drain task for each of the others. Each becomes busy."""
+        now, a drain task for each of the others (a slice of them per step of
+        the loop). Each becomes busy."""
         batch: list[_Entry] = []
         drains: deque[_Waiting] = deque()
         for session_id, items in deliveries.items():
@@ -356,7 +357,7 @@ class FletPubSub:
             _Batch(self, batch).start()
         if drains:
             self._start_slice(drains, FIRST_SLICE)
-        if drains:
+        if drains:  # more than one slice: the rest from the next step on,
             # at least 1/MAX_STEPS of them a step: a loop busy with other work
             # still finishes the send in MAX_STEPS steps
             least = max(MIN_SLICE, -(-len(drains) // MAX_STEPS))
@@ -368,8 +369,7 @@ class FletPubSub:
     # step run in the next, so a send to thousands of async handlers lets the
     # loop write frames, serve other users and pass the send to the relay
     # between slices, instead of running every handler first (the other
-    # processes would start last). A slice is sized so that its step takes
-    # about SLICE_SECONDS, from how long the last one took.
+    # processes would start last).
 
     def _start_slice(self, drains: deque[_Waiting], size: int) -> None:
         """A drain task for each of the first ``size`` of ``drains``."""
